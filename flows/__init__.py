@@ -1,0 +1,1 @@
+"""Prefect flows (wiring only), their configs, and the ``mnist`` command line."""

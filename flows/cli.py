@@ -1,0 +1,210 @@
+"""The ``mnist`` command line.
+
+Only the standard library is imported at start-up, so ``mnist --help`` answers at once;
+each command imports Prefect, Great Expectations or pyarrow when it runs.
+"""
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+EXIT_USAGE, EXIT_FAILED = 2, 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.handler(args) or 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # one readable line for the errors users can act on
+        if not _is_user_error(error):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mnist",
+        description="An orchestrated pipeline for MNIST-format digit datasets: validated "
+        "ingestion to Parquet, EDA, training, evaluation and a model registry.",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    home = argparse.ArgumentParser(add_help=False)
+    home.add_argument(
+        "--home",
+        help="storage root (a folder or fsspec URL); default: $MNIST_HOME, "
+        "else ~/.local/share/mnist-pipeline",
+    )
+    source = argparse.ArgumentParser(add_help=False)
+    source.add_argument(
+        "--source",
+        default="mnist",
+        help="mnist (download, the default), fashion-mnist, mnist-sample (offline, 5,000 "
+        "digits), idx:DIR (four local IDX files) or csv:PATH (Kaggle train.csv)",
+    )
+    source.add_argument("--seed", type=int, help="seed of the validation/test split (default 0)")
+    source.add_argument(
+        "--validation-fraction", type=float, help="share of train held out for validation (0.1)"
+    )
+    source.add_argument(
+        "--test-fraction", type=float, help="test share carved from sources without one (1/7)"
+    )
+    source.add_argument(
+        "--mirror", action="append", default=[], metavar="URL",
+        help="a mirror to try before the built-in ones (repeatable)",
+    )
+    source.add_argument(
+        "--force", action="store_true", help="decode and validate even an unchanged source"
+    )
+
+    ingest = commands.add_parser(
+        "ingest", parents=[home, source], help="fetch, validate and publish a dataset version",
+        description="Fetch a source, validate it with Great Expectations and publish it as a "
+        "versioned Parquet dataset. Prints the dataset version.",
+    )
+    ingest.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    ingest.set_defaults(handler=_ingest)
+
+    datasets = commands.add_parser(
+        "datasets", parents=[home], help="list dataset versions, or show one",
+        description="List the dataset versions in the storage root, or show one's manifest.",
+    )
+    datasets.add_argument("version", nargs="?", help="a version (or unique prefix) to show")
+    datasets.add_argument("--json", action="store_true", help="machine-readable output")
+    datasets.set_defaults(handler=_datasets)
+
+    train_all = commands.add_parser(
+        "train-all", parents=[home, source], help="run the whole pipeline locally",
+        description="Run the `mnist` flow (what the train-all deployment runs) in this process: "
+        "ingest and validate; later stages join as they land.",
+    )
+    train_all.set_defaults(handler=_train_all)
+    return parser
+
+
+def _ingest_settings(args: argparse.Namespace) -> dict:
+    settings = {"mirrors": args.mirror}
+    for name in ("seed", "validation_fraction", "test_fraction"):
+        if getattr(args, name) is not None:
+            settings[name] = getattr(args, name)
+    return settings
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from flows.config import IngestConfig
+
+    config = IngestConfig(
+        home=args.home, source=args.source, force=args.force, settings=_ingest_settings(args)
+    )
+    _prepare_prefect()
+    from flows.ingest import ingest
+
+    outcome = ingest(config)
+    manifest = _manifest(args.home, outcome.version)
+    if args.json:
+        print(json.dumps(manifest, indent=2))
+    else:
+        state = "unchanged, already ingested" if outcome.reused else "published"
+        print(f"dataset {outcome.version} ({state})")
+        print(_summary(manifest))
+    return 0
+
+
+def _train_all(args: argparse.Namespace) -> int:
+    from flows.config import TrainAllConfig
+
+    config = TrainAllConfig(
+        home=args.home, source=args.source, force=args.force, ingest=_ingest_settings(args)
+    )
+    _prepare_prefect()
+    from flows.mnist import mnist
+
+    result = mnist(config)
+    print(f"dataset {result['dataset_version']}")
+    print(_summary(_manifest(args.home, result["dataset_version"])))
+    return 0
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from storage import datasets
+    from storage.root import StorageRoot
+
+    root = StorageRoot(args.home)
+    if args.version:
+        manifest = datasets.read_manifest(root, datasets.resolve_version(root, args.version))
+        print(json.dumps(manifest, indent=2) if args.json else _summary(manifest, detailed=True))
+        return 0
+    manifests = datasets.list_manifests(root)
+    if args.json:
+        print(json.dumps(manifests, indent=2))
+    elif not manifests:
+        print(f"no dataset versions in {root.url}; run `mnist ingest`.")
+    else:
+        print(f"{'version':<17} {'created (UTC)':<20} {'train':>7} {'valid':>6} {'test':>6}  source")
+        for m in manifests:
+            rows = m["rows"]
+            print(
+                f"{m['version']:<17} {m['created_at'][:19].replace('T', ' '):<20} "
+                f"{rows['train']:>7} {rows['validation']:>6} {rows['test']:>6}  {m['source']['spec']}"
+            )
+    return 0
+
+
+def _manifest(home: str | None, version: str) -> dict:
+    from storage import datasets
+    from storage.root import StorageRoot
+
+    return datasets.read_manifest(StorageRoot(home), version)
+
+
+def _summary(manifest: dict, detailed: bool = False) -> str:
+    rows = manifest["rows"]
+    validation = manifest["validation"]
+    checks = sum(s["evaluated_expectations"] for s in validation["statistics"].values())
+    lines = [
+        f"  source:     {manifest['source']['spec']}",
+        f"  rows:       train {rows['train']:,} | validation {rows['validation']:,} | "
+        f"test {rows['test']:,}",
+        f"  validation: {'passed' if validation['success'] else 'FAILED'} ({checks} expectations)",
+        f"  duplicates: {manifest['duplicates']['test_in_train_or_validation']} test images "
+        "also in train/validation",
+    ]
+    if detailed:
+        names = manifest["class_names"]
+        lines.append(f"  created:    {manifest['created_at']} by {manifest['code_version']}")
+        lines.append("  classes (train counts):")
+        for label, count in manifest["class_counts"]["train"].items():
+            lines.append(f"    {label}: {names[int(label)]:<12} {count:>6}")
+        lines.append(f"  split:      {manifest['split']}")
+    return "\n".join(lines)
+
+
+def _prepare_prefect() -> None:
+    # No network here or on many build machines: keep Prefect's telemetry off unless asked.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def _is_user_error(error: Exception) -> bool:
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):
+        return True
+    from storage.datasets import DatasetNotFound
+    from tasks.core.errors import DownloadError, SourceError, ValidationFailed
+
+    return isinstance(
+        error, (SourceError, DownloadError, ValidationFailed, DatasetNotFound, FileNotFoundError, ValueError)
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""The ``ingest`` flow: raw source -> validated, versioned Parquet dataset."""
+
+from dataclasses import dataclass
+
+from prefect import flow
+
+from flows.config import IngestConfig
+from tasks import ingest as steps
+from tasks.core import dataset
+from tasks.core.sources import SourceSpec
+from tasks.core.validation import Bounds
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    version: str
+    reused: bool  # True when this exact source had been ingested before
+
+
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    return f"ingest-{flow_run.parameters['config'].source.split('/')[-1]}"
+
+
+@flow(name="ingest", flow_run_name=_run_name, log_prints=True)
+def ingest(config: IngestConfig = IngestConfig()) -> IngestOutcome:
+    settings = config.settings
+    split_params = {
+        "seed": settings.seed,
+        "validation_fraction": settings.validation_fraction,
+        "test_fraction": settings.test_fraction,
+    }
+    fetched = steps.fetch_source(config.source, config.home, settings.mirrors)
+    fingerprint = dataset.source_fingerprint(fetched.checksums(), split_params)
+    if not config.force:
+        existing = steps.find_existing_version(config.home, fingerprint)
+        if existing:
+            print(f"{config.source} is unchanged since dataset {existing}; nothing to do.")
+            return IngestOutcome(existing, reused=True)
+    decoded = steps.decode(
+        fetched, settings.validation_fraction, settings.test_fraction, settings.seed
+    )
+    bounds = Bounds(
+        expected_source_rows=SourceSpec.parse(config.source).expected_rows,
+        min_rows_per_split=settings.min_rows_per_split,
+        min_class_share=settings.min_class_share,
+        max_class_share=settings.max_class_share,
+        max_test_duplicate_share=settings.max_test_duplicate_share,
+    )
+    validated = steps.validate(decoded, config.source, bounds)
+    version = steps.publish(config.home, fetched, decoded, validated, fingerprint, split_params)
+    return IngestOutcome(version, reused=False)

@@ -1,0 +1,43 @@
+"""Raw inputs: reading the files a source points at, and the immutable store of downloads.
+
+Downloads are kept under ``raw/<algorithm>/<checksum>/<filename>``: the key is the checksum the
+file was verified against, so a stored file never changes and is never fetched twice.
+"""
+
+import hashlib
+
+import fsspec
+
+from storage.root import StorageRoot
+
+
+def read_input(uri: str) -> bytes:
+    """The bytes of an input file: a local path or any fsspec URL."""
+    with fsspec.open(uri, "rb") as handle:
+        return handle.read()
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def raw_path(root: StorageRoot, algorithm: str, hexdigest: str, filename: str) -> str:
+    return root.join("raw", algorithm, hexdigest, filename)
+
+
+def find_raw(root: StorageRoot, algorithm: str, hexdigest: str, filename: str) -> str | None:
+    """The URL of the stored copy of a download, if there is one."""
+    path = raw_path(root, algorithm, hexdigest, filename)
+    return root.url_of(path) if root.exists(path) else None
+
+
+def store_raw(root: StorageRoot, algorithm: str, hexdigest: str, filename: str, data: bytes) -> str:
+    """Keep a verified download and return its URL; an existing copy is left untouched."""
+    actual = hashlib.new(algorithm, data).hexdigest()
+    if actual != hexdigest:
+        raise ValueError(f"refusing to store {filename}: {algorithm} is {actual}, not {hexdigest}")
+    path = raw_path(root, algorithm, hexdigest, filename)
+    if not root.exists(path):
+        root.write_bytes_atomic(path, data)
+    return root.url_of(path)
+

@@ -1,0 +1,118 @@
+"""The storage root: where the pipeline keeps raw downloads, datasets and (later) models.
+
+The root is a local directory or an fsspec URL. Every file operation in ``storage/`` goes
+through :class:`StorageRoot`'s filesystem, so pointing ``MNIST_HOME`` at an object store
+later needs no change outside this package.
+"""
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+HOME_ENV = "MNIST_HOME"
+# XDG-style default, so a user who never sets MNIST_HOME finds the data in one obvious place.
+DEFAULT_HOME = "~/.local/share/mnist-pipeline"
+
+
+def resolve_home(home: str | os.PathLike | None = None) -> str:
+    """Return the storage root: ``home`` if given, else ``$MNIST_HOME``, else the default."""
+    chosen = str(home) if home else os.environ.get(HOME_ENV) or DEFAULT_HOME
+    if "://" in chosen:
+        return chosen
+    return str(Path(chosen).expanduser().resolve())
+
+
+class StorageRoot:
+    """A storage root and its filesystem; all paths are ``/``-joined below ``self.path``."""
+
+    def __init__(self, home: str | os.PathLike | None = None) -> None:
+        self.url = resolve_home(home)
+        self.fs, self.path = fsspec.core.url_to_fs(self.url)
+        self.is_local = isinstance(self.fs, LocalFileSystem)
+
+    def __repr__(self) -> str:
+        return f"StorageRoot({self.url!r})"
+
+    def join(self, *parts: str) -> str:
+        return "/".join([self.path.rstrip("/"), *parts])
+
+    def url_of(self, path: str) -> str:
+        """A URL for ``path`` that fsspec (and, on a local disk, anything else) can open."""
+        return path if self.is_local else self.fs.unstrip_protocol(path)
+
+    def exists(self, path: str) -> bool:
+        return self.fs.exists(path)
+
+    def read_bytes(self, path: str) -> bytes:
+        return self.fs.cat_file(path)
+
+    def write_bytes_atomic(self, path: str, data: bytes) -> None:
+        """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+        parent = path.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        temporary = f"{parent}/.tmp-{uuid.uuid4().hex}"
+        try:
+            with self.fs.open(temporary, "wb") as handle:
+                handle.write(data)
+            self.fs.mv(temporary, path)
+        finally:
+            if self.fs.exists(temporary):
+                self.fs.rm(temporary)
+
+    def remove_stale_staging(self, area: str, older_than_seconds: float = 3600) -> None:
+        """Delete staging directories left by writers that were killed (local disks only)."""
+        staging_root = self.join(area, ".staging")
+        if not self.is_local or not os.path.isdir(staging_root):
+            return
+        cutoff = time.time() - older_than_seconds
+        for entry in os.scandir(staging_root):
+            if entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry.path, ignore_errors=True)
+
+    @contextmanager
+    def staging_dir(self, area: str) -> Iterator[str]:
+        """A private directory under ``area/.staging`` that is removed afterwards, whatever happens.
+
+        Writers fill it and then :meth:`publish_dir` it; a process killed mid-write leaves only a
+        staging directory behind, which readers never look at.
+        """
+        staging = self.join(area, ".staging", f"{os.getpid()}-{uuid.uuid4().hex}")
+        self.fs.makedirs(staging, exist_ok=True)
+        try:
+            yield staging
+        finally:
+            if self.fs.exists(staging):
+                self.fs.rm(staging, recursive=True)
+
+    def publish_dir(self, staging: str, final: str, commit_file: str) -> bool:
+        """Move a filled staging directory to ``final`` in one step.
+
+        ``commit_file`` is the file whose presence marks the directory as complete.
+        Returns False (and publishes nothing) when ``final`` already exists, which happens when
+        a concurrent writer published the same content first. On a local disk the move is one
+        ``rename``, so the directory appears whole or not at all.
+        """
+        if self.fs.exists(final):
+            return False
+        self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+        if self.is_local:
+            try:
+                os.rename(staging, final)
+            except OSError:
+                if os.path.isdir(final):
+                    return False
+                raise
+            return True
+        # Object stores have no atomic directory rename: readers treat a directory as present
+        # only once its commit file exists, so that file is copied last.
+        names = sorted(entry.rsplit("/", 1)[1] for entry in self.fs.ls(staging, detail=False))
+        for name in [n for n in names if n != commit_file] + [commit_file]:
+            self.fs.copy(f"{staging}/{name}", f"{final}/{name}", recursive=True)
+        return True

@@ -1,0 +1,2 @@
+"""Prefect tasks (thin wrappers that add retries, caching, logging and names) and, in
+:mod:`tasks.core`, the pure logic they call."""

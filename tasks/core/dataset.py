@@ -1,0 +1,223 @@
+"""Turning decoded sources into a dataset: splits, per-image profiles, duplicates, content hash."""
+
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+
+from tasks.core.digits import SPLITS, Digits, concat
+
+# Bumped whenever the published layout or the split procedure changes, so that a new code
+# version never reuses a dataset version made by the old one.
+DATASET_FORMAT_VERSION = 1
+
+
+def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Indices of a seeded, class-stratified ``fraction`` of the rows, sorted.
+
+    Each class contributes ``round(fraction * its count)`` rows, so class shares in the holdout
+    match the source's to within one row per class.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"holdout fraction must be between 0 and 1, got {fraction}")
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in np.unique(labels[~pd.isna(labels)]):
+        members = np.flatnonzero(labels == label)
+        take = int(round(fraction * len(members)))
+        chosen.append(rng.permutation(members)[:take])
+    return np.sort(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.int64)
+
+
+def split_source(
+    official: dict[str, Digits], validation_fraction: float, test_fraction: float, seed: int
+) -> dict[str, Digits]:
+    """Train / validation / test splits.
+
+    The official test split is kept as it is. A source without one (a CSV) gets a stratified
+    seeded test split first. The validation split is then carved from train the same way.
+    """
+    train = official["train"]
+    if "test" in official:
+        test = official["test"]
+    else:
+        test_rows = stratified_holdout(train.labels, test_fraction, seed)
+        test = train.take(test_rows)
+        train = train.take(np.setdiff1d(np.arange(len(train)), test_rows))
+    # A different seed stream for the second holdout keeps it independent of the first.
+    validation_rows = stratified_holdout(train.labels, validation_fraction, seed + 1)
+    validation = train.take(validation_rows)
+    train = train.take(np.setdiff1d(np.arange(len(train)), validation_rows))
+    return {"train": train, "validation": validation, "test": test}
+
+
+def to_uint8(digits: Digits) -> Digits:
+    """The validated canonical form: uint8 pixels and labels (values already checked)."""
+    if digits.images.dtype == np.uint8 and digits.labels.dtype == np.uint8:
+        return digits
+    return Digits(
+        digits.images.astype(np.uint8), digits.labels.astype(np.uint8), digits.sample_ids
+    )
+
+
+def image_profile(splits: dict[str, Digits]) -> pd.DataFrame:
+    """One row per image with what validation checks: label, geometry, pixel range, nulls."""
+    frames = []
+    for split, digits in splits.items():
+        n, height, width = digits.images.shape
+        flat = digits.images.reshape(n, -1)
+        if np.issubdtype(flat.dtype, np.floating):
+            nulls = np.isnan(flat).sum(axis=1) + pd.isna(digits.labels)
+            with np.errstate(invalid="ignore"):
+                non_integer = (np.nan_to_num(flat) % 1 != 0).sum(axis=1)
+            pixel_min, pixel_max = np.nanmin(flat, axis=1), np.nanmax(flat, axis=1)
+        else:
+            nulls = np.asarray(pd.isna(digits.labels), dtype=np.int64)
+            non_integer = np.zeros(n, dtype=np.int64)
+            pixel_min, pixel_max = flat.min(axis=1), flat.max(axis=1)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "sample_id": digits.sample_ids,
+                    "split": split,
+                    "label": digits.labels,
+                    "height": np.full(n, height),
+                    "width": np.full(n, width),
+                    "pixel_min": pixel_min,
+                    "pixel_max": pixel_max,
+                    "n_null": nulls,
+                    "n_non_integer": non_integer,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def row_hashes(images: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each image's bytes (vectorised; equal images hash equal)."""
+    flat = np.ascontiguousarray(images.reshape(len(images), -1)).view(np.uint8)
+    flat = flat.reshape(len(images), -1)
+    padding = (-flat.shape[1]) % 8
+    if padding:
+        flat = np.pad(flat, ((0, 0), (0, padding)))
+    words = flat.view(np.uint64)
+    multipliers = np.random.default_rng(0x5EED).integers(
+        1, 2**63, size=words.shape[1], dtype=np.uint64
+    ) | np.uint64(1)
+    with np.errstate(over="ignore"):
+        mixed = (words * multipliers).sum(axis=1, dtype=np.uint64)
+        mixed ^= mixed >> np.uint64(31)
+        mixed *= np.uint64(0x9E3779B97F4A7C15)
+    return mixed ^ (mixed >> np.uint64(29))
+
+
+def count_duplicates(splits: dict[str, Digits]) -> dict[str, int]:
+    """Exact duplicate images: within each split, and test images that also occur in train or
+    validation (the leak that matters for an honest test score)."""
+    hashes = {name: row_hashes(d.images) for name, d in splits.items()}
+    counts = {}
+    for name, h in hashes.items():
+        counts[f"within_{name}"] = int(len(h) - len(np.unique(h)))
+    fitting = [n for n in splits if n != "test"]
+    seen = np.concatenate([hashes[n] for n in fitting])
+    candidates = np.flatnonzero(np.isin(hashes["test"], seen))
+    # Hashes only nominate; an exact comparison confirms each cross-split duplicate.
+    if len(candidates):
+        pool = concat([splits[n] for n in fitting]).images
+        by_hash: dict[int, list[int]] = {}
+        for row in np.flatnonzero(np.isin(seen, hashes["test"][candidates])):
+            by_hash.setdefault(int(seen[row]), []).append(row)
+        test_images = splits["test"].images
+        confirmed = sum(
+            any(np.array_equal(test_images[i], pool[j]) for j in by_hash[int(hashes["test"][i])])
+            for i in candidates
+        )
+    else:
+        confirmed = 0
+    counts["test_in_train_or_validation"] = int(confirmed)
+    return counts
+
+
+def split_summary(
+    splits: dict[str, Digits], source_rows: dict[str, int], duplicates: dict[str, int]
+) -> pd.DataFrame:
+    """A one-row frame of dataset-level figures that validation checks against bounds."""
+    row: dict[str, float] = {}
+    for name in SPLITS:
+        digits = splits[name]
+        counts = np.array(list(digits.class_counts().values()))
+        shares = counts / max(len(digits), 1)
+        row[f"rows_{name}"] = len(digits)
+        row[f"classes_present_{name}"] = int((counts > 0).sum())
+        row[f"class_share_min_{name}"] = float(shares.min())
+        row[f"class_share_max_{name}"] = float(shares.max())
+    for name, rows in source_rows.items():
+        row[f"source_rows_{name}"] = rows
+    test_rows = max(len(splits["test"]), 1)
+    row["test_duplicates"] = duplicates["test_in_train_or_validation"]
+    row["test_duplicate_share"] = duplicates["test_in_train_or_validation"] / test_rows
+    return pd.DataFrame([row])
+
+
+def content_version(splits: dict[str, Digits]) -> str:
+    """The dataset version: a hash of exactly what is published (same data, same version)."""
+    digest = hashlib.sha256(f"mnist-pipeline dataset v{DATASET_FORMAT_VERSION}".encode())
+    for name in SPLITS:
+        digits = splits[name]
+        digest.update(f"|{name}|{len(digits)}|{digits.images.shape}|".encode())
+        for array in (digits.sample_ids, digits.labels, digits.images):
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def source_fingerprint(file_checksums: dict[str, str], split_params: dict) -> str:
+    """A hash of the raw inputs and split settings: an unchanged source is not decoded again."""
+    payload = json.dumps(
+        {"format": DATASET_FORMAT_VERSION, "files": file_checksums, "split": split_params},
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def class_counts(splits: dict[str, Digits]) -> dict[str, dict[str, int]]:
+    return {
+        name: {str(k): v for k, v in splits[name].class_counts().items()} for name in SPLITS
+    }
+
+
+
+def build_manifest(
+    *,
+    version: str,
+    source: str,
+    source_files: list[dict],
+    fingerprint: str,
+    splits: dict[str, Digits],
+    split_params: dict,
+    class_names: tuple[str, ...],
+    schema: dict,
+    validation: dict,
+    duplicates: dict[str, int],
+    created_at: str,
+    code_version: str,
+    library_versions: dict[str, str],
+) -> dict:
+    """Everything needed to judge a dataset version without opening its Parquet files."""
+    return {
+        "version": version,
+        "format_version": DATASET_FORMAT_VERSION,
+        "created_at": created_at,
+        "source": {"spec": source, "files": source_files, "fingerprint": fingerprint},
+        "source_fingerprint": fingerprint,
+        "rows": {name: len(splits[name]) for name in SPLITS},
+        "class_counts": class_counts(splits),
+        "class_names": list(class_names),
+        "image_shape": list(splits["train"].images.shape[1:]),
+        "split": split_params,
+        "schema": schema,
+        "validation": validation,
+        "duplicates": duplicates,
+        "code_version": code_version,
+        "library_versions": library_versions,
+    }

@@ -1,0 +1,219 @@
+"""Prefect tasks of the ingest stage: fetch, decode, validate, publish.
+
+Each task is a thin wrapper: the work happens in :mod:`tasks.core` (pure) and :mod:`storage`
+(all I/O). Tasks that carry image arrays neither cache nor persist their results: hashing or
+storing 55 MB per call would cost more than the work (see the ingest flow for how an unchanged
+source is still never decoded twice).
+"""
+
+import datetime
+from dataclasses import asdict, dataclass
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+
+from storage import datasets as dataset_store
+from storage import raw as raw_store
+from storage.root import StorageRoot
+from tasks.core import dataset, download, lineage, sources, validation
+from tasks.core.decode import decode_source
+from tasks.core.digits import Digits
+from tasks.core.errors import TransientDownloadError
+
+
+@dataclass(frozen=True)
+class RawFile:
+    role: str
+    name: str
+    url: str  # where the pipeline reads it: the raw store, or the user's own file
+    origin: str  # where it came from: a mirror URL or a local path
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class FetchedSource:
+    source: str
+    files: tuple[RawFile, ...]
+
+    def checksums(self) -> dict[str, str]:
+        return {f.role: f.sha256 for f in self.files}
+
+
+@dataclass(frozen=True)
+class Decoded:
+    splits: dict[str, Digits]
+    source_rows: dict[str, int]  # rows per official split, before carving validation/test
+
+
+@dataclass(frozen=True)
+class Validated:
+    report: validation.ValidationReport
+    duplicates: dict[str, int]
+
+
+def _retry_only_transient(task, task_run, state) -> bool:
+    """Prefect retry condition: retry network failures that may pass, nothing else."""
+    try:
+        state.result()
+    except TransientDownloadError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(
+    name="fetch-source",
+    retries=2,
+    retry_delay_seconds=[10, 60],
+    retry_condition_fn=_retry_only_transient,
+    cache_policy=NO_CACHE,
+)
+def fetch_source(source: str, home: str | None, extra_mirrors: list[str]) -> FetchedSource:
+    """Locate or download the source's raw files; downloads go to the immutable raw store."""
+    logger = get_run_logger()
+    spec = sources.SourceSpec.parse(source)
+    root = StorageRoot(home)
+    if spec.known:
+        system_copy = sources.find_system_copy(spec.known)
+        if system_copy:
+            logger.info("Using the system copy of %s in %s", spec.kind, spec.known.system_dirs[0])
+            return _local_files(str(spec), system_copy)
+        return _download_known(root, spec.known, list(extra_mirrors), str(spec))
+    if spec.kind == "idx":
+        return _local_files(str(spec), sources.find_idx_files(spec.location))
+    if spec.kind == "csv":
+        return _local_files(str(spec), {"train_csv": spec.location})
+    return _local_files(str(spec), {"train_csv": sources.find_mnist_sample()})
+
+
+def _local_files(source: str, paths: dict[str, str]) -> FetchedSource:
+    files = []
+    for role, path in paths.items():
+        data = raw_store.read_input(path)
+        files.append(
+            RawFile(role, path.rsplit("/", 1)[-1], path, path, raw_store.sha256_of(data), len(data))
+        )
+    return FetchedSource(source, tuple(files))
+
+
+def _download_known(
+    root: StorageRoot, known: sources.KnownDataset, extra_mirrors: list[str], source: str
+) -> FetchedSource:
+    logger = get_run_logger()
+    files = []
+    for remote in known.files:
+        algorithm, digest = remote.checksum.algorithm, remote.checksum.hexdigest
+        stored = raw_store.find_raw(root, algorithm, digest, remote.filename)
+        origin = "raw store"
+        if stored is None:
+            fetched = download.download(
+                remote.filename, remote.checksum, [*extra_mirrors, *known.mirrors]
+            )
+            stored = raw_store.store_raw(root, algorithm, digest, remote.filename, fetched.data)
+            origin = fetched.url
+            logger.info("Downloaded %s from %s", remote.filename, fetched.url)
+        data = raw_store.read_input(stored)
+        files.append(
+            RawFile(remote.role, remote.filename, stored, origin, raw_store.sha256_of(data), len(data))
+        )
+    return FetchedSource(source, tuple(files))
+
+
+@task(name="find-existing-version", cache_policy=NO_CACHE)
+def find_existing_version(home: str | None, fingerprint: str) -> str | None:
+    """The version already published from these exact raw files and settings, if any."""
+    return dataset_store.find_by_fingerprint(StorageRoot(home), fingerprint)
+
+
+@task(name="decode", cache_policy=NO_CACHE, persist_result=False)
+def decode(
+    fetched: FetchedSource, validation_fraction: float, test_fraction: float, seed: int
+) -> Decoded:
+    """Decode the raw files and split them into train / validation / test."""
+    spec = sources.SourceSpec.parse(fetched.source)
+    files = {f.role: raw_store.read_input(f.url) for f in fetched.files}
+    expected = {f.role: f.payload_sha256 for f in spec.known.files} if spec.known else None
+    official = decode_source(spec.kind, files, str(spec), expected)
+    splits = dataset.split_source(official, validation_fraction, test_fraction, seed)
+    return Decoded(splits, {name: len(d) for name, d in official.items()})
+
+
+@task(name="validate", cache_policy=NO_CACHE, persist_result=False)
+def validate(decoded: Decoded, source: str, bounds: validation.Bounds) -> Validated:
+    """Run the Great Expectations suite; raise, naming what failed, unless every check passes."""
+    duplicates = dataset.count_duplicates(decoded.splits)
+    profile = dataset.image_profile(decoded.splits)
+    summary = dataset.split_summary(decoded.splits, decoded.source_rows, duplicates)
+    report = validation.validate(profile, summary, bounds)
+    create_markdown_artifact(
+        key="dataset-validation",
+        markdown=_validation_markdown(source, report, summary, duplicates),
+        description=f"Great Expectations result for {source}",
+    )
+    validation.check(report, source)
+    return Validated(report, duplicates)
+
+
+@task(name="publish", cache_policy=NO_CACHE)
+def publish(
+    home: str | None,
+    fetched: FetchedSource,
+    decoded: Decoded,
+    validated: Validated,
+    fingerprint: str,
+    split_params: dict,
+) -> str:
+    """Write the validated dataset version (atomically) and return its id."""
+    logger = get_run_logger()
+    splits = {name: dataset.to_uint8(d) for name, d in decoded.splits.items()}
+    version = dataset.content_version(splits)
+    spec = sources.SourceSpec.parse(fetched.source)
+    report = validated.report
+    statistics = {name: r["statistics"] for name, r in report.results.items()}
+    manifest = dataset.build_manifest(
+        version=version,
+        source=fetched.source,
+        source_files=[asdict(f) for f in fetched.files],
+        fingerprint=fingerprint,
+        splits=splits,
+        split_params={**split_params, "official_test_split": "test" in decoded.source_rows},
+        class_names=spec.class_names,
+        schema={f.name: str(f.type) for f in dataset_store.SCHEMA},
+        validation={"success": report.success, "statistics": statistics},
+        duplicates=validated.duplicates,
+        created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        code_version=lineage.code_version(),
+        library_versions=lineage.library_versions(),
+    )
+    root = StorageRoot(home)
+    if dataset_store.publish_dataset(root, version, splits, manifest, report.results, report.data_docs):
+        logger.info("Published dataset %s", version)
+    else:
+        logger.info("Dataset %s already exists; nothing written", version)
+    return version
+
+
+def _validation_markdown(source, report, summary, duplicates) -> str:
+    status = "passed" if report.success else "FAILED"
+    row = summary.iloc[0]
+    lines = [
+        f"# Dataset validation {status}",
+        f"Source: `{source}`",
+        "",
+        "| split | rows | smallest class share | largest class share |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for split in ("train", "validation", "test"):
+        lines.append(
+            f"| {split} | {int(row[f'rows_{split}']):,} | {row[f'class_share_min_{split}']:.3f} "
+            f"| {row[f'class_share_max_{split}']:.3f} |"
+        )
+    lines += ["", f"Exact duplicates: {duplicates}", ""]
+    failures = report.failures()
+    if failures:
+        lines += ["## Failed expectations", *[f"- {f}" for f in failures]]
+    return "\n".join(lines)

@@ -1,0 +1,93 @@
+"""Shared fixtures: synthetic digits, IDX/CSV source folders, a storage root, Prefect."""
+
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+from tasks.core.digits import Digits
+from tasks.core.idx import encode_idx
+
+FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+
+# Never let a test touch the user's real storage root or call home.
+os.environ["MNIST_HOME"] = "/nonexistent/mnist-home-set-by-tests"
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def make_digits(per_class: int, seed: int = 0, first_id: int = 0) -> Digits:
+    """Distinct uint8 28x28 images whose class is visible in them (a bright bar per label)."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(10, dtype=np.uint8), per_class)
+    rng.shuffle(labels)
+    images = rng.integers(0, 60, size=(len(labels), 28, 28), dtype=np.uint8)
+    for row, label in enumerate(labels):
+        images[row, 2 * label + 4 : 2 * label + 6, 4:24] = 255
+    return Digits(images, labels, np.arange(first_id, first_id + len(labels), dtype=np.int64))
+
+
+def write_idx_folder(folder, train: Digits, test: Digits, gzipped: bool = True) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "train-images-idx3-ubyte": encode_idx(train.images),
+        "train-labels-idx1-ubyte": encode_idx(train.labels),
+        "t10k-images-idx3-ubyte": encode_idx(test.images),
+        "t10k-labels-idx1-ubyte": encode_idx(test.labels),
+    }
+    for name, data in files.items():
+        if gzipped:
+            (folder / f"{name}.gz").write_bytes(gzip.compress(data, mtime=0))
+        else:
+            (folder / name).write_bytes(data)
+
+
+def kaggle_csv(digits: Digits) -> str:
+    header = "label," + ",".join(f"pixel{i}" for i in range(784))
+    rows = [
+        f"{label}," + ",".join(map(str, image.reshape(-1)))
+        for image, label in zip(digits.images, digits.labels)
+    ]
+    return "\n".join([header, *rows]) + "\n"
+
+
+@pytest.fixture
+def home(tmp_path):
+    """An empty storage root."""
+    root = tmp_path / "home"
+    root.mkdir()
+    return str(root)
+
+
+@pytest.fixture
+def idx_folder(tmp_path):
+    folder = tmp_path / "idx"
+    write_idx_folder(folder, make_digits(30, seed=1), make_digits(10, seed=2, first_id=300))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server for every flow test in the session (about 15 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+@pytest.fixture(scope="session")
+def fashion_dir():
+    if not os.path.isdir(FASHION_DIR):
+        pytest.fail(f"{FASHION_DIR} is missing: install Debian's dataset-fashion-mnist (.ci/setup does)")
+    return FASHION_DIR
+
+
+def dataset_entries(home: str) -> list[str]:
+    """What the datasets area holds, staging directories included."""
+    area = os.path.join(home, "datasets")
+    if not os.path.isdir(area):
+        return []
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(area):
+        entries += [os.path.relpath(os.path.join(dirpath, f), area) for f in filenames]
+    return entries

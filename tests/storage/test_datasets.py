@@ -1,0 +1,160 @@
+import io
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from storage import datasets
+from storage.root import StorageRoot
+from tasks.core import dataset
+from tests.conftest import dataset_entries, make_digits
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def splits():
+    official = {"train": make_digits(20, seed=1), "test": make_digits(5, seed=2, first_id=200)}
+    return dataset.split_source(official, 0.1, 0.1, seed=0)
+
+
+def publish(root, data=None, created_at="2026-01-01T00:00:00+00:00", fingerprint="f1"):
+    data = data or splits()
+    version = dataset.content_version(data)
+    manifest = {
+        "version": version,
+        "created_at": created_at,
+        "source_fingerprint": fingerprint,
+        "rows": {name: len(d) for name, d in data.items()},
+    }
+    fresh = datasets.publish_dataset(root, version, data, manifest, {"ok": True}, {"images": "<html/>"})
+    return version, fresh
+
+
+def test_split_round_trips_exactly(home):
+    root = StorageRoot(home)
+    data = splits()
+    version, fresh = publish(root, data)
+    assert fresh
+    for name in ("train", "validation", "test"):
+        back = datasets.read_split(root, version, name)
+        assert back.images.dtype == np.uint8 and back.images.shape[1:] == (28, 28)
+        np.testing.assert_array_equal(back.images, data[name].images)
+        np.testing.assert_array_equal(back.labels, data[name].labels)
+        np.testing.assert_array_equal(back.sample_ids, data[name].sample_ids)
+
+
+def test_parquet_bytes_are_reproducible(home):
+    """Writing the same split twice, or writing back what was read, gives the same bytes."""
+    root = StorageRoot(home)
+    data = splits()["train"]
+    first, second = f"{home}/a.parquet", f"{home}/b.parquet"
+    datasets.write_split_file(root, first, data)
+    with open(first, "rb") as handle:
+        read_back = datasets.from_table(pq.read_table(io.BytesIO(handle.read())))
+    datasets.write_split_file(root, second, read_back)
+    assert open(first, "rb").read() == open(second, "rb").read()
+
+
+def test_parquet_schema_is_what_other_tools_expect(home):
+    root = StorageRoot(home)
+    version, _ = publish(root)
+    schema = pq.read_schema(f"{home}/datasets/{version}/train.parquet")
+    assert [(f.name, str(f.type)) for f in schema] == [
+        ("sample_id", "int64"), ("label", "uint8"), ("image", "fixed_size_binary[784]")
+    ]
+    assert schema.metadata[b"mnist.image_shape"] == b"28,28"
+    metadata = pq.read_metadata(f"{home}/datasets/{version}/train.parquet")
+    assert metadata.row_group(0).column(2).compression == "ZSTD"
+
+
+def test_publishing_an_existing_version_writes_nothing(home):
+    root = StorageRoot(home)
+    version, fresh = publish(root)
+    before = {p: os.stat(os.path.join(home, "datasets", p)).st_mtime_ns for p in dataset_entries(home)}
+    again, fresh_again = publish(root)
+    assert (again, fresh, fresh_again) == (version, True, False)
+    after = {p: os.stat(os.path.join(home, "datasets", p)).st_mtime_ns for p in dataset_entries(home)}
+    assert before == after
+
+
+def test_unvalidated_pixels_are_refused(home):
+    data = splits()
+    train = data["train"]
+    data["train"] = type(train)(train.images.astype(np.int64), train.labels, train.sample_ids)
+    with pytest.raises(ValueError, match="only validated uint8"):
+        publish(StorageRoot(home), data)
+    assert dataset_entries(home) == []
+
+
+def test_versions_are_listed_resolved_and_found_by_fingerprint(home):
+    root = StorageRoot(home)
+    old, _ = publish(root, created_at="2026-01-01T00:00:00+00:00", fingerprint="old")
+    other = dataset.split_source({"train": make_digits(20, seed=7), "test": make_digits(5, seed=8)}, 0.1, 0.1, 0)
+    new, _ = publish(root, other, created_at="2026-02-01T00:00:00+00:00", fingerprint="new")
+    assert [m["version"] for m in datasets.list_manifests(root)] == [old, new]
+    assert datasets.resolve_version(root) == new
+    assert datasets.resolve_version(root, old[:6]) == old
+    assert datasets.find_by_fingerprint(root, "old") == old
+    assert datasets.find_by_fingerprint(root, "nope") is None
+    with pytest.raises(datasets.DatasetNotFound, match="matches no version"):
+        datasets.resolve_version(root, "zzz")
+    with pytest.raises(datasets.DatasetNotFound, match="not in"):
+        datasets.read_split(root, "zzz", "train")
+
+
+def test_empty_root_says_how_to_fill_it(home):
+    with pytest.raises(datasets.DatasetNotFound, match="run `mnist ingest` first"):
+        datasets.resolve_version(StorageRoot(home))
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    sys.path.insert(0, {project!r})
+    sys.path.insert(0, {tests!r})
+    from storage import datasets
+    from storage.root import StorageRoot
+    from tests.storage.test_datasets import publish
+
+    write = datasets.write_split_file
+    def write_then_hang(root, path, digits):
+        write(root, path, digits)
+        if path.endswith("validation.parquet"):  # two of three splits on disk: stop here
+            open({marker!r}, "w").close()
+            time.sleep(120)
+    datasets.write_split_file = write_then_hang
+    publish(StorageRoot({home!r}))
+    """
+)
+
+
+def test_a_writer_killed_mid_write_leaves_no_version(home, tmp_path):
+    marker = tmp_path / "halfway"
+    script = KILLED_WRITER.format(
+        project=PROJECT, tests=os.path.dirname(PROJECT), marker=str(marker), home=home
+    )
+    writer = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert writer.poll() is None, "the writer exited before reaching the kill point"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert any(".staging" in p for p in dataset_entries(home))  # it was mid-write
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=10)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+    root = StorageRoot(home)
+    assert datasets.list_manifests(root) == []
+    assert [p for p in os.listdir(f"{home}/datasets") if not p.startswith(".")] == []
+    # The next writer publishes normally, whatever the dead one left in staging.
+    version, fresh = publish(root)
+    assert fresh and datasets.read_split(root, version, "test").images.shape == (50, 28, 28)

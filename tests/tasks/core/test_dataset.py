@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+
+from tasks.core import dataset
+from tasks.core.digits import Digits, concat
+from tests.conftest import make_digits
+
+
+def official(per_class_train=50, per_class_test=10):
+    return {
+        "train": make_digits(per_class_train, seed=1),
+        "test": make_digits(per_class_test, seed=2, first_id=10 * per_class_train),
+    }
+
+
+def test_stratified_holdout_keeps_class_shares_and_is_seeded():
+    labels = np.repeat(np.arange(10), [100, 200, 50, 50, 50, 50, 50, 50, 50, 350])
+    picked = dataset.stratified_holdout(labels, 0.1, seed=3)
+    assert np.bincount(labels[picked]).tolist() == [10, 20, 5, 5, 5, 5, 5, 5, 5, 35]
+    np.testing.assert_array_equal(picked, dataset.stratified_holdout(labels, 0.1, seed=3))
+    assert not np.array_equal(picked, dataset.stratified_holdout(labels, 0.1, seed=4))
+
+
+def test_official_test_split_is_kept_and_validation_carved_from_train():
+    source = official()
+    splits = dataset.split_source(source, validation_fraction=0.2, test_fraction=0.5, seed=0)
+    assert [len(splits[s]) for s in ("train", "validation", "test")] == [400, 100, 100]
+    np.testing.assert_array_equal(splits["test"].sample_ids, source["test"].sample_ids)
+    assert set(splits["validation"].class_counts().values()) == {10}
+    together = np.sort(np.concatenate([splits["train"].sample_ids, splits["validation"].sample_ids]))
+    np.testing.assert_array_equal(together, source["train"].sample_ids)
+
+
+def test_source_without_test_split_gets_a_stratified_one():
+    splits = dataset.split_source({"train": make_digits(70)}, 0.1, 1 / 7, seed=0)
+    assert [len(splits[s]) for s in ("train", "validation", "test")] == [540, 60, 100]
+    assert set(splits["test"].class_counts().values()) == {10}
+    ids = np.concatenate([splits[s].sample_ids for s in ("train", "validation", "test")])
+    assert len(np.unique(ids)) == 700
+
+
+def brute_force_cross_duplicates(splits):
+    seen = {img.tobytes() for s in ("train", "validation") for img in splits[s].images}
+    return sum(img.tobytes() in seen for img in splits["test"].images)
+
+
+def test_duplicates_match_a_brute_force_count():
+    splits = dataset.split_source(official(), 0.1, 0.1, seed=0)
+    test = splits["test"]
+    leaked = test.images.copy()
+    leaked[:3] = splits["train"].images[:3]
+    leaked[3] = splits["validation"].images[0]
+    leaked[4] = leaked[5]  # a duplicate within test, not across splits
+    splits["test"] = Digits(leaked, test.labels, test.sample_ids)
+    counts = dataset.count_duplicates(splits)
+    assert counts["test_in_train_or_validation"] == brute_force_cross_duplicates(splits) == 4
+    assert counts["within_test"] == 1 and counts["within_train"] == 0
+
+
+def test_row_hashes_are_equal_exactly_for_equal_images():
+    images = make_digits(20).images
+    images[5] = images[17]
+    hashes = dataset.row_hashes(images)
+    assert hashes[5] == hashes[17]
+    assert len(np.unique(hashes)) == len(images) - 1
+
+
+def test_content_version_is_deterministic_and_content_sensitive():
+    splits = dataset.split_source(official(), 0.1, 0.1, seed=0)
+    version = dataset.content_version(splits)
+    assert version == dataset.content_version(dataset.split_source(official(), 0.1, 0.1, seed=0))
+    assert version != dataset.content_version(dataset.split_source(official(), 0.1, 0.1, seed=1))
+    changed = splits["train"].images.copy()
+    changed[0, 0, 0] ^= 1
+    splits["train"] = Digits(changed, splits["train"].labels, splits["train"].sample_ids)
+    assert version != dataset.content_version(splits)
+
+
+def test_image_profile_reports_range_nulls_and_fractions():
+    images = np.zeros((3, 28, 28))
+    images[0, 0, 0] = np.nan
+    images[1, 0, 0] = 256
+    images[2, 0, 0] = 2.5
+    profile = dataset.image_profile(
+        {"train": Digits(images, np.array([1.0, np.nan, 3.0]), np.arange(3))}
+    )
+    assert profile["n_null"].tolist() == [1, 1, 0]
+    assert profile["pixel_max"].tolist() == [0, 256, 2.5]
+    assert profile["n_non_integer"].tolist() == [0, 0, 1]
+
+
+def test_split_summary_figures():
+    splits = dataset.split_source(official(), 0.1, 0.1, seed=0)
+    summary = dataset.split_summary(splits, {"train": 500, "test": 100}, {"test_in_train_or_validation": 5})
+    row = summary.iloc[0]
+    assert row["rows_train"] == 450 and row["source_rows_test"] == 100
+    assert row["class_share_min_test"] == pytest.approx(0.1)
+    assert row["test_duplicate_share"] == pytest.approx(0.05)
+    assert row["classes_present_validation"] == 10
+
+
+def test_concat_and_take():
+    a, b = make_digits(1), make_digits(1, seed=5, first_id=10)
+    both = concat([a, b])
+    assert len(both) == 20
+    np.testing.assert_array_equal(both.take(np.array([10])).images[0], b.images[0])

@@ -1,0 +1,90 @@
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from tasks.core.errors import SourceError
+from tasks.core.idx import decode_idx, decode_idx_pair, encode_idx
+from tests.conftest import make_digits
+
+
+def numpy_oracle(data: bytes) -> np.ndarray:
+    """An independent reading of a uint8 IDX file: header by struct, body by numpy."""
+    ndim = data[3]
+    dims = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
+    return np.frombuffer(data[4 + 4 * ndim :], dtype=np.uint8).reshape(dims)
+
+
+def test_decodes_images_like_the_numpy_oracle():
+    images = make_digits(5).images
+    raw = encode_idx(images)
+    decoded = decode_idx(raw, "images")
+    assert decoded.shape == (50, 28, 28)
+    np.testing.assert_array_equal(decoded, numpy_oracle(raw))
+    np.testing.assert_array_equal(decoded, images)
+
+
+def test_gzipped_and_plain_decode_the_same():
+    labels = np.arange(10, dtype=np.uint8)
+    raw = encode_idx(labels)
+    np.testing.assert_array_equal(decode_idx(gzip.compress(raw), "l"), decode_idx(raw, "l"))
+
+
+@pytest.mark.parametrize(
+    ("code", "dtype"), [(0x0B, ">i2"), (0x0C, ">i4"), (0x0D, ">f4"), (0x0E, ">f8"), (0x09, "i1")]
+)
+def test_decodes_every_idx_type_code_big_endian(code, dtype):
+    values = np.array([[1, -2], [300, 4]] if code != 0x09 else [[1, -2], [3, 4]], dtype=dtype)
+    raw = bytes([0, 0, code, 2]) + struct.pack(">II", 2, 2) + values.tobytes()
+    decoded = decode_idx(raw, "x")
+    assert decoded.dtype.isnative
+    np.testing.assert_array_equal(decoded, values.astype(values.dtype.newbyteorder("=")))
+
+
+def test_pair_gives_ids_from_first_id():
+    digits = make_digits(2)
+    pair = decode_idx_pair(encode_idx(digits.images), encode_idx(digits.labels), "t", first_id=7)
+    np.testing.assert_array_equal(pair.sample_ids, np.arange(7, 27))
+    np.testing.assert_array_equal(pair.labels, digits.labels)
+
+
+def test_truncated_gzip_is_a_clear_error():
+    raw = gzip.compress(encode_idx(make_digits(3).images))
+    with pytest.raises(SourceError, match="gzip stream is truncated or corrupt"):
+        decode_idx(raw[: len(raw) // 2], "train images")
+
+
+def test_truncated_payload_names_the_byte_counts():
+    raw = encode_idx(make_digits(1).images)
+    with pytest.raises(SourceError, match=r"truncated: shape \(10, 28, 28\).*needs 7840 data bytes, found 7000"):
+        decode_idx(raw[: 16 + 7000], "train images")
+
+
+def test_wrong_magic_number_is_named():
+    raw = b"\x12\x34\x08\x03" + encode_idx(make_digits(1).images)[4:]
+    with pytest.raises(SourceError, match="magic number 0x12340803 is not an IDX header"):
+        decode_idx(raw, "train images")
+
+
+def test_labels_file_in_the_images_role_is_rejected():
+    labels = encode_idx(np.zeros(5, dtype=np.uint8))
+    with pytest.raises(SourceError, match="0x00000801 declares 1 dimension.*expected 3 .*0x00000803"):
+        decode_idx(labels, "train images", expected_ndim=3)
+
+
+def test_image_and_label_counts_must_match():
+    digits = make_digits(2)
+    with pytest.raises(SourceError, match="20 images but 19 labels"):
+        decode_idx_pair(encode_idx(digits.images), encode_idx(digits.labels[:-1]), "train")
+
+
+@pytest.mark.parametrize("raw", [b"", gzip.compress(b"")])
+def test_empty_file_is_a_clear_error(raw):
+    with pytest.raises(SourceError, match="is empty"):
+        decode_idx(raw, "train images")
+
+
+def test_non_28x28_images_decode_for_validation_to_reject():
+    images = np.zeros((3, 32, 32), dtype=np.uint8)
+    assert decode_idx(encode_idx(images), "x").shape == (3, 32, 32)
