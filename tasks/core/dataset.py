@@ -76,18 +76,22 @@ def image_profile(splits: dict[str, Digits]) -> pd.DataFrame:
             nulls = np.asarray(pd.isna(digits.labels), dtype=np.int64)
             non_integer = np.zeros(n, dtype=np.int64)
             pixel_min, pixel_max = flat.min(axis=1), flat.max(axis=1)
+        # Great Expectations compares int64/float64 columns vectorised but uint8 ones value by
+        # value in Python (about 0.3 s on 70,000 rows), so widen.
+        wide = np.float64 if np.issubdtype(flat.dtype, np.floating) else np.int64
+        pixel_min, pixel_max = pixel_min.astype(wide), pixel_max.astype(wide)
         frames.append(
             pd.DataFrame(
                 {
                     "sample_id": digits.sample_ids,
                     "split": split,
                     "label": digits.labels,
-                    "height": np.full(n, height),
-                    "width": np.full(n, width),
+                    "height": np.full(n, height, dtype=np.int64),
+                    "width": np.full(n, width, dtype=np.int64),
                     "pixel_min": pixel_min,
                     "pixel_max": pixel_max,
-                    "n_null": nulls,
-                    "n_non_integer": non_integer,
+                    "n_null": np.asarray(nulls, dtype=np.int64),
+                    "n_non_integer": np.asarray(non_integer, dtype=np.int64),
                 }
             )
         )

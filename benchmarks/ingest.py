@@ -1,0 +1,113 @@
+"""Benchmark: ingest + validate + publish of the full 70,000-image Fashion-MNIST.
+
+Prints the wall time of each stage (the same functions the flow's tasks call), the whole
+`ingest` flow run through Prefect (a temporary local server, started before timing), the
+one-off import cost, and the process's peak memory.
+
+    .venv/bin/python benchmarks/ingest.py [--repeat 3]
+"""
+
+import argparse
+import os
+import resource
+import statistics
+import tempfile
+import time
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def stage_timings() -> dict[str, float]:
+    from storage import datasets, raw
+    from storage.root import StorageRoot
+    from tasks.core import dataset, sources, validation
+    from tasks.core.decode import decode_source
+
+    spec = sources.SourceSpec.parse("fashion-mnist")
+    times, clock = {}, time.perf_counter
+
+    def timed(name, fn):
+        start = clock()
+        value = fn()
+        times[name] = clock() - start
+        return value
+
+    paths = sources.find_system_copy(spec.known)
+    if paths is None:
+        raise SystemExit("install Debian's dataset-fashion-mnist first (.ci/setup does)")
+    files = timed("read + sha256 raw files", lambda: {r: raw.read_input(p) for r, p in paths.items()})
+    for data in files.values():
+        raw.sha256_of(data)
+    expected = {f.role: f.payload_sha256 for f in spec.known.files}
+    official = timed("decode (gunzip + IDX)", lambda: decode_source(spec.kind, files, "fashion", expected))
+    splits = timed("stratified split", lambda: dataset.split_source(official, 0.1, 1 / 7, 0))
+    dups = timed("duplicate scan", lambda: dataset.count_duplicates(splits))
+    frames = timed(
+        "profile frames",
+        lambda: (dataset.image_profile(splits), dataset.split_summary(splits, spec.expected_rows, dups)),
+    )
+    bounds = validation.Bounds(spec.expected_rows, 10, 0.05, 0.2, 0.01)
+    report = timed("Great Expectations + Data Docs", lambda: validation.validate(*frames, bounds))
+    version = timed("content hash", lambda: dataset.content_version(splits))
+    with tempfile.TemporaryDirectory() as home:
+        root = StorageRoot(home)
+        timed(
+            "publish Parquet (atomic)",
+            lambda: datasets.publish_dataset(
+                root, version, splits, {"version": version, "created_at": "now"},
+                report.results, report.data_docs,
+            ),
+        )
+        timed("read back all splits", lambda: [datasets.read_split(root, version, s) for s in splits])
+    return times
+
+
+def flow_timings(repeat: int) -> list[float]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.config import IngestConfig
+    from flows.ingest import ingest
+
+    runs = []
+    with prefect_test_harness(server_startup_timeout=60):
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory() as home:
+                start = time.perf_counter()
+                ingest(IngestConfig(home=home, source="fashion-mnist"))
+                runs.append(time.perf_counter() - start)
+    return runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    import great_expectations  # noqa: F401
+    import prefect  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    imports = time.perf_counter() - start
+    print(f"one-off imports (prefect, great_expectations, pyarrow): {imports:.2f} s\n")
+
+    rounds = [stage_timings() for _ in range(args.repeat)]
+    print(f"{'stage (median of ' + str(args.repeat) + ')':<36} {'seconds':>8}")
+    total = 0.0
+    for name in rounds[0]:
+        median = statistics.median(r[name] for r in rounds)
+        if name != "read back all splits":
+            total += median
+        print(f"{name:<36} {median:>8.3f}")
+    print(f"{'ingest + validate + publish':<36} {total:>8.3f}\n")
+
+    runs = flow_timings(args.repeat)
+    print(f"whole `ingest` flow through Prefect: {', '.join(f'{r:.2f}' for r in runs)} s "
+          f"(median {statistics.median(runs):.2f} s; server already running)")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory (RSS of this process, libraries included): {peak:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from flows.cli import build_parser, main
+
+
+def run_cli(*args):
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, timeout=60
+    )
+    return done, time.perf_counter() - started
+
+
+def test_help_is_instant_and_lists_the_commands():
+    done, seconds = run_cli("--help")
+    assert done.returncode == 0
+    for command in ("ingest", "datasets", "train-all"):
+        assert command in done.stdout
+    # Prefect, Great Expectations and torch stay unimported: a cold `--help` is well under 1 s.
+    assert seconds < 1.5, seconds
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = (
+        "import sys; from flows.cli import main\n"
+        "try: main(['ingest', '--help'])\n"
+        "except SystemExit: pass\n"
+        "heavy = [m for m in ('prefect', 'great_expectations', 'torch', 'pyarrow') if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip().endswith("[]"), done.stdout
+
+
+@pytest.mark.parametrize("command", ["ingest", "datasets", "train-all"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([command, "--help"])
+    assert exited.value.code == 0
+    assert "--home" in capsys.readouterr().out
+
+
+def test_unknown_source_is_one_clear_line():
+    done, _ = run_cli("ingest", "--source", "kmnist", "--home", "/tmp/unused")
+    assert done.returncode == 1
+    assert "error:" in done.stderr and "unknown source 'kmnist'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_datasets_on_an_empty_root(home, capsys):
+    assert main(["datasets", "--home", home]) == 0
+    assert "no dataset versions" in capsys.readouterr().out
+    assert main(["datasets", "nope", "--home", home]) == 1
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_ingest_then_list_and_show(home, idx_folder, capsys):
+    assert main(["ingest", "--source", f"idx:{idx_folder}", "--home", home]) == 0
+    out = capsys.readouterr().out
+    version = out.split("dataset ", 1)[1].split()[0]
+    assert "(published)" in out and "validation: passed" in out
+    assert main(["datasets", "--home", home, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [m["version"] for m in listed] == [version]
+    assert main(["datasets", version[:5], "--home", home]) == 0
+    assert "classes (train counts)" in capsys.readouterr().out
+    assert main(["ingest", "--source", f"idx:{idx_folder}", "--home", home]) == 0
+    assert "unchanged, already ingested" in capsys.readouterr().out

@@ -1,0 +1,30 @@
+import pytest
+from pydantic import ValidationError
+
+from flows.config import IngestConfig, IngestSettings, TrainAllConfig
+
+
+def test_unknown_keys_are_rejected():
+    with pytest.raises(ValidationError, match="validation_fractoin"):
+        IngestSettings.model_validate({"validation_fractoin": 0.2})
+    with pytest.raises(ValidationError, match="extra"):
+        TrainAllConfig.model_validate({"ingest": {"seed": 1}, "epochs": 3})
+
+
+def test_sources_are_checked_and_normalised(tmp_path):
+    assert IngestConfig(source=f"idx:{tmp_path}").source == f"idx:{tmp_path}"
+    with pytest.raises(ValidationError, match="unknown source 'kmnist'"):
+        IngestConfig(source="kmnist")
+
+
+def test_fractions_are_bounded():
+    with pytest.raises(ValidationError):
+        IngestSettings(validation_fraction=0.0)
+    with pytest.raises(ValidationError):
+        IngestSettings(test_fraction=0.9)
+
+
+def test_train_all_hands_its_ingest_settings_down():
+    config = TrainAllConfig(home="/h", source="mnist-sample", force=True, ingest={"seed": 3})
+    ingest = config.ingest_config()
+    assert (ingest.home, ingest.source, ingest.force, ingest.settings.seed) == ("/h", "mnist-sample", True, 3)

@@ -1,0 +1,239 @@
+"""The ingest flow end to end under Prefect's test harness, on real and synthetic sources."""
+
+import gzip
+import hashlib
+import json
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from flows.config import IngestConfig, IngestSettings
+from flows.ingest import ingest
+from flows.mnist import mnist
+from flows.config import TrainAllConfig
+from storage import datasets
+from storage.root import StorageRoot
+from tasks.core import sources
+from tasks.core.download import Checksum
+from tasks.core.errors import DownloadError, SourceError, ValidationFailed
+from tasks.core.idx import encode_idx
+from tests.conftest import dataset_entries, kaggle_csv, make_digits, write_idx_folder
+from tests.http_server import MirrorServer
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def mtimes(home):
+    return {p: os.stat(os.path.join(home, "datasets", p)).st_mtime_ns for p in dataset_entries(home)}
+
+
+def test_mnist_sample_is_ingested_validated_and_versioned(home):
+    outcome = ingest(IngestConfig(home=home, source="mnist-sample"))
+    assert not outcome.reused
+    root = StorageRoot(home)
+    manifest = datasets.read_manifest(root, outcome.version)
+    assert manifest["rows"] == {"train": 3860, "validation": 430, "test": 710}
+    assert manifest["class_counts"]["test"] == {str(c): 71 for c in range(10)}
+    assert manifest["validation"]["success"] is True
+    assert manifest["split"]["official_test_split"] is False
+    assert manifest["source"]["files"][0]["sha256"] == hashlib.sha256(
+        open(sources.find_mnist_sample(), "rb").read()
+    ).hexdigest()
+    assert manifest["code_version"] != "unknown"
+    assert manifest["schema"]["image"] == "fixed_size_binary[784]"
+    folder = os.path.join(home, "datasets", outcome.version)
+    result = json.load(open(f"{folder}/validation/result.json"))
+    assert result["images"]["success"] and result["summary"]["success"]
+    assert sorted(os.listdir(f"{folder}/validation")) == ["images.html", "result.json", "summary.html"]
+    test = datasets.read_split(root, outcome.version, "test")
+    assert test.images.shape == (710, 28, 28) and test.images.dtype == np.uint8
+
+
+def test_unchanged_source_is_not_decoded_or_written_again(home):
+    first = ingest(IngestConfig(home=home, source="mnist-sample"))
+    before = mtimes(home)
+    second = ingest(IngestConfig(home=home, source="mnist-sample"))
+    assert second.reused and second.version == first.version
+    forced = ingest(IngestConfig(home=home, source="mnist-sample", force=True))
+    assert not forced.reused and forced.version == first.version
+    assert mtimes(home) == before
+
+
+def test_gzipped_and_plain_idx_give_the_same_version(home, tmp_path):
+    train, test = make_digits(30, seed=1), make_digits(10, seed=2)
+    write_idx_folder(tmp_path / "gz", train, test, gzipped=True)
+    write_idx_folder(tmp_path / "plain", train, test, gzipped=False)
+    a = ingest(IngestConfig(home=home, source=f"idx:{tmp_path / 'gz'}"))
+    b = ingest(IngestConfig(home=home, source=f"idx:{tmp_path / 'plain'}"))
+    assert a.version == b.version and not b.reused
+    assert len(datasets.list_manifests(StorageRoot(home))) == 1
+
+
+def test_a_different_seed_is_a_different_version(home, idx_folder):
+    a = ingest(IngestConfig(home=home, source=f"idx:{idx_folder}"))
+    b = ingest(IngestConfig(home=home, source=f"idx:{idx_folder}", settings=IngestSettings(seed=1)))
+    assert a.version != b.version
+
+
+def test_full_fashion_mnist_from_debian(home, fashion_dir):
+    outcome = ingest(IngestConfig(home=home, source="fashion-mnist"))
+    manifest = datasets.read_manifest(StorageRoot(home), outcome.version)
+    assert manifest["rows"] == {"train": 54_000, "validation": 6_000, "test": 10_000}
+    assert manifest["class_counts"]["train"] == {str(c): 5_400 for c in range(10)}
+    assert manifest["class_counts"]["validation"] == {str(c): 600 for c in range(10)}
+    assert manifest["class_counts"]["test"] == {str(c): 1_000 for c in range(10)}
+    assert manifest["class_names"][9] == "Ankle boot"
+    assert {f["origin"] for f in manifest["source"]["files"]} == {
+        os.path.join(fashion_dir, f.filename) for f in sources.FASHION_MNIST.files
+    }
+    train = datasets.read_split(StorageRoot(home), outcome.version, "train")
+    validation = datasets.read_split(StorageRoot(home), outcome.version, "validation")
+    assert len(np.intersect1d(train.sample_ids, validation.sample_ids)) == 0
+    assert sorted(np.concatenate([train.sample_ids, validation.sample_ids])) == list(range(60_000))
+
+
+# --- bad input: each a clear error, and nothing written ------------------------------------
+
+def idx_case(tmp_path, mutate):
+    folder = tmp_path / "bad-idx"
+    write_idx_folder(folder, make_digits(30, seed=1), make_digits(10, seed=2), gzipped=False)
+    mutate(folder)
+    return f"idx:{folder}"
+
+
+def rewrite(folder, name, transform):
+    path = folder / name
+    path.write_bytes(transform(path.read_bytes()))
+
+
+def csv_case(tmp_path, transform):
+    lines = kaggle_csv(make_digits(20, seed=3)).splitlines()
+    path = tmp_path / "train.csv"
+    path.write_text("\n".join(transform(lines)) + "\n")
+    return f"csv:{path}"
+
+
+def set_cell(lines, row, column, value):
+    cells = lines[row].split(",")
+    cells[column] = value
+    lines[row] = ",".join(cells)
+    return lines
+
+
+def truncated_gzip(folder):
+    data = gzip.compress((folder / "train-images-idx3-ubyte").read_bytes())
+    (folder / "train-images-idx3-ubyte").unlink()
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(data[: len(data) // 2])
+
+
+def label_ten(folder):
+    labels = make_digits(30, seed=1).labels.copy()
+    labels[7] = 10
+    (folder / "train-labels-idx1-ubyte").write_bytes(encode_idx(labels))
+
+
+def not_28x28(folder):
+    images = np.random.default_rng(0).integers(0, 255, (300, 32, 32), dtype=np.uint8)
+    (folder / "train-images-idx3-ubyte").write_bytes(encode_idx(images))
+
+
+BAD_INPUTS = {
+    "truncated gzip": (lambda t: idx_case(t, truncated_gzip), SourceError, "gzip stream is truncated"),
+    "wrong magic": (
+        lambda t: idx_case(t, lambda f: rewrite(f, "train-images-idx3-ubyte", lambda b: b"\x00\x00\x08\x01" + b[4:])),
+        SourceError, "magic number 0x00000801 declares 1 dimension",
+    ),
+    "count mismatch": (
+        lambda t: idx_case(t, lambda f: (f / "t10k-labels-idx1-ubyte").write_bytes(encode_idx(np.zeros(99, np.uint8)))),
+        SourceError, "100 images but 99 labels",
+    ),
+    "label outside 0..9": (lambda t: idx_case(t, label_ten), ValidationFailed, "e.g. [10]"),
+    "images not 28x28": (lambda t: idx_case(t, not_28x28), ValidationFailed, "column 'height'"),
+    "empty idx file": (
+        lambda t: idx_case(t, lambda f: (f / "t10k-images-idx3-ubyte").write_bytes(b"")),
+        SourceError, "is empty",
+    ),
+    "csv missing column": (
+        lambda t: csv_case(t, lambda ls: [line.rsplit(",", 1)[0] for line in ls]),
+        SourceError, "missing column(s) pixel783",
+    ),
+    "csv extra column": (
+        lambda t: csv_case(t, lambda ls: [ls[0] + ",note", *[line + ",1" for line in ls[1:]]]),
+        SourceError, "unexpected column(s) note",
+    ),
+    "csv NaN": (lambda t: csv_case(t, lambda ls: set_cell(ls, 4, 300, "NaN")), ValidationFailed, "column 'n_null'"),
+    "csv pixel 256": (lambda t: csv_case(t, lambda ls: set_cell(ls, 4, 300, "256")), ValidationFailed, "e.g. [256"),
+    "csv pixel -1": (lambda t: csv_case(t, lambda ls: set_cell(ls, 4, 300, "-1")), ValidationFailed, "e.g. [-1"),
+    "csv text": (
+        lambda t: csv_case(t, lambda ls: set_cell(ls, 4, 300, "dark")),
+        SourceError, "column 'pixel299' holds text 'dark' in data row 4",
+    ),
+    "empty csv": (lambda t: csv_case(t, lambda ls: []), SourceError, "is empty"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_a_clear_error_and_nothing_is_written(case, home, tmp_path):
+    make_source, error, fragment = BAD_INPUTS[case]
+    source = make_source(tmp_path)
+    with pytest.raises(error) as caught:
+        ingest(IngestConfig(home=home, source=source))
+    assert fragment in str(caught.value)
+    assert dataset_entries(home) == []
+
+
+# --- the download path, against a real HTTP server on 127.0.0.1 ----------------------------
+
+@pytest.fixture
+def served_mnist(monkeypatch):
+    """The `mnist` catalog entry pointed at a local server: mirror 1 corrupt, mirror 2 good."""
+    train, test = make_digits(30, seed=1), make_digits(10, seed=2)
+    payloads = {
+        "train_images": encode_idx(train.images), "train_labels": encode_idx(train.labels),
+        "test_images": encode_idx(test.images), "test_labels": encode_idx(test.labels),
+    }
+    with MirrorServer() as server:
+        files = []
+        for remote in sources.MNIST.files:
+            body = gzip.compress(payloads[remote.role], mtime=0)
+            server.routes[f"/corrupt/{remote.filename}"] = [(200, body[:-10] + b"0123456789")]
+            server.routes[f"/good/{remote.filename}"] = [(200, body)]
+            files.append(replace(remote, checksum=Checksum("sha256", hashlib.sha256(body).hexdigest())))
+        dataset = replace(
+            sources.MNIST,
+            mirrors=(f"{server.url}/corrupt/", f"{server.url}/good/"),
+            files=tuple(files),
+            expected_rows={"train": 300, "test": 100},
+        )
+        monkeypatch.setitem(sources.CATALOG, "mnist", dataset)
+        yield server
+
+
+def test_download_falls_back_past_a_corrupt_mirror_and_keeps_raw_files(home, served_mnist):
+    outcome = ingest(IngestConfig(home=home, source="mnist"))
+    manifest = datasets.read_manifest(StorageRoot(home), outcome.version)
+    assert manifest["rows"]["test"] == 100
+    origins = {f["origin"] for f in manifest["source"]["files"]}
+    assert origins == {f"{served_mnist.url}/good/{f.filename}" for f in sources.MNIST.files}
+    raw_files = [f for _, _, fs in os.walk(os.path.join(home, "raw")) for f in fs]
+    assert sorted(raw_files) == sorted(f.filename for f in sources.MNIST.files)
+    hits = sum(served_mnist.hits.values())
+    again = ingest(IngestConfig(home=home, source="mnist"))
+    assert again.reused and sum(served_mnist.hits.values()) == hits  # served from the raw store
+
+
+def test_checksum_mismatch_on_every_mirror_fails_and_writes_nothing(home, served_mnist):
+    for path in list(served_mnist.routes):
+        if path.startswith("/good/"):
+            served_mnist.routes[path] = [(200, b"tampered")]
+    with pytest.raises(DownloadError, match="checksum mismatch") as caught:
+        ingest(IngestConfig(home=home, source="mnist"))
+    assert "--source idx:DIR" in str(caught.value)
+    assert os.listdir(home) == []
+
+
+def test_the_mnist_flow_runs_ingestion(home, idx_folder):
+    result = mnist(TrainAllConfig(home=home, source=f"idx:{idx_folder}"))
+    assert datasets.resolve_version(StorageRoot(home)) == result["dataset_version"]
