@@ -31,8 +31,8 @@ class IngestSettings(Strict):
     mirrors: list[str] = Field(default_factory=list)
 
 
-class IngestConfig(Strict):
-    """Configuration of the ``ingest`` flow."""
+class SourceTarget(Strict):
+    """Where the data comes from and where the pipeline keeps what it makes."""
 
     # Storage root; None means $MNIST_HOME, else ~/.local/share/mnist-pipeline.
     home: str | None = None
@@ -40,26 +40,23 @@ class IngestConfig(Strict):
     source: str = "mnist"
     # Decode and validate again even when this exact source was ingested before.
     force: bool = False
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        return str(SourceSpec.parse(value))
+
+
+class IngestConfig(SourceTarget):
+    """Configuration of the ``ingest`` flow."""
+
     settings: IngestSettings = IngestSettings()
 
-    @field_validator("source")
-    @classmethod
-    def _known_source(cls, value: str) -> str:
-        return str(SourceSpec.parse(value))
 
-
-class TrainAllConfig(Strict):
+class TrainAllConfig(SourceTarget):
     """Configuration of the ``mnist`` flow (the ``train-all`` deployment): every stage."""
 
-    home: str | None = None
-    source: str = "mnist"
-    force: bool = False
     ingest: IngestSettings = IngestSettings()
-
-    @field_validator("source")
-    @classmethod
-    def _known_source(cls, value: str) -> str:
-        return str(SourceSpec.parse(value))
 
     def ingest_config(self) -> IngestConfig:
         return IngestConfig(home=self.home, source=self.source, force=self.force, settings=self.ingest)
