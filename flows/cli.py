@@ -82,10 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.add_argument("--json", action="store_true", help="machine-readable output")
     datasets.set_defaults(handler=_datasets)
 
+    eda = commands.add_parser(
+        "eda", parents=[home], help="write the EDA report of a dataset version",
+        description="Draw the exploratory data analysis report (HTML with embedded figures, "
+        "plus the PNGs) of a dataset version into the storage root and print its path.",
+    )
+    eda.add_argument("--dataset", metavar="VERSION", help="version or unique prefix (default: newest)")
+    eda.add_argument("--seed", type=int, help="seed of the sample grid and PCA sample (default 0)")
+    eda.add_argument("--force", action="store_true", help="redraw even if the report exists")
+    eda.set_defaults(handler=_eda)
+
     train_all = commands.add_parser(
         "train-all", parents=[home, source], help="run the whole pipeline locally",
         description="Run the `mnist` flow (what the train-all deployment runs) in this process: "
-        "ingest and validate; later stages join as they land.",
+        "ingest and validate, then the EDA report; later stages join as they land.",
     )
     train_all.set_defaults(handler=_train_all)
     return parser
@@ -131,6 +141,20 @@ def _train_all(args: argparse.Namespace) -> int:
     result = mnist(config)
     print(f"dataset {result['dataset_version']}")
     print(_summary(_manifest(args.home, result["dataset_version"])))
+    print(f"  EDA report: {result['eda_report']}")
+    return 0
+
+
+def _eda(args: argparse.Namespace) -> int:
+    from flows.config import EdaConfig
+
+    settings = {} if args.seed is None else {"seed": args.seed}
+    config = EdaConfig(home=args.home, dataset=args.dataset, force=args.force, settings=settings)
+    _prepare_prefect()
+    from flows.eda import eda
+
+    outcome = eda(config)
+    print(f"EDA report of dataset {outcome.version}: {outcome.report}")
     return 0
 
 

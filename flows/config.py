@@ -31,6 +31,24 @@ class IngestSettings(Strict):
     mirrors: list[str] = Field(default_factory=list)
 
 
+class EdaSettings(Strict):
+    """How the EDA report is drawn."""
+
+    # Seeds the sample grid and the PCA sample, so re-running reproduces the same figures.
+    seed: int = 0
+
+
+class EdaConfig(Strict):
+    """Configuration of the ``eda`` flow."""
+
+    home: str | None = None
+    # A dataset version or unique prefix; None means the newest version.
+    dataset: str | None = None
+    # Redraw the report even when this report code already drew it for this version.
+    force: bool = False
+    settings: EdaSettings = EdaSettings()
+
+
 class SourceTarget(Strict):
     """Where the data comes from and where the pipeline keeps what it makes."""
 
@@ -57,6 +75,10 @@ class TrainAllConfig(SourceTarget):
     """Configuration of the ``mnist`` flow (the ``train-all`` deployment): every stage."""
 
     ingest: IngestSettings = IngestSettings()
+    eda: EdaSettings = EdaSettings()
+
+    def eda_config(self, dataset: str) -> EdaConfig:
+        return EdaConfig(home=self.home, dataset=dataset, force=self.force, settings=self.eda)
 
     def ingest_config(self) -> IngestConfig:
         return IngestConfig(home=self.home, source=self.source, force=self.force, settings=self.ingest)

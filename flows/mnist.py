@@ -1,11 +1,12 @@
 """The ``mnist`` flow, run by the ``train-all`` deployment: every stage of the pipeline.
 
-Stages so far: validated ingestion. EDA, training, evaluation and promotion join as they land.
+Stages so far: validated ingestion, then the EDA report. Training, evaluation and promotion join as they land.
 """
 
 from prefect import flow
 
 from flows.config import TrainAllConfig
+from flows.eda import eda
 from flows.ingest import ingest
 
 
@@ -17,5 +18,10 @@ def _run_name() -> str:
 
 @flow(name="mnist", flow_run_name=_run_name, log_prints=True)
 def mnist(config: TrainAllConfig = TrainAllConfig()) -> dict:
-    outcome = ingest(config.ingest_config())
-    return {"dataset_version": outcome.version, "dataset_reused": outcome.reused}
+    dataset = ingest(config.ingest_config())
+    report = eda(config.eda_config(dataset.version))
+    return {
+        "dataset_version": dataset.version,
+        "dataset_reused": dataset.reused,
+        "eda_report": report.report,
+    }

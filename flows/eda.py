@@ -1,0 +1,26 @@
+"""The ``eda`` flow: the exploratory report of one dataset version."""
+
+from dataclasses import dataclass
+
+from prefect import flow
+
+from flows.config import EdaConfig
+from tasks import eda as steps
+from tasks.core.eda.report import report_code_key
+
+
+@dataclass(frozen=True)
+class EdaOutcome:
+    version: str
+    report: str  # URL (a path on a local disk) of the HTML report
+
+
+@flow(name="eda", log_prints=True)
+def eda(config: EdaConfig = EdaConfig()) -> EdaOutcome:
+    version = steps.resolve_dataset(config.home, config.dataset)
+    key = report_code_key()
+    report = steps.eda_report.with_options(refresh_cache=config.force)(
+        config.home, version, key, config.settings.seed, config.force
+    )
+    steps.eda_artifacts(config.home, version, key, report)
+    return EdaOutcome(version, report)

@@ -1,0 +1,58 @@
+"""EDA reports under ``reports/eda/<dataset version>/<report key>/``: index.html and the PNGs.
+
+The report key names the report code that made it, so a new report version never reuses an
+old report, and re-running the same code on the same dataset finds the report already there.
+"""
+
+from storage.root import StorageRoot
+
+AREA = "reports"
+INDEX = "index.html"
+SUMMARY = "key_numbers.json"
+
+
+def eda_dir(root: StorageRoot, version: str, report_key: str) -> str:
+    return root.join(AREA, "eda", version, report_key)
+
+
+def find_eda_report(root: StorageRoot, version: str, report_key: str) -> str | None:
+    """The URL of the report's HTML page, if that report was already written."""
+    path = f"{eda_dir(root, version, report_key)}/{INDEX}"
+    return root.url_of(path) if root.exists(path) else None
+
+
+def write_eda_report(
+    root: StorageRoot,
+    version: str,
+    report_key: str,
+    html: str,
+    figures: dict[str, bytes],
+    key_numbers_json: str,
+) -> str:
+    """Write the report atomically (staging, then rename) and return its HTML page's URL."""
+    final = eda_dir(root, version, report_key)
+    with root.staging_dir(AREA) as staging:
+        for name, png in figures.items():
+            with root.fs.open(f"{staging}/{name}.png", "wb") as handle:
+                handle.write(png)
+        with root.fs.open(f"{staging}/{SUMMARY}", "w", encoding="utf-8") as handle:
+            handle.write(key_numbers_json)
+        with root.fs.open(f"{staging}/{INDEX}", "w", encoding="utf-8") as handle:
+            handle.write(html)
+        if not root.publish_dir(staging, final, commit_file=INDEX):
+            # Same report code and data give the same report: replace the old one in one step.
+            root.fs.rm(final, recursive=True)
+            root.publish_dir(staging, final, commit_file=INDEX)
+    return root.url_of(f"{final}/{INDEX}")
+
+
+def eda_figure_urls(root: StorageRoot, version: str, report_key: str) -> dict[str, str]:
+    folder = eda_dir(root, version, report_key)
+    return {
+        path.rsplit("/", 1)[1][: -len(".png")]: root.url_of(path)
+        for path in sorted(root.fs.glob(f"{folder}/*.png"))
+    }
+
+
+def read_eda_summary(root: StorageRoot, version: str, report_key: str) -> str:
+    return root.read_bytes(f"{eda_dir(root, version, report_key)}/{SUMMARY}").decode()

@@ -1,0 +1,178 @@
+"""Assembling the EDA report: figures as PNGs, key numbers, and one self-contained HTML page."""
+
+import base64
+import html
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+from tasks.core.digits import SPLITS, Digits, concat
+from tasks.core.eda import figures, stats
+
+# Bumped when the report's content changes, so cached reports of older code are not reused.
+REPORT_FORMAT_VERSION = 1
+SECTION_IDS = (
+    "key-numbers", "class-distribution", "samples", "mean-std", "pixel-histogram",
+    "ink-bbox", "projection", "duplicates", "drift",
+)
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The previous dataset version of the same source, for drift."""
+
+    version: str
+    class_counts: dict[str, dict[str, int]]
+    train: Digits
+
+
+@dataclass
+class EdaReport:
+    html: str
+    figures: dict[str, bytes]  # name -> PNG
+    key_numbers: dict[str, object]
+
+
+def figure_png(figure) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    # Fixed metadata keeps the bytes identical between runs on the same data.
+    figure.savefig(buffer, format="png", dpi=72, metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def build_report(
+    version: str,
+    manifest: dict,
+    splits: dict[str, Digits],
+    previous: Previous | None,
+    seed: int = 0,
+    projection_sample: int = 5000,
+) -> EdaReport:
+    """Compute every section of the report for one dataset version."""
+    class_names = manifest["class_names"]
+    train = splits["train"]
+    everything = concat([splits[s] for s in SPLITS])
+    groups = stats.duplicate_groups(splits)
+    across = [g for g in groups if len(g.splits) > 1]
+    means, stds = stats.class_mean_std(train)
+
+    pngs = {
+        "class-distribution": figures.class_distribution(manifest["class_counts"], class_names),
+        "samples": figures.sample_grid(train, class_names, seed=seed),
+        "mean-std": figures.mean_and_std_images(means, stds, class_names),
+        "pixel-histogram": figures.pixel_histogram(everything.images),
+        "ink-bbox": figures.ink_and_bounding_box(train, class_names),
+        "projection": _projection(everything, class_names, projection_sample, seed),
+        "duplicates": figures.duplicate_examples(_duplicate_examples(groups, splits), len(groups)),
+    }
+    drift = None
+    if previous is not None:
+        drift = stats.drift(
+            previous.version,
+            stats.total_counts(manifest["class_counts"]),
+            stats.total_counts(previous.class_counts),
+            train.images.mean(axis=0),
+            previous.train.images.mean(axis=0),
+        )
+        pngs["drift"] = figures.drift_figure(drift, class_names)
+    pngs = {name: figure_png(figure) for name, figure in pngs.items()}
+
+    key_numbers = {
+        "dataset version": version,
+        "source": manifest["source"]["spec"],
+        "rows (train / validation / test)": " / ".join(f"{len(splits[s]):,}" for s in SPLITS),
+        "classes": len(class_names),
+        "mean intensity (0-255)": round(float(everything.images.mean()), 2),
+        "mean ink per image (full-white pixels)": round(float(stats.ink(everything.images).mean()), 1),
+        "duplicate groups (within a split / across splits)": f"{len(groups) - len(across)} / {len(across)}",
+        "validation": "passed" if manifest["validation"]["success"] else "FAILED",
+        "previous version": previous.version if previous else "none",
+    }
+    if drift is not None:
+        key_numbers["largest class-share change (pp)"] = round(drift.max_share_change * 100, 2)
+        key_numbers["mean |mean-image difference|"] = round(drift.mean_abs_pixel_difference, 3)
+    page = render_html(version, key_numbers, pngs, drift is not None)
+    return EdaReport(page, pngs, key_numbers)
+
+
+def _projection(digits: Digits, class_names, sample: int, seed: int):
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(digits), size=min(sample, len(digits)), replace=False)
+    flat = digits.images[rows].reshape(len(rows), -1).astype(np.float32) / 255.0
+    pca = PCA(n_components=2, svd_solver="randomized", random_state=seed)
+    points = pca.fit_transform(flat)
+    return figures.projection(points, digits.labels[rows], pca.explained_variance_ratio_, class_names)
+
+
+def _duplicate_examples(groups, splits, limit: int = 6):
+    examples = []
+    # Cross-split groups first: they are the ones that matter for an honest test score.
+    for group in sorted(groups, key=lambda g: -len(g.splits))[:limit]:
+        split, row = group.members[0]
+        where = ", ".join(f"{s}#{r}" for s, r in group.members[:3])
+        examples.append((splits[split].images[row], where + (" ..." if len(group.members) > 3 else "")))
+    return examples
+
+
+TITLES = {
+    "class-distribution": ("Class distribution", "Images per class and each class's share, per split."),
+    "samples": ("Sample images", "Random training images of each class."),
+    "mean-std": ("Mean and standard deviation per class", "Where each class puts its ink, and how much it varies."),
+    "pixel-histogram": ("Pixel intensities", "Distribution of all pixel values."),
+    "ink-bbox": ("Ink and bounding box", "Total intensity and the size of the box around the non-zero pixels."),
+    "projection": ("2-D projection", "PCA of a seeded sample, coloured by class."),
+    "duplicates": ("Exact duplicates", "Byte-identical images within and across splits."),
+    "drift": ("Drift against the previous version", "Class shares and mean image compared with the previous version of the same source."),
+}
+
+
+def render_html(version: str, key_numbers: dict, pngs: dict[str, bytes], has_drift: bool) -> str:
+    rows = "\n".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in key_numbers.items()
+    )
+    parts = [
+        f"<section id='key-numbers'><h2>Key numbers</h2><table>{rows}</table></section>"
+    ]
+    for name, (title, caption) in TITLES.items():
+        if name == "drift" and not has_drift:
+            parts.append(
+                "<section id='drift'><h2>Drift against the previous version</h2>"
+                "<p class='none'>No previous version of this source: nothing to compare with.</p></section>"
+            )
+            continue
+        data = base64.b64encode(pngs[name]).decode()
+        parts.append(
+            f"<section id='{name}'><h2>{html.escape(title)}</h2><p>{html.escape(caption)}</p>"
+            f"<img alt='{html.escape(title)}' src='data:image/png;base64,{data}'></section>"
+        )
+    body = "\n".join(parts)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>EDA report: dataset {html.escape(version)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }}
+table {{ border-collapse: collapse; }} th, td {{ border: 1px solid #ccc; padding: 4px 10px; text-align: left; }}
+th {{ background: #f4f4f4; font-weight: 600; }} img {{ max-width: 100%; border: 1px solid #eee; }}
+section {{ margin-bottom: 2.5em; }} .none {{ color: #666; font-style: italic; }}
+</style></head>
+<body><h1>EDA report: dataset {html.escape(version)}</h1>
+{body}
+</body></html>
+"""
+
+
+def report_code_key() -> str:
+    """A short hash of the report code (this package's sources): part of the cache key."""
+    import hashlib
+    import pathlib
+
+    digest = hashlib.sha256(f"eda-report v{REPORT_FORMAT_VERSION}".encode())
+    for path in sorted(pathlib.Path(__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]

@@ -1,0 +1,115 @@
+"""The numbers behind the EDA report."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tasks.core.dataset import row_hashes
+from tasks.core.digits import NUM_CLASSES, SPLITS, Digits
+
+
+def ink(images: np.ndarray) -> np.ndarray:
+    """Sum of intensities per image, in units of full-white pixels (0..784)."""
+    return images.reshape(len(images), -1).sum(axis=1, dtype=np.int64) / 255.0
+
+
+def bounding_boxes(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Height and width (pixels) of the box around each image's non-zero pixels; 0 if blank."""
+    rows = images.any(axis=2)
+    cols = images.any(axis=1)
+
+    def extent(mask: np.ndarray) -> np.ndarray:
+        size = mask.shape[1]
+        first = mask.argmax(axis=1)
+        last = size - 1 - mask[:, ::-1].argmax(axis=1)
+        return np.where(mask.any(axis=1), last - first + 1, 0)
+
+    return extent(rows), extent(cols)
+
+
+def class_mean_std(digits: Digits) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class mean and standard deviation images, each ``(10, 28, 28)`` float32."""
+    means = np.zeros((NUM_CLASSES, *digits.images.shape[1:]), dtype=np.float32)
+    stds = np.zeros_like(means)
+    for label in range(NUM_CLASSES):
+        members = digits.images[digits.labels == label].astype(np.float32)
+        if len(members):
+            means[label], stds[label] = members.mean(axis=0), members.std(axis=0)
+    return means, stds
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Images that are byte-for-byte identical: (split, row) of each copy."""
+
+    members: tuple[tuple[str, int], ...]
+
+    @property
+    def splits(self) -> set[str]:
+        return {split for split, _ in self.members}
+
+
+def duplicate_groups(splits: dict[str, Digits]) -> list[DuplicateGroup]:
+    """Every group of exactly identical images, within and across splits."""
+    names = [n for n in SPLITS if n in splits]
+    hashes = np.concatenate([row_hashes(splits[n].images) for n in names])
+    owners = np.concatenate([np.full(len(splits[n]), i) for i, n in enumerate(names)])
+    rows = np.concatenate([np.arange(len(splits[n])) for n in names])
+    order = np.argsort(hashes, kind="stable")
+    sorted_hashes = hashes[order]
+    boundaries = np.flatnonzero(np.diff(sorted_hashes)) + 1
+    groups = []
+    for block in np.split(order, boundaries):
+        if len(block) < 2:
+            continue
+        # Equal hashes nominate; exact bytes decide (split into truly equal subgroups).
+        remaining = list(block)
+        while remaining:
+            first = remaining[0]
+            reference = splits[names[owners[first]]].images[rows[first]]
+            same = [i for i in remaining if np.array_equal(splits[names[owners[i]]].images[rows[i]], reference)]
+            remaining = [i for i in remaining if i not in same]
+            if len(same) > 1:
+                groups.append(DuplicateGroup(tuple((names[owners[i]], int(rows[i])) for i in same)))
+    return groups
+
+
+def class_shares(counts: dict[str, int]) -> np.ndarray:
+    values = np.array([counts.get(str(label), 0) for label in range(NUM_CLASSES)], dtype=float)
+    return values / max(values.sum(), 1)
+
+
+@dataclass(frozen=True)
+class Drift:
+    previous_version: str
+    share_change: np.ndarray  # per class, current minus previous share of all rows
+    mean_image_difference: np.ndarray  # current minus previous mean image (28, 28)
+    max_share_change: float
+    mean_abs_pixel_difference: float
+
+
+def drift(
+    previous_version: str,
+    current_counts: dict[str, int],
+    previous_counts: dict[str, int],
+    current_mean: np.ndarray,
+    previous_mean: np.ndarray,
+) -> Drift:
+    change = class_shares(current_counts) - class_shares(previous_counts)
+    difference = current_mean.astype(np.float32) - previous_mean.astype(np.float32)
+    return Drift(
+        previous_version,
+        change,
+        difference,
+        float(np.abs(change).max()),
+        float(np.abs(difference).mean()),
+    )
+
+
+def total_counts(class_counts: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Class counts summed over all splits."""
+    totals: dict[str, int] = {}
+    for per_split in class_counts.values():
+        for label, count in per_split.items():
+            totals[label] = totals.get(label, 0) + count
+    return totals

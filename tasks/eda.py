@@ -1,0 +1,78 @@
+"""Prefect tasks of the EDA stage: build the report once per (dataset version, report code)."""
+
+import datetime
+import json
+
+from prefect import task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+
+from storage import datasets as dataset_store
+from storage import reports
+from storage.root import StorageRoot
+from tasks.core.digits import SPLITS
+from tasks.core.eda.report import Previous, build_report
+
+
+@task(name="resolve-dataset", cache_policy=NO_CACHE)
+def resolve_dataset(home: str | None, reference: str | None) -> str:
+    """The full dataset version for a prefix, or the newest one."""
+    return dataset_store.resolve_version(StorageRoot(home), reference)
+
+
+def _eda_cache_key(context, parameters) -> str:
+    return f"eda-{parameters['home']}-{parameters['version']}-{parameters['report_key']}-{parameters['seed']}"
+
+
+@task(
+    name="eda-report",
+    task_run_name="eda-report-{version}",
+    cache_key_fn=_eda_cache_key,
+    cache_expiration=datetime.timedelta(days=30),
+    persist_result=True,
+)
+def eda_report(home: str | None, version: str, report_key: str, seed: int, force: bool) -> str:
+    """Write the EDA report of a dataset version (unless it exists) and return its URL."""
+    logger = get_run_logger()
+    root = StorageRoot(home)
+    existing = reports.find_eda_report(root, version, report_key)
+    if existing and not force:
+        logger.info("EDA report for %s already exists: %s", version, existing)
+        return existing
+    manifest = dataset_store.read_manifest(root, version)
+    splits = {name: dataset_store.read_split(root, version, name) for name in SPLITS}
+    report = build_report(version, manifest, splits, _previous(root, manifest), seed=seed)
+    url = reports.write_eda_report(
+        root, version, report_key, report.html, report.figures, json.dumps(report.key_numbers, indent=2)
+    )
+    logger.info("EDA report written: %s", url)
+    return url
+
+
+def _previous(root: StorageRoot, manifest: dict) -> Previous | None:
+    """The newest earlier version of the same source, for drift."""
+    earlier = [
+        m for m in dataset_store.list_manifests(root)
+        if m["source"]["spec"] == manifest["source"]["spec"] and m["created_at"] < manifest["created_at"]
+    ]
+    if not earlier:
+        return None
+    previous = earlier[-1]
+    train = dataset_store.read_split(root, previous["version"], "train")
+    return Previous(previous["version"], previous["class_counts"], train)
+
+
+@task(name="eda-artifacts", cache_policy=NO_CACHE)
+def eda_artifacts(home: str | None, version: str, report_key: str, url: str) -> None:
+    """Key numbers and figure paths as a markdown artifact, and a link to the HTML report."""
+    root = StorageRoot(home)
+    key_numbers = json.loads(reports.read_eda_summary(root, version, report_key))
+    figures = reports.eda_figure_urls(root, version, report_key)
+    lines = [f"# EDA report: dataset {version}", "", "| | |", "| --- | --- |"]
+    lines += [f"| {name} | {value} |" for name, value in key_numbers.items()]
+    lines += ["", "## Figures", *[f"- {name}: `{path}`" for name, path in figures.items()]]
+    lines += ["", f"HTML report: `{url}`"]
+    create_markdown_artifact(key="eda-report", markdown="\n".join(lines), description=f"EDA of {version}")
+    link = url if "://" in url else f"file://{url}"
+    create_link_artifact(key="eda-report-html", link=link, link_text=f"EDA report {version}")

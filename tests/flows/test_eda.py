@@ -1,0 +1,106 @@
+"""The eda flow end to end under Prefect's test harness, and its report in a real browser."""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from flows.config import EdaConfig, IngestConfig, IngestSettings
+from flows.eda import eda
+from flows.ingest import ingest
+from tasks.core.eda.report import SECTION_IDS
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "test-artifacts")
+
+
+def report_files(report_url):
+    folder = os.path.dirname(report_url)
+    return {name: os.stat(os.path.join(folder, name)).st_mtime_ns for name in os.listdir(folder)}
+
+
+def test_report_is_written_once_per_version_and_reproducible(home, idx_folder):
+    version = ingest(IngestConfig(home=home, source=f"idx:{idx_folder}")).version
+    outcome = eda(EdaConfig(home=home))
+    assert outcome.version == version
+    assert outcome.report.startswith(os.path.join(home, "reports", "eda", version))
+    page = open(outcome.report).read()
+    for section in SECTION_IDS:
+        assert f"id='{section}'" in page
+    assert "No previous version of this source" in page
+    files = report_files(outcome.report)
+    assert {f"{s}.png" for s in SECTION_IDS if s not in ("key-numbers", "drift")} <= set(files)
+    key_numbers = json.load(open(os.path.join(os.path.dirname(outcome.report), "key_numbers.json")))
+    assert key_numbers["rows (train / validation / test)"] == "270 / 30 / 100"
+    assert key_numbers["validation"] == "passed"
+
+    again = eda(EdaConfig(home=home, dataset=version[:6]))
+    assert again.report == outcome.report and report_files(outcome.report) == files
+
+    pngs = {n: open(os.path.join(os.path.dirname(outcome.report), n), "rb").read() for n in files if n.endswith(".png")}
+    eda(EdaConfig(home=home, force=True))
+    redrawn = {n: open(os.path.join(os.path.dirname(outcome.report), n), "rb").read() for n in pngs}
+    assert redrawn == pngs  # seeded: the same figures, byte for byte
+
+
+def test_drift_against_the_previous_version_of_the_same_source(home, idx_folder):
+    first = ingest(IngestConfig(home=home, source=f"idx:{idx_folder}")).version
+    second = ingest(IngestConfig(home=home, source=f"idx:{idx_folder}", settings=IngestSettings(seed=5))).version
+    outcome = eda(EdaConfig(home=home, dataset=second))
+    page = open(outcome.report).read()
+    assert "No previous version" not in page and "<section id='drift'><h2>Drift" in page
+    key_numbers = json.load(open(os.path.join(os.path.dirname(outcome.report), "key_numbers.json")))
+    assert key_numbers["previous version"] == first
+
+
+def test_eda_leaves_artifacts_in_prefect(home, idx_folder):
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    ingest(IngestConfig(home=home, source=f"idx:{idx_folder}"))
+    outcome = eda(EdaConfig(home=home))
+    # Plain HTTP against the server's API: Prefect 3.8's client sends nulls that its own
+    # server rejects under current fastapi/pydantic releases.
+    found = httpx.post(
+        f"{PREFECT_API_URL.value()}/artifacts/filter",
+        json={"artifacts": {"key": {"any_": ["eda-report", "eda-report-html"]}},
+              "limit": 50, "offset": 0, "sort": "CREATED_DESC"},
+    ).raise_for_status().json()
+    # Prefect 3.8 stores a link artifact as markdown holding the link.
+    assert {a["key"] for a in found} == {"eda-report", "eda-report-html"}
+    markdown = next(a["data"] for a in found if a["key"] == "eda-report")
+    assert "| validation | passed |" in markdown and "projection" in markdown
+    links = [a["data"] for a in found if a["key"] == "eda-report-html"]
+    assert any(outcome.report in str(link) for link in links)
+
+
+def test_fashion_mnist_report_opens_in_headless_chromium(home, fashion_dir):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("Debian's chromium is missing (.ci/setup installs it)")
+    from playwright.sync_api import sync_playwright
+
+    ingest(IngestConfig(home=home, source="fashion-mnist"))
+    outcome = eda(EdaConfig(home=home))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"file://{outcome.report}")
+            sizes = page.eval_on_selector_all(
+                "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
+            )
+            sections = page.eval_on_selector_all("section", "s => s.map(x => x.id)")
+            text = page.inner_text("#key-numbers")
+            os.makedirs(ARTIFACTS, exist_ok=True)
+            page.screenshot(path=os.path.join(ARTIFACTS, "eda-report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert len(sizes) == 7 and all(done and w > 0 and h > 0 for done, w, h in sizes), sizes
+    assert sections == list(SECTION_IDS)
+    assert "54,000 / 6,000 / 10,000" in text
