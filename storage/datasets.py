@@ -167,12 +167,6 @@ def find_by_fingerprint(root: StorageRoot, fingerprint: str) -> str | None:
     return None
 
 
-def validation_docs(root: StorageRoot, version: str) -> list[str]:
-    """URLs of a version's Data Docs pages."""
-    folder = f"{version_dir(root, version)}/validation"
-    return sorted(root.url_of(p) for p in root.fs.glob(f"{folder}/*.html"))
-
-
 def _require(root: StorageRoot, version: str) -> None:
     if not root.exists(f"{version_dir(root, version)}/{MANIFEST}"):
         raise DatasetNotFound(

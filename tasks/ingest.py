@@ -108,15 +108,15 @@ def _download_known(
     for remote in known.files:
         algorithm, digest = remote.checksum.algorithm, remote.checksum.hexdigest
         stored = raw_store.find_raw(root, algorithm, digest, remote.filename)
-        origin = "raw store"
         if stored is None:
             fetched = download.download(
                 remote.filename, remote.checksum, [*extra_mirrors, *known.mirrors]
             )
             stored = raw_store.store_raw(root, algorithm, digest, remote.filename, fetched.data)
-            origin = fetched.url
+            data, origin = fetched.data, fetched.url
             logger.info("Downloaded %s from %s", remote.filename, fetched.url)
-        data = raw_store.read_input(stored)
+        else:
+            data, origin = raw_store.read_input(stored), "raw store"
         files.append(
             RawFile(remote.role, remote.filename, stored, origin, raw_store.sha256_of(data), len(data))
         )

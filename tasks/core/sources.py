@@ -14,7 +14,6 @@ from typing import Literal
 from tasks.core.download import Checksum
 
 SourceKind = Literal["mnist", "fashion-mnist", "idx", "csv", "mnist-sample"]
-IDX_ROLES = ("train_images", "train_labels", "test_images", "test_labels")
 IDX_FILENAMES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",

@@ -12,10 +12,6 @@ from tasks.core.eda import figures, stats
 
 # Bumped when the report's content changes, so cached reports of older code are not reused.
 REPORT_FORMAT_VERSION = 1
-SECTION_IDS = (
-    "key-numbers", "class-distribution", "samples", "mean-std", "pixel-histogram",
-    "ink-bbox", "projection", "duplicates", "drift",
-)
 
 
 @dataclass(frozen=True)
@@ -130,6 +126,9 @@ TITLES = {
     "duplicates": ("Exact duplicates", "Byte-identical images within and across splits."),
     "drift": ("Drift against the previous version", "Class shares and mean image compared with the previous version of the same source."),
 }
+
+# Section ids in page order: the key-number table, then one section per figure.
+SECTION_IDS = ("key-numbers", *TITLES)
 
 
 def render_html(version: str, key_numbers: dict, pngs: dict[str, bytes], has_drift: bool) -> str:
