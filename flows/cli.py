@@ -62,12 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--mirror", action="append", default=[], metavar="URL",
         help="a mirror to try before the built-in ones (repeatable)",
     )
-    source.add_argument(
-        "--force", action="store_true", help="decode and validate even an unchanged source"
+
+    force = argparse.ArgumentParser(add_help=False)
+    force.add_argument(
+        "--force", action="store_true",
+        help="redo every step even when its result exists (decode, validate, draw, train)",
     )
 
     ingest = commands.add_parser(
-        "ingest", parents=[home, source], help="fetch, validate and publish a dataset version",
+        "ingest", parents=[home, source, force], help="fetch, validate and publish a dataset version",
         description="Fetch a source, validate it with Great Expectations and publish it as a "
         "versioned Parquet dataset. Prints the dataset version.",
     )
@@ -93,12 +96,60 @@ def build_parser() -> argparse.ArgumentParser:
     eda.set_defaults(handler=_eda)
 
     train_all = commands.add_parser(
-        "train-all", parents=[home, source], help="run the whole pipeline locally",
+        "train-all", parents=[home, source, force], help="run the whole pipeline locally",
         description="Run the `mnist` flow (what the train-all deployment runs) in this process: "
-        "ingest and validate, then the EDA report; later stages join as they land.",
+        "ingest and validate, the EDA report, then the model families trained in parallel. "
+        "Families already trained with the same data, config and code are reused.",
+    )
+    train_all.add_argument(
+        "--models", type=_families, metavar="LIST",
+        help="comma-separated families to train: logreg,svm,mlp,cnn (default: all four)",
+    )
+    train_all.add_argument(
+        "--smoke", action="store_true",
+        help="tiny subset and one epoch per family, to check a set-up in seconds",
+    )
+    train_all.add_argument("--train-seed", type=int, help="seed of model training (default 0)")
+    train_all.add_argument(
+        "--parallelism", type=int, help="trainings at once (default: one per CPU core)"
+    )
+    train_all.add_argument(
+        "--dask", metavar="ADDRESS", help="train on an existing Dask cluster (tcp://host:8786)"
+    )
+    train_all.add_argument(
+        "--time-budget", type=float, metavar="SECONDS",
+        help="wall-clock allowance per family (default 900); a family over it fails alone",
+    )
+    train_all.add_argument(
+        "--no-progress", action="store_true", help="no progress bars on the terminal"
     )
     train_all.set_defaults(handler=_train_all)
     return parser
+
+
+def _families(text: str) -> list[str]:
+    from tasks.core.models.configs import FAMILIES
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in FAMILIES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown model famil{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown) or text!r}; "
+            f"choose from {','.join(FAMILIES)}"
+        )
+    return names
+
+
+def _train_settings(args: argparse.Namespace) -> dict:
+    settings = {
+        "smoke": args.smoke,
+        "progress_bar": not args.no_progress and sys.stderr.isatty(),
+    }
+    for option, name in (("models", "models"), ("train_seed", "seed"), ("parallelism", "parallelism"),
+                         ("dask", "dask_address"), ("time_budget", "time_budget_s")):
+        if getattr(args, option) is not None:
+            settings[name] = getattr(args, option)
+    return settings
 
 
 def _ingest_settings(args: argparse.Namespace) -> dict:
@@ -133,16 +184,36 @@ def _train_all(args: argparse.Namespace) -> int:
     from flows.config import TrainAllConfig
 
     config = TrainAllConfig(
-        home=args.home, source=args.source, force=args.force, ingest=_ingest_settings(args)
+        home=args.home, source=args.source, force=args.force,
+        ingest=_ingest_settings(args), train=_train_settings(args),
     )
     _prepare_prefect()
     from flows.mnist import mnist
 
-    result = mnist(config)
+    state = mnist(config, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):  # a stage before training failed: nothing to show
+        raise result
     print(f"dataset {result['dataset_version']}")
     print(_summary(_manifest(args.home, result["dataset_version"])))
     print(f"  EDA report: {result['eda_report']}")
+    print(_leaderboard(result["models"], result["failed"]))
+    if result["failed"]:
+        print(f"error: {state.message}", file=sys.stderr)
+        return EXIT_FAILED
     return 0
+
+
+def _leaderboard(models: dict, failed: dict) -> str:
+    lines = ["  models (by validation accuracy):"]
+    for summary in sorted(models.values(), key=lambda s: -s["validation_accuracy"]):
+        status = "reused" if summary["reused"] else f"trained in {summary['train_seconds']:.1f} s"
+        lines.append(
+            f"    {summary['family']:<7} {summary['validation_accuracy']:.4f}  "
+            f"{summary['model_id']}  ({status})"
+        )
+    lines += [f"    {family:<7} FAILED: {reason}" for family, reason in failed.items()]
+    return "\n".join(lines)
 
 
 def _eda(args: argparse.Namespace) -> int:

@@ -1,8 +1,12 @@
 """The validated configuration objects the flows take (unknown keys are rejected)."""
 
+import os
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tasks.core.models.configs import FAMILIES, Family, ModelConfigs
 from tasks.core.sources import SourceSpec
+from tasks.core.training import TRAINING_ORDER, Subset
 
 
 class Strict(BaseModel):
@@ -49,6 +53,71 @@ class EdaConfig(Strict):
     settings: EdaSettings = EdaSettings()
 
 
+class TrainSettings(Strict):
+    """Which families to train, how, and on what runner."""
+
+    # Any of logreg, svm, mlp, cnn; trained concurrently.
+    models: list[Family] = Field(default_factory=lambda: list(FAMILIES), min_length=1)
+    # Seeds initialisation, shuffling, dropout, PCA and subsets: same seed + data = same metrics.
+    seed: int = 0
+    # A tiny run for checking a set-up: `smoke_rows` training images, a quarter as many for
+    # validation, one epoch per family.
+    smoke: bool = False
+    smoke_rows: int = Field(default=2000, ge=100)
+    # Trainings running at once on this machine; None means one per CPU core.
+    parallelism: int | None = Field(default=None, ge=1)
+    # torch / BLAS threads per training; None means cores / parallelism (at least 1), so
+    # parallel trainings never ask for more threads than there are cores.
+    threads_per_model: int | None = Field(default=None, ge=1)
+    # tcp://host:port of an existing Dask scheduler: train there instead of on this machine.
+    dask_address: str | None = None
+    # Wall-clock allowance per family; a family over it fails alone, the others go on.
+    time_budget_s: float | None = Field(default=900, gt=0)
+    # Draw a progress bar per family on the terminal (the CLI turns it on for a TTY).
+    progress_bar: bool = False
+    families: ModelConfigs = ModelConfigs()
+
+    @field_validator("models")
+    @classmethod
+    def _unique(cls, models: list[str]) -> list[str]:
+        if len(set(models)) != len(models):
+            raise ValueError(f"models {models} lists a family twice")
+        return models
+
+    def ordered_models(self) -> list[str]:
+        return [family for family in TRAINING_ORDER if family in self.models]
+
+    def workers(self) -> int:
+        return self.parallelism or min(len(self.models), os.cpu_count() or 1)
+
+    def threads(self) -> int:
+        if self.threads_per_model:
+            return self.threads_per_model
+        if self.dask_address:
+            return 1  # one training per Dask worker thread; size the cluster instead
+        return max(1, (os.cpu_count() or 1) // self.workers())
+
+    def family_config(self, family: str):
+        config = self.families.of(family)
+        return config.smoke() if self.smoke else config
+
+    def subset(self) -> Subset:
+        if not self.smoke:
+            return Subset()
+        return Subset(train_rows=self.smoke_rows, validation_rows=max(100, self.smoke_rows // 4))
+
+
+class TrainConfig(Strict):
+    """Configuration of the ``train`` flow: train the chosen families on one dataset version."""
+
+    home: str | None = None
+    # A dataset version or unique prefix; None means the newest version.
+    dataset: str | None = None
+    # Retrain even the families already trained with this exact config on this dataset.
+    force: bool = False
+    settings: TrainSettings = TrainSettings()
+
+
 class SourceTarget(Strict):
     """Where the data comes from and where the pipeline keeps what it makes."""
 
@@ -76,6 +145,10 @@ class TrainAllConfig(SourceTarget):
 
     ingest: IngestSettings = IngestSettings()
     eda: EdaSettings = EdaSettings()
+    train: TrainSettings = TrainSettings()
+
+    def train_config(self, dataset: str) -> TrainConfig:
+        return TrainConfig(home=self.home, dataset=dataset, force=self.force, settings=self.train)
 
     def eda_config(self, dataset: str) -> EdaConfig:
         return EdaConfig(home=self.home, dataset=dataset, force=self.force, settings=self.eda)

@@ -91,16 +91,28 @@ class StorageRoot:
             if self.fs.exists(staging):
                 self.fs.rm(staging, recursive=True)
 
-    def publish_dir(self, staging: str, final: str, commit_file: str) -> bool:
+    def publish_dir(self, staging: str, final: str, commit_file: str, replace: bool = False) -> bool:
         """Move a filled staging directory to ``final`` in one step.
 
         ``commit_file`` is the file whose presence marks the directory as complete.
         Returns False (and publishes nothing) when ``final`` already exists, which happens when
-        a concurrent writer published the same content first. On a local disk the move is one
-        ``rename``, so the directory appears whole or not at all.
+        a concurrent writer published the same content first, unless ``replace`` is set: then
+        the old directory is moved aside first and deleted after the new one is in place. On a
+        local disk each move is one ``rename``, so the directory appears whole or not at all.
         """
         if self.fs.exists(final):
-            return False
+            if not replace:
+                return False
+            retired = f"{final.rsplit('/', 1)[0]}/.retired-{uuid.uuid4().hex}"
+            self.fs.mv(final, retired, recursive=True)
+            try:
+                return self.publish_dir(staging, final, commit_file)
+            except BaseException:
+                self.fs.mv(retired, final, recursive=True)  # put the old one back
+                raise
+            finally:
+                if self.fs.exists(retired):
+                    self.fs.rm(retired, recursive=True)
         self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
         if self.is_local:
             try:

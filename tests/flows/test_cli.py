@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 import time
@@ -71,3 +72,28 @@ def test_ingest_then_list_and_show(home, idx_folder, capsys):
     assert "classes (train counts)" in capsys.readouterr().out
     assert main(["ingest", "--source", f"idx:{idx_folder}", "--home", home]) == 0
     assert "unchanged, already ingested" in capsys.readouterr().out
+
+
+def test_unknown_model_family_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["train-all", "--models", "logreg,xgboost"])
+    assert exited.value.code == 2
+    assert "unknown model family 'xgboost'" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_train_all_smoke_with_chosen_models(home, idx_folder):
+    # A real `mnist` process against the test server (in-process runs would share Prefect's
+    # console logging with pytest's capture).
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    args = [sys.executable, "-m", "flows.cli", "train-all", "--source", f"idx:{idx_folder}",
+            "--home", home, "--smoke", "--models", "logreg,mlp"]
+    first = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "EDA report:" in first.stdout and "models (by validation accuracy):" in first.stdout
+    assert "logreg" in first.stdout and "mlp" in first.stdout and "cnn " not in first.stdout
+    assert first.stdout.count("(trained in") == 2
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
+    assert again.returncode == 0 and again.stdout.count("(reused)") == 2

@@ -1,0 +1,107 @@
+"""Trained models under ``models/<model id>/``: the family's files plus ``training.json``.
+
+Layout of one trained model::
+
+    models/<model id>/model.json            family, config, what loading needs
+    models/<model id>/weights.safetensors   (torch families) or model.skops (SVM)
+    models/<model id>/training.json         written last: lineage, fit report, file checksums
+
+The model id is ``<family>-<hash>`` of everything that determines the model (dataset version,
+config, seed, rows trained on, model code), so training the same thing twice finds the first
+result instead of writing a second copy. Every file's SHA-256 is in ``training.json`` and checked
+on load, so a truncated or tampered file is reported instead of being half-read.
+"""
+
+import hashlib
+import json
+
+from storage.root import StorageRoot
+from tasks.core.models.base import ModelFileError
+
+AREA = "models"
+RECORD = "training.json"
+
+
+class ModelNotFound(LookupError):
+    pass
+
+
+def model_dir(root: StorageRoot, model_id: str) -> str:
+    return root.join(AREA, model_id)
+
+
+def find_trained(root: StorageRoot, model_id: str) -> dict | None:
+    """The training record of a stored model, or None when no complete copy exists."""
+    path = f"{model_dir(root, model_id)}/{RECORD}"
+    return json.loads(root.read_bytes(path)) if root.exists(path) else None
+
+
+def read_record(root: StorageRoot, model_id: str) -> dict:
+    record = find_trained(root, model_id)
+    if record is None:
+        raise ModelNotFound(f"model {model_id!r} is not in {root.url}; `mnist train-all` trains models")
+    return record
+
+
+def write_trained(
+    root: StorageRoot, model_id: str, files: dict[str, bytes], record: dict, replace: bool = False
+) -> dict:
+    """Store a model's files and its record atomically; returns the record as stored.
+
+    With ``replace`` an existing copy (from a forced retrain) is swapped out in one step;
+    without it an existing copy wins and is returned unchanged.
+    """
+    if RECORD in files:
+        raise ValueError(f"{RECORD} is reserved for the training record")
+    record = {
+        **record,
+        "model_id": model_id,
+        "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for name, data in files.items()},
+    }
+    final = model_dir(root, model_id)
+    root.remove_stale_staging(AREA)
+    with root.staging_dir(AREA) as staging:
+        for name, data in files.items():
+            with root.fs.open(f"{staging}/{name}", "wb") as handle:
+                handle.write(data)
+        with root.fs.open(f"{staging}/{RECORD}", "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+        if not root.publish_dir(staging, final, commit_file=RECORD, replace=replace):
+            return read_record(root, model_id)
+    return record
+
+
+def read_model_files(root: StorageRoot, model_id: str) -> dict[str, bytes]:
+    """A stored model's files, each checked against the checksum recorded at training time."""
+    record = read_record(root, model_id)
+    files = {}
+    for name, expected in record["files"].items():
+        path = f"{model_dir(root, model_id)}/{name}"
+        if not root.exists(path):
+            raise ModelFileError(f"model {model_id}: {root.url_of(path)} is missing; retrain the model")
+        data = root.read_bytes(path)
+        if hashlib.sha256(data).hexdigest() != expected["sha256"]:
+            raise ModelFileError(
+                f"model {model_id}: {root.url_of(path)} does not match the checksum recorded at "
+                f"training ({len(data)} bytes, {expected['bytes']} expected); the file was truncated "
+                "or modified: restore it or retrain with --force"
+            )
+        files[name] = data
+    return files
+
+
+def list_trained(root: StorageRoot) -> list[dict]:
+    """Every stored model's training record, oldest first."""
+    area = root.join(AREA)
+    if not root.exists(area):
+        return []
+    records = []
+    for entry in root.fs.ls(area, detail=False):
+        name = entry.rstrip("/").rsplit("/", 1)[1]
+        if not name.startswith(".") and root.exists(f"{entry}/{RECORD}"):
+            records.append(json.loads(root.read_bytes(f"{entry}/{RECORD}")))
+    return sorted(records, key=lambda r: (r["trained_at"], r["model_id"]))
+
+
+def model_url(root: StorageRoot, model_id: str) -> str:
+    return root.url_of(model_dir(root, model_id))

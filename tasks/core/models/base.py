@@ -1,0 +1,128 @@
+"""The interface every model family implements, so later stages never ask which family they hold.
+
+A classifier is built from its config, ``fit`` on the train split (choosing and stopping on the
+validation split only), then answers ``predict_proba`` / ``predict`` for uint8 images. It turns
+itself into named byte strings (``to_files``) in formats that load without unpickling code
+(safetensors, skops with a trusted-type check, JSON); ``storage/`` decides where they live.
+"""
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from tasks.core.digits import IMAGE_SHAPE, NUM_CLASSES, Digits
+
+# step, total steps, metrics of that step (epoch loss, validation accuracy, ...)
+ProgressFn = Callable[[int, int, dict], None]
+
+META_FILE = "model.json"
+PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
+
+
+class TrainingError(RuntimeError):
+    """Training could not produce a model."""
+
+
+class TimeBudgetExceeded(TrainingError):
+    def __init__(self, family: str, budget_s: float, where: str) -> None:
+        super().__init__(
+            f"{family}: time budget of {budget_s:g} s exceeded ({where}); raise "
+            f"`time_budget_s` in the training settings or lower this family's epochs"
+        )
+
+
+class ModelFileError(ValueError):
+    """A stored model is truncated, tampered with, or not a model of this pipeline."""
+
+
+@dataclass
+class Budget:
+    """A wall-clock allowance, checked between training steps (an epoch, a fit, a batch)."""
+
+    family: str
+    seconds: float | None
+    started: float = field(default_factory=time.monotonic)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def check(self, where: str) -> None:
+        if self.seconds is not None and self.elapsed() > self.seconds:
+            raise TimeBudgetExceeded(self.family, self.seconds, where)
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """What training did: the validation score it stopped on and the history behind it."""
+
+    validation_accuracy: float
+    epochs_run: int
+    best_epoch: int
+    history: list[dict]
+    seconds: float
+
+
+class Classifier(ABC):
+    family: ClassVar[str]
+
+    def __init__(self, config) -> None:
+        self.config = config
+
+    @abstractmethod
+    def fit(
+        self,
+        train: Digits,
+        validation: Digits,
+        *,
+        seed: int,
+        progress: ProgressFn | None = None,
+        budget: Budget | None = None,
+    ) -> FitReport: ...
+
+    @abstractmethod
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities, ``(n, 10)`` float32 rows summing to 1, for uint8 images."""
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        return self.predict_proba(images).argmax(axis=1)
+
+    @abstractmethod
+    def weights(self) -> dict[str, bytes]:
+        """The learned state as named files (never a pickle)."""
+
+    @classmethod
+    @abstractmethod
+    def from_weights(cls, config, files: dict[str, bytes], meta: dict) -> "Classifier": ...
+
+    def extra_meta(self) -> dict:
+        """Family-specific numbers that loading needs besides the weights."""
+        return {}
+
+    def to_files(self) -> dict[str, bytes]:
+        meta = {
+            "family": self.family,
+            "config": self.config.model_dump(mode="json"),
+            "num_classes": NUM_CLASSES,
+            **self.extra_meta(),
+        }
+        return {**self.weights(), META_FILE: json.dumps(meta, indent=2).encode()}
+
+
+def flat_pixels(images: np.ndarray) -> np.ndarray:
+    """``(n, 784)`` float32 in [0, 1] from uint8 images of shape ``(n, 28, 28)`` or ``(n, 784)``."""
+    images = np.asarray(images)
+    if (images.ndim == 2 and images.shape[1] == PIXELS) or images.shape[1:] == IMAGE_SHAPE:
+        return images.reshape(len(images), PIXELS).astype(np.float32) / 255.0
+    raise ValueError(
+        f"images of shape {images.shape} are not 28x28 digits; convert them first "
+        "(`mnist predict` resizes PNG/JPEG images)"
+    )
+
+
+def accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
+    return float((np.asarray(labels) == np.asarray(predicted)).mean()) if len(labels) else 0.0

@@ -1,0 +1,103 @@
+"""Training one model family: its identity, the rows it sees, and the record it leaves.
+
+Pure: no Prefect, no storage. ``tasks/train.py`` adds retries, caching, logging and storage.
+"""
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from tasks.core.digits import Digits
+from tasks.core.lineage import code_version, library_versions
+from tasks.core.models import Budget, Classifier, FamilyConfig, FitReport, build, code_key
+from tasks.core.models.base import ProgressFn
+
+MODEL_LIBRARIES = ("numpy", "torch", "scikit-learn", "safetensors", "skops")
+# Longest first: with fewer workers than families, the long ones start at once and the short
+# ones fill in behind them, so the stage ends when the longest one does.
+TRAINING_ORDER = ("cnn", "svm", "mlp", "logreg")
+
+
+@dataclass(frozen=True)
+class Subset:
+    """How many rows of train / validation a model sees; None means the whole split."""
+
+    train_rows: int | None = None
+    validation_rows: int | None = None
+
+
+def model_id(family: str, config: FamilyConfig, dataset_version: str, seed: int, subset: Subset) -> str:
+    """``<family>-<16 hex>`` over everything that determines the trained model."""
+    identity = {
+        "family": family,
+        "config": config.model_dump(mode="json"),
+        "dataset_version": dataset_version,
+        "seed": seed,
+        "subset": [subset.train_rows, subset.validation_rows],
+        "model_code": code_key(),
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    return f"{family}-{digest[:16]}"
+
+
+def take_subset(digits: Digits, rows: int | None, seed: int) -> Digits:
+    """A seeded, class-stratified sample of ``rows`` rows (all rows when ``rows`` is None)."""
+    if rows is None or rows >= len(digits):
+        return digits
+    rng = np.random.default_rng(seed)
+    labels = digits.labels
+    classes, counts = np.unique(labels, return_counts=True)
+    # Per-class quotas proportional to the class shares, at least one row per class.
+    quotas = np.maximum(1, np.floor(counts / len(labels) * rows)).astype(int)
+    chosen = [rng.choice(np.flatnonzero(labels == c), min(q, n), replace=False)
+              for c, q, n in zip(classes, quotas, counts)]
+    return digits.take(np.sort(np.concatenate(chosen)))
+
+
+def fit_family(
+    family: str,
+    config: FamilyConfig,
+    train: Digits,
+    validation: Digits,
+    *,
+    seed: int,
+    budget_s: float | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[Classifier, FitReport]:
+    model = build(family, config)
+    report = model.fit(train, validation, seed=seed, progress=progress, budget=Budget(family, budget_s))
+    return model, report
+
+
+def training_record(
+    family: str,
+    config: FamilyConfig,
+    dataset_version: str,
+    seed: int,
+    subset: Subset,
+    rows: dict[str, int],
+    report: FitReport,
+    threads: int,
+) -> dict:
+    """Everything the registry and a person need to know about how a model came to be."""
+    return {
+        "family": family,
+        "config": config.model_dump(mode="json"),
+        "seed": seed,
+        "dataset_version": dataset_version,
+        "subset": {"train_rows": subset.train_rows, "validation_rows": subset.validation_rows},
+        "rows": rows,
+        "validation_accuracy": report.validation_accuracy,
+        "epochs_run": report.epochs_run,
+        "best_epoch": report.best_epoch,
+        "history": report.history,
+        "train_seconds": round(report.seconds, 3),
+        "threads": threads,
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model_code": code_key(),
+        "code_version": code_version(),
+        "libraries": library_versions(MODEL_LIBRARIES),
+    }

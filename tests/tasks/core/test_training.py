@@ -1,0 +1,42 @@
+import numpy as np
+
+from tasks.core.models.configs import LogRegConfig, MlpConfig
+from tasks.core.training import Subset, model_id, take_subset, training_record
+from tests.conftest import make_digits
+
+
+def test_model_id_changes_with_everything_that_changes_the_model():
+    base = model_id("mlp", MlpConfig(), "d1", 0, Subset())
+    assert base.startswith("mlp-") and len(base) == 4 + 16
+    assert model_id("mlp", MlpConfig(), "d1", 0, Subset()) == base
+    variants = {
+        model_id("mlp", MlpConfig(epochs=3), "d1", 0, Subset()),
+        model_id("mlp", MlpConfig(), "d2", 0, Subset()),
+        model_id("mlp", MlpConfig(), "d1", 1, Subset()),
+        model_id("mlp", MlpConfig(), "d1", 0, Subset(2000, 500)),
+        model_id("logreg", LogRegConfig(), "d1", 0, Subset()),
+    }
+    assert base not in variants and len(variants) == 5
+
+
+def test_subset_is_seeded_stratified_and_whole_when_unbounded():
+    digits = make_digits(100)
+    assert take_subset(digits, None, 0) is digits
+    assert take_subset(digits, 5000, 0) is digits
+    part = take_subset(digits, 200, 0)
+    assert len(part) == 200
+    assert set(part.class_counts().values()) == {20}
+    np.testing.assert_array_equal(part.sample_ids, take_subset(digits, 200, 0).sample_ids)
+    assert not np.array_equal(part.sample_ids, take_subset(digits, 200, 1).sample_ids)
+    assert len(np.unique(part.sample_ids)) == 200
+
+
+def test_training_record_carries_lineage():
+    from tasks.core.models.base import FitReport
+
+    report = FitReport(0.9, 3, 2, [{"epoch": 1}], 1.5)
+    record = training_record("mlp", MlpConfig(), "d1", 7, Subset(), {"train": 10, "validation": 5}, report, 1)
+    assert record["dataset_version"] == "d1" and record["seed"] == 7
+    assert record["config"]["hidden"] == [256, 256]
+    assert record["code_version"] and record["model_code"]
+    assert set(record["libraries"]) >= {"torch", "scikit-learn", "numpy"}
