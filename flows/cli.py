@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a mirror to try before the built-in ones (repeatable)",
     )
 
+    registry = argparse.ArgumentParser(add_help=False)
+    registry.add_argument(
+        "--registry", metavar="URL",
+        help="registry database (SQLAlchemy URL); default: $MNIST_REGISTRY_URL, else SQLite in the storage root",
+    )
+
     force = argparse.ArgumentParser(add_help=False)
     force.add_argument(
         "--force", action="store_true",
@@ -96,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     eda.set_defaults(handler=_eda)
 
     train_all = commands.add_parser(
-        "train-all", parents=[home, source, force], help="run the whole pipeline locally",
+        "train-all", parents=[home, registry, source, force], help="run the whole pipeline locally",
         description="Run the `mnist` flow (what the train-all deployment runs) in this process: "
         "ingest and validate, the EDA report, then the model families trained in parallel. "
         "Families already trained with the same data, config and code are reused.",
@@ -123,7 +129,64 @@ def build_parser() -> argparse.ArgumentParser:
     train_all.add_argument(
         "--no-progress", action="store_true", help="no progress bars on the terminal"
     )
+    train_all.add_argument(
+        "--min-test-accuracy", type=float, metavar="A",
+        help="promotion floor: the best model needs this test accuracy (default 0.80)",
+    )
+    train_all.add_argument(
+        "--alpha", type=float, help="promotion significance level of McNemar's test (default 0.05)"
+    )
     train_all.set_defaults(handler=_train_all)
+
+    evaluate = commands.add_parser(
+        "eval", parents=[home, registry], help="(re-)evaluate a registered model version",
+        description="Evaluate a model version on a dataset's test split (default: the split it "
+        "was trained with) and print its metrics; stored with the model.",
+    )
+    evaluate.add_argument("model", nargs="?", default="production", help="model id, prefix or alias (production)")
+    evaluate.add_argument("--dataset", metavar="VERSION", help="dataset version whose test split to use")
+    evaluate.add_argument("--force", action="store_true", help="evaluate again even if done before")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    evaluate.set_defaults(handler=_eval)
+
+    predict = commands.add_parser(
+        "predict", parents=[home, registry], help="classify images with the production model",
+        description="Print the predicted label and its probability for each input: PNG/JPEG "
+        "images (any size; converted to 28x28 white-on-black like MNIST), IDX image files "
+        "(.gz or not), or Parquet files with an `image` column. With --output, a Parquet file "
+        "of predictions is written through the `predict` flow instead.",
+    )
+    predict.add_argument("files", nargs="+", metavar="FILE")
+    predict.add_argument("--model", default="production", help="model id, prefix or alias (production)")
+    predict.add_argument("--json", action="store_true", help="one JSON object per input")
+    predict.add_argument("--output", metavar="PARQUET", help="score one Parquet FILE into this Parquet file")
+    predict.set_defaults(handler=_predict)
+
+    models = commands.add_parser(
+        "models", help="list, show, promote or roll back registered models",
+        description="The model registry: versions, their metrics and aliases.",
+    )
+    model_commands = models.add_subparsers(title="model commands", metavar="ACTION")
+    listing = model_commands.add_parser("list", parents=[home, registry], help="list model versions")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler=_models_list)
+    show = model_commands.add_parser("show", parents=[home, registry], help="show one version and its card")
+    show.add_argument("version", help="model id, prefix or alias")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(handler=_models_show)
+    promote = model_commands.add_parser("promote", parents=[home, registry], help="make a version production")
+    promote.add_argument("version", help="model id, prefix or alias")
+    promote.add_argument("--reason", default="promoted by hand", help="recorded in the alias history")
+    promote.set_defaults(handler=_models_promote)
+    rollback = model_commands.add_parser(
+        "rollback", parents=[home, registry], help="move production back to its previous version"
+    )
+    rollback.add_argument("--reason", default="rolled back by hand", help="recorded in the alias history")
+    rollback.set_defaults(handler=_models_rollback)
+    history = model_commands.add_parser("history", parents=[home, registry], help="every alias change")
+    history.add_argument("--json", action="store_true", help="machine-readable output")
+    history.set_defaults(handler=_models_history)
+    models.set_defaults(handler=lambda args: models.print_help() or EXIT_USAGE)
     return parser
 
 
@@ -138,6 +201,15 @@ def _families(text: str) -> list[str]:
             f"choose from {','.join(FAMILIES)}"
         )
     return names
+
+
+def _promotion_settings(args: argparse.Namespace) -> dict:
+    settings = {}
+    if args.min_test_accuracy is not None:
+        settings["min_test_accuracy"] = args.min_test_accuracy
+    if args.alpha is not None:
+        settings["alpha"] = args.alpha
+    return settings
 
 
 def _train_settings(args: argparse.Namespace) -> dict:
@@ -186,6 +258,7 @@ def _train_all(args: argparse.Namespace) -> int:
     config = TrainAllConfig(
         home=args.home, source=args.source, force=args.force,
         ingest=_ingest_settings(args), train=_train_settings(args),
+        promotion=_promotion_settings(args), registry_url=args.registry,
     )
     _prepare_prefect()
     from flows.mnist import mnist
@@ -197,20 +270,25 @@ def _train_all(args: argparse.Namespace) -> int:
     print(f"dataset {result['dataset_version']}")
     print(_summary(_manifest(args.home, result["dataset_version"])))
     print(f"  EDA report: {result['eda_report']}")
-    print(_leaderboard(result["models"], result["failed"]))
+    print(_leaderboard(result["models"], result["failed"], result["evaluations"]))
+    if result["promotion"]:
+        promotion = result["promotion"]
+        verdict = "promoted to production" if promotion["promote"] else "not promoted"
+        print(f"  {promotion['challenger']} {verdict}: {promotion['reason']}")
     if result["failed"]:
         print(f"error: {state.message}", file=sys.stderr)
         return EXIT_FAILED
     return 0
 
 
-def _leaderboard(models: dict, failed: dict) -> str:
-    lines = ["  models (by validation accuracy):"]
+def _leaderboard(models: dict, failed: dict, evaluations: dict) -> str:
+    lines = ["  models (by validation accuracy):     validation  test"]
     for summary in sorted(models.values(), key=lambda s: -s["validation_accuracy"]):
         status = "reused" if summary["reused"] else f"trained in {summary['train_seconds']:.1f} s"
+        test = evaluations.get(summary["family"], {}).get("accuracy")
         lines.append(
-            f"    {summary['family']:<7} {summary['validation_accuracy']:.4f}  "
-            f"{summary['model_id']}  ({status})"
+            f"    {summary['family']:<7} {summary['model_id']:<24} {summary['validation_accuracy']:.4f}"
+            f"    {'-' if test is None else f'{test:.4f}'}  ({status})"
         )
     lines += [f"    {family:<7} FAILED: {reason}" for family, reason in failed.items()]
     return "\n".join(lines)
@@ -226,6 +304,122 @@ def _eda(args: argparse.Namespace) -> int:
 
     outcome = eda(config)
     print(f"EDA report of dataset {outcome.version}: {outcome.report}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from flows.config import EvaluateConfig
+
+    config = EvaluateConfig(home=args.home, registry_url=args.registry, model=args.model,
+                            dataset=args.dataset, force=args.force)
+    _prepare_prefect()
+    from flows.evaluate import evaluate
+
+    summary = evaluate(config)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{summary['model_id']} ({summary['family']}): test accuracy {summary['accuracy']:.4f}, "
+              f"macro F1 {summary['macro_f1']:.4f}, ECE {summary['ece']:.4f}, "
+              f"{summary['throughput']:,.0f} images/s, {summary['latency_ms']:.2f} ms per image, "
+              f"{summary['size_kib']:,} KiB")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    if args.output:
+        if len(args.files) != 1:
+            raise ValueError("--output scores exactly one Parquet FILE")
+        from flows.config import PredictConfig
+
+        config = PredictConfig(home=args.home, registry_url=args.registry, model=args.model,
+                               input=args.files[0], output=args.output)
+        _prepare_prefect()
+        from flows.predict import predict
+
+        outcome = predict(config)
+        print(f"{outcome['rows']} predictions by {outcome['model_id']} written to {outcome['output']}")
+        return 0
+    from tasks.predict import load_registered, read_images
+
+    model_id, model = load_registered(args.home, args.registry, args.model)
+    for path in args.files:
+        names, images = read_images(path)
+        proba = model.predict_proba(images)
+        for name, row in zip(names, proba):
+            label = int(row.argmax())
+            if args.json:
+                print(json.dumps({"input": name, "label": label, "probability": round(float(row[label]), 6),
+                                  "probabilities": [round(float(p), 6) for p in row], "model_id": model_id}))
+            else:
+                print(f"{name}\t{label}\t{row[label]:.4f}")
+    return 0
+
+
+def _registry(args: argparse.Namespace):
+    from storage.registry import Registry
+    from storage.root import StorageRoot
+
+    return Registry.open(StorageRoot(args.home), args.registry)
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    versions = registry.list_versions()
+    if args.json:
+        print(json.dumps([{k: v for k, v in m.items() if k != "card"} for m in versions], indent=2))
+    elif not versions:
+        print("no registered models; run `mnist train-all`.")
+    else:
+        print(f"{'model id':<24} {'family':<7} {'dataset':<17} {'valid':>7} {'test':>7}  aliases")
+        for m in versions:
+            test = m["metrics"].get("accuracy")
+            print(f"{m['model_id']:<24} {m['family']:<7} {m['dataset_version']:<17} "
+                  f"{m['validation_accuracy']:7.4f} {'-' if test is None else f'{test:7.4f}':>7}  {','.join(m['aliases'])}")
+    return 0
+
+
+def _models_show(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    model = registry.get(registry.resolve(args.version))
+    if args.json:
+        print(json.dumps(model, indent=2))
+        return 0
+    print(model["card"])
+    print(f"aliases: {', '.join(model['aliases']) or '(none)'}")
+    for version, evaluation in model["evaluations"].items():
+        print(f"test accuracy on {version}: {evaluation['accuracy']:.4f} (evaluated {evaluation['evaluated_at']})")
+    return 0
+
+
+def _models_promote(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    model_id = registry.resolve(args.version)
+    current, revision = registry.alias("production")
+    if current == model_id:
+        print(f"{model_id} already is production")
+        return 0
+    if not registry.set_alias("production", model_id, revision, reason=args.reason, action="manual"):
+        raise ValueError("production changed at the same moment; run the command again")
+    print(f"production: {current or '(none)'} -> {model_id}")
+    return 0
+
+
+def _models_rollback(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    previous, now = registry.rollback("production", reason=args.reason)
+    print(f"production: {previous} -> {now} (rolled back)")
+    return 0
+
+
+def _models_history(args: argparse.Namespace) -> int:
+    entries = _registry(args).history()
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    for e in entries:
+        print(f"{e['changed_at'][:19]}  {e['alias']:<10} {e['from_model'] or '(none)':<24} -> {e['to_model']:<24} "
+              f"{e['action']:<8} {e['reason']}")
     return 0
 
 
@@ -294,10 +488,13 @@ def _is_user_error(error: Exception) -> bool:
     if isinstance(error, ValidationError):
         return True
     from storage.datasets import DatasetNotFound
+    from storage.models import ModelNotFound
+    from storage.registry import RegistryError
     from tasks.core.errors import DownloadError, SourceError, ValidationFailed
 
     return isinstance(
-        error, (SourceError, DownloadError, ValidationFailed, DatasetNotFound, FileNotFoundError, ValueError)
+        error, (SourceError, DownloadError, ValidationFailed, DatasetNotFound, FileNotFoundError,
+                ValueError, ModelNotFound, RegistryError)
     )
 
 

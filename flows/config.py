@@ -118,6 +118,42 @@ class TrainConfig(Strict):
     settings: TrainSettings = TrainSettings()
 
 
+class PromotionSettings(Strict):
+    """When the run's best model replaces the production model."""
+
+    # The challenger's test accuracy must reach this floor (a broken run never reaches production).
+    min_test_accuracy: float = Field(default=0.80, ge=0, le=1)
+    # McNemar's exact test must find the challenger better than the champion at this level.
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+
+
+class RegistryTarget(Strict):
+    """Where models, evaluations and the registry live."""
+
+    home: str | None = None
+    # SQLAlchemy URL of the registry database; None means $MNIST_REGISTRY_URL, else SQLite in the storage root.
+    registry_url: str | None = None
+
+
+class EvaluateConfig(RegistryTarget):
+    """Configuration of the ``evaluate`` flow: (re-)evaluate one registered model version."""
+
+    # A model id, unique prefix, or alias (production, candidate).
+    model: str = "production"
+    # The dataset version whose test split to use; None means the one the model was trained on.
+    dataset: str | None = None
+    force: bool = False
+
+
+class PredictConfig(RegistryTarget):
+    """Configuration of the ``predict`` flow: score a Parquet file of images."""
+
+    input: str
+    output: str
+    # A model id, unique prefix, or alias.
+    model: str = "production"
+
+
 class SourceTarget(Strict):
     """Where the data comes from and where the pipeline keeps what it makes."""
 
@@ -146,6 +182,9 @@ class TrainAllConfig(SourceTarget):
     ingest: IngestSettings = IngestSettings()
     eda: EdaSettings = EdaSettings()
     train: TrainSettings = TrainSettings()
+    promotion: PromotionSettings = PromotionSettings()
+    # SQLAlchemy URL of the registry database; None means $MNIST_REGISTRY_URL, else SQLite in the storage root.
+    registry_url: str | None = None
 
     def train_config(self, dataset: str) -> TrainConfig:
         return TrainConfig(home=self.home, dataset=dataset, force=self.force, settings=self.train)

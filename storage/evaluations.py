@@ -1,0 +1,116 @@
+"""Evaluations under ``evaluations/<model id>/<dataset version>/`` and prediction files.
+
+Layout of one evaluation::
+
+    evaluations/<model id>/<dataset version>/metrics.json          written last
+    evaluations/<model id>/<dataset version>/predictions.parquet   sample_id, predicted, confidence, correct
+    evaluations/<model id>/<dataset version>/report.md
+    evaluations/<model id>/<dataset version>/*.png                  confusion matrix, reliability, errors
+"""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from storage.datasets import IMAGE_BYTES, from_table
+from storage.root import StorageRoot
+from tasks.core.digits import IMAGE_SHAPE, Digits
+
+AREA = "evaluations"
+METRICS = "metrics.json"
+PREDICTIONS = "predictions.parquet"
+
+
+def evaluation_dir(root: StorageRoot, model_id: str, dataset_version: str) -> str:
+    return root.join(AREA, model_id, dataset_version)
+
+
+def find_evaluation(root: StorageRoot, model_id: str, dataset_version: str) -> dict | None:
+    path = f"{evaluation_dir(root, model_id, dataset_version)}/{METRICS}"
+    return json.loads(root.read_bytes(path)) if root.exists(path) else None
+
+
+def write_evaluation(
+    root: StorageRoot, model_id: str, dataset_version: str, metrics: dict, figures: dict[str, bytes],
+    report_md: str, predictions: dict[str, np.ndarray], replace: bool = False,
+) -> str:
+    """Write an evaluation atomically; returns the URL of its directory."""
+    final = evaluation_dir(root, model_id, dataset_version)
+    root.remove_stale_staging(AREA)
+    with root.staging_dir(AREA) as staging:
+        for name, png in figures.items():
+            with root.fs.open(f"{staging}/{name}.png", "wb") as handle:
+                handle.write(png)
+        with root.fs.open(f"{staging}/{PREDICTIONS}", "wb") as handle:
+            pq.write_table(pa.table(predictions), handle, compression="zstd")
+        with root.fs.open(f"{staging}/report.md", "w", encoding="utf-8") as handle:
+            handle.write(report_md)
+        with root.fs.open(f"{staging}/{METRICS}", "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(metrics, indent=2) + "\n")
+        root.publish_dir(staging, final, commit_file=METRICS, replace=replace)
+    return root.url_of(final)
+
+
+def read_predictions(root: StorageRoot, model_id: str, dataset_version: str) -> dict[str, np.ndarray]:
+    path = f"{evaluation_dir(root, model_id, dataset_version)}/{PREDICTIONS}"
+    with root.fs.open(path, "rb") as handle:
+        table = pq.read_table(handle)
+    return {name: table.column(name).to_numpy() for name in table.column_names}
+
+
+def figure_urls(root: StorageRoot, model_id: str, dataset_version: str) -> dict[str, str]:
+    folder = evaluation_dir(root, model_id, dataset_version)
+    return {entry.rsplit("/", 1)[1][:-4]: root.url_of(entry)
+            for entry in sorted(root.fs.ls(folder, detail=False)) if entry.endswith(".png")}
+
+
+# -- files users score with `mnist predict` / the predict flow ---------------------------------
+def read_images_parquet(url: str) -> Digits:
+    """Digits from a Parquet file: this pipeline's schema (``image`` as 784 bytes), or an
+    ``image`` column of 784-long lists; ``sample_id`` and ``label`` are optional."""
+    import fsspec
+
+    with fsspec.open(url, "rb") as handle:
+        table = pq.read_table(handle)
+    if "image" not in table.column_names:
+        raise ValueError(f"{url} has no `image` column (columns: {', '.join(table.column_names)}); "
+                         "write the 784 pixels of each image as fixed_size_binary(784) or a list of 784 ints")
+    n = table.num_rows
+    if "sample_id" not in table.column_names:
+        table = table.append_column("sample_id", pa.array(np.arange(n), pa.int64()))
+    if "label" not in table.column_names:
+        table = table.append_column("label", pa.array(np.zeros(n, np.uint8)))
+    column = table.column("image")
+    if pa.types.is_fixed_size_binary(column.type) and column.type.byte_width == IMAGE_BYTES:
+        return from_table(table.select(["sample_id", "label", "image"]))
+    try:
+        images = np.asarray(column.to_pylist(), dtype=np.float64)
+    except ValueError as error:
+        raise ValueError(f"{url}: `image` rows are not all 784 numbers ({error})") from error
+    if images.ndim != 2 or images.shape[1] != IMAGE_BYTES or images.min() < 0 or images.max() > 255:
+        raise ValueError(f"{url}: `image` must hold 784 pixel values in 0..255 per row, got shape {images.shape}")
+    return Digits(images.reshape(n, *IMAGE_SHAPE).astype(np.uint8),
+                  table.column("label").to_numpy().astype(np.uint8), table.column("sample_id").to_numpy())
+
+
+def write_predictions(url: str, columns: dict[str, np.ndarray], probabilities: np.ndarray) -> str:
+    """Write a predictions Parquet atomically (temporary file, then rename)."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url)
+    table = pa.table(columns).append_column(
+        "probabilities", pa.FixedSizeListArray.from_arrays(pa.array(probabilities.reshape(-1), pa.float32()), probabilities.shape[1])
+    )
+    parent = path.rsplit("/", 1)[0] if "/" in path else "."
+    fs.makedirs(parent, exist_ok=True)
+    temporary = f"{path}.tmp-writing"
+    try:
+        with fs.open(temporary, "wb") as handle:
+            pq.write_table(table, handle, compression="zstd")
+        fs.mv(temporary, path)
+    finally:
+        if fs.exists(temporary):
+            fs.rm(temporary)
+    return url

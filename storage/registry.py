@@ -1,0 +1,277 @@
+"""The model registry: model versions, their evaluations, aliases and every alias change.
+
+Metadata lives in a SQL database through SQLAlchemy: SQLite at ``<storage root>/registry.db``
+by default, or any URL in ``$MNIST_REGISTRY_URL`` / ``--registry`` (PostgreSQL for a shared
+deployment: ``postgresql+psycopg://user:pass@host/db``). Weights and reports stay in the storage
+root (``storage/models.py``, ``storage/evaluations.py``).
+
+Model versions are immutable: a version's row is written once, keyed by the model id (a hash of
+everything that made the model). Aliases (``production``, ``candidate``) carry a revision
+number; moving one is a compare-and-set on that revision, in the same transaction as its
+history row, so two flows promoting at once never both win and never lose an update.
+"""
+
+import datetime
+import json
+import os
+
+import sqlalchemy as sa
+
+from storage.root import StorageRoot
+
+REGISTRY_ENV = "MNIST_REGISTRY_URL"
+ALIASES = ("production", "candidate")
+
+metadata = sa.MetaData()
+versions = sa.Table(
+    "model_versions", metadata,
+    sa.Column("model_id", sa.String(64), primary_key=True),
+    sa.Column("family", sa.String(16), nullable=False),
+    sa.Column("dataset_version", sa.String(64), nullable=False),
+    sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("config", sa.Text, nullable=False),  # JSON
+    sa.Column("code_version", sa.String(80), nullable=False),
+    sa.Column("libraries", sa.Text, nullable=False),  # JSON
+    sa.Column("train_seconds", sa.Float, nullable=False),
+    sa.Column("validation_accuracy", sa.Float, nullable=False),
+    sa.Column("artifact_url", sa.Text, nullable=False),
+    sa.Column("card", sa.Text, nullable=False),  # markdown model card
+    sa.Column("registered_at", sa.String(32), nullable=False),
+    sa.Column("flow_run", sa.String(64)),
+)
+evaluations = sa.Table(
+    "evaluations", metadata,
+    sa.Column("model_id", sa.String(64), sa.ForeignKey("model_versions.model_id"), primary_key=True),
+    sa.Column("dataset_version", sa.String(64), primary_key=True),
+    sa.Column("accuracy", sa.Float, nullable=False),
+    sa.Column("metrics", sa.Text, nullable=False),  # JSON summary (no per-image rows)
+    sa.Column("evaluated_at", sa.String(32), nullable=False),
+)
+aliases = sa.Table(
+    "aliases", metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("model_id", sa.String(64), sa.ForeignKey("model_versions.model_id"), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+)
+alias_history = sa.Table(
+    "alias_history", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alias", sa.String(32), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("from_model", sa.String(64)),
+    sa.Column("to_model", sa.String(64), nullable=False),
+    sa.Column("changed_at", sa.String(32), nullable=False),
+    sa.Column("flow_run", sa.String(64)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # promote, rollback, manual
+    sa.UniqueConstraint("alias", "revision"),
+)
+decisions = sa.Table(
+    "promotion_decisions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("decided_at", sa.String(32), nullable=False),
+    sa.Column("flow_run", sa.String(64)),
+    sa.Column("challenger", sa.String(64), nullable=False),
+    sa.Column("champion", sa.String(64)),
+    sa.Column("promoted", sa.Boolean, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),  # JSON
+)
+
+
+class RegistryError(LookupError):
+    pass
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def registry_url(root: StorageRoot, url: str | None = None) -> str:
+    chosen = url or os.environ.get(REGISTRY_ENV)
+    if chosen:
+        return chosen
+    if not root.is_local:
+        raise RegistryError(
+            f"the storage root {root.url} is not a local disk, so it cannot hold the SQLite registry; "
+            f"set {REGISTRY_ENV} (or --registry) to a database URL, e.g. postgresql+psycopg://host/db"
+        )
+    os.makedirs(root.path, exist_ok=True)
+    return f"sqlite:///{root.join('registry.db')}"
+
+
+class Registry:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite"):
+            # Writers wait for each other (up to 60 s) instead of failing with "database is locked".
+            self.engine = sa.create_engine(url, connect_args={"timeout": 60})
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        else:
+            self.engine = sa.create_engine(url, pool_pre_ping=True)
+        metadata.create_all(self.engine)
+
+    @classmethod
+    def open(cls, root: StorageRoot, url: str | None = None) -> "Registry":
+        return cls(registry_url(root, url))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- versions ---------------------------------------------------------------------------
+    def register(self, record: dict, artifact_url: str, card: str, flow_run: str | None = None) -> bool:
+        """Add a model version; False when it is already registered (versions never change)."""
+        row = {
+            "model_id": record["model_id"], "family": record["family"],
+            "dataset_version": record["dataset_version"], "seed": record["seed"],
+            "config": json.dumps(record["config"], sort_keys=True), "code_version": record["code_version"],
+            "libraries": json.dumps(record["libraries"], sort_keys=True),
+            "train_seconds": record["train_seconds"], "validation_accuracy": record["validation_accuracy"],
+            "artifact_url": artifact_url, "card": card, "registered_at": _now(), "flow_run": flow_run,
+        }
+        with self.engine.begin() as connection:
+            if connection.execute(sa.select(versions.c.model_id).where(versions.c.model_id == row["model_id"])).first():
+                return False
+            connection.execute(versions.insert().values(**row))
+        return True
+
+    def add_evaluation(self, model_id: str, dataset_version: str, metrics: dict) -> None:
+        summary = {k: v for k, v in metrics.items() if k not in ("most_confident_errors", "calibration_bins")}
+        with self.engine.begin() as connection:
+            connection.execute(evaluations.delete().where(
+                (evaluations.c.model_id == model_id) & (evaluations.c.dataset_version == dataset_version)))
+            connection.execute(evaluations.insert().values(
+                model_id=model_id, dataset_version=dataset_version, accuracy=metrics["accuracy"],
+                metrics=json.dumps(summary), evaluated_at=_now()))
+
+    def get(self, model_id: str) -> dict:
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(versions).where(versions.c.model_id == model_id)).mappings().first()
+            if row is None:
+                raise RegistryError(f"model version {model_id!r} is not registered; `mnist models list` shows them")
+            return self._describe(connection, row)
+
+    def resolve(self, reference: str) -> str:
+        """A model id from an alias (production, candidate), a full id or a unique prefix."""
+        if reference in ALIASES:
+            model_id, _ = self.alias(reference)
+            if model_id is None:
+                raise RegistryError(f"no model has the alias {reference!r} yet; run `mnist train-all` "
+                                    "or `mnist models promote VERSION`")
+            return model_id
+        with self.engine.connect() as connection:
+            ids = connection.execute(sa.select(versions.c.model_id).where(versions.c.model_id.startswith(reference))).scalars().all()
+        if len(ids) == 1:
+            return ids[0]
+        problem = "matches no registered model" if not ids else f"is ambiguous ({', '.join(sorted(ids))})"
+        raise RegistryError(f"model {reference!r} {problem}; `mnist models list` shows them")
+
+    def list_versions(self) -> list[dict]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(versions).order_by(versions.c.registered_at, versions.c.model_id)).mappings().all()
+            return [self._describe(connection, row) for row in rows]
+
+    def _describe(self, connection, row) -> dict:
+        evaluated = connection.execute(
+            sa.select(evaluations).where(evaluations.c.model_id == row["model_id"]).order_by(evaluations.c.evaluated_at)
+        ).mappings().all()
+        names = connection.execute(sa.select(aliases.c.name).where(aliases.c.model_id == row["model_id"])).scalars().all()
+        own = [e for e in evaluated if e["dataset_version"] == row["dataset_version"]]
+        metrics = json.loads(own[-1]["metrics"]) if own else {}
+        return {
+            **{k: row[k] for k in ("model_id", "family", "dataset_version", "seed", "code_version",
+                                   "train_seconds", "validation_accuracy", "artifact_url", "registered_at", "flow_run")},
+            "config": json.loads(row["config"]),
+            "libraries": json.loads(row["libraries"]),
+            "metrics": {"validation_accuracy": row["validation_accuracy"], **metrics},
+            "evaluations": {e["dataset_version"]: {"accuracy": e["accuracy"], "evaluated_at": e["evaluated_at"]} for e in evaluated},
+            "aliases": sorted(names),
+            "card": row["card"],
+        }
+
+    def evaluation(self, model_id: str, dataset_version: str) -> dict | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(evaluations.c.metrics).where(
+                (evaluations.c.model_id == model_id) & (evaluations.c.dataset_version == dataset_version))).first()
+        return json.loads(row[0]) if row else None
+
+    # -- aliases ----------------------------------------------------------------------------
+    def alias(self, name: str) -> tuple[str | None, int]:
+        """The model an alias points at (None if unset) and the alias's revision (0 if unset)."""
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(aliases.c.model_id, aliases.c.revision).where(aliases.c.name == name)).first()
+        return (row[0], row[1]) if row else (None, 0)
+
+    def set_alias(self, name: str, model_id: str, expected_revision: int, *, reason: str,
+                  action: str = "promote", flow_run: str | None = None) -> bool:
+        """Compare-and-set: point ``name`` at ``model_id`` only if its revision is still
+        ``expected_revision``. Returns False (and changes nothing) when another writer got there first."""
+        if name not in ALIASES:
+            raise RegistryError(f"unknown alias {name!r}; aliases are {', '.join(ALIASES)}")
+        with self.engine.begin() as connection:
+            if not connection.execute(sa.select(versions.c.model_id).where(versions.c.model_id == model_id)).first():
+                raise RegistryError(f"model version {model_id!r} is not registered; `mnist models list` shows them")
+            current = connection.execute(sa.select(aliases.c.model_id, aliases.c.revision).where(aliases.c.name == name)).first()
+            if (current[1] if current else 0) != expected_revision:
+                return False
+            if current is None:
+                connection.execute(aliases.insert().values(name=name, model_id=model_id, revision=1))
+            else:
+                updated = connection.execute(aliases.update().where(
+                    (aliases.c.name == name) & (aliases.c.revision == expected_revision)
+                ).values(model_id=model_id, revision=expected_revision + 1))
+                if updated.rowcount != 1:
+                    return False
+            connection.execute(alias_history.insert().values(
+                alias=name, revision=expected_revision + 1, from_model=current[0] if current else None,
+                to_model=model_id, changed_at=_now(), flow_run=flow_run, reason=reason, action=action))
+        return True
+
+    def history(self, name: str | None = None) -> list[dict]:
+        query = sa.select(alias_history).order_by(alias_history.c.id)
+        if name:
+            query = query.where(alias_history.c.alias == name)
+        with self.engine.connect() as connection:
+            return [dict(row) for row in connection.execute(query).mappings().all()]
+
+    def previous(self, name: str = "production") -> str | None:
+        """The version ``name`` pointed at before its current one (rollbacks are stepped over)."""
+        current, _ = self.alias(name)
+        for entry in reversed(self.history(name)):
+            if entry["to_model"] == current and entry["action"] != "rollback":
+                return entry["from_model"]
+        return None
+
+    def rollback(self, name: str = "production", *, reason: str, flow_run: str | None = None) -> tuple[str, str]:
+        current, revision = self.alias(name)
+        if current is None:
+            raise RegistryError(f"{name!r} is not set: nothing to roll back")
+        target = self.previous(name)
+        if target is None:
+            raise RegistryError(f"{name!r} has had only one version ({current}): nothing to roll back to")
+        if not self.set_alias(name, target, revision, reason=reason, action="rollback", flow_run=flow_run):
+            raise RegistryError(f"{name!r} changed while rolling back; look at `mnist models history` and retry")
+        return current, target
+
+    # -- decisions --------------------------------------------------------------------------
+    def record_decision(self, evidence: dict, flow_run: str | None = None) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(decisions.insert().values(
+                decided_at=_now(), flow_run=flow_run, challenger=evidence["challenger"],
+                champion=evidence.get("champion"), promoted=bool(evidence["promote"]),
+                evidence=json.dumps(evidence, default=str)))
+
+    def list_decisions(self) -> list[dict]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(decisions).order_by(decisions.c.id)).mappings().all()
+        return [{**dict(row), "evidence": json.loads(row["evidence"])} for row in rows]
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    # pysqlite's own transaction handling would defer BEGIN; the "begin" listener issues
+    # BEGIN IMMEDIATE instead, so a compare-and-set holds the write lock from its first read.
+    connection.isolation_level = None
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

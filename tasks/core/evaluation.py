@@ -1,0 +1,205 @@
+"""Evaluating a trained model once on a held-out split: metrics, figures, per-image predictions.
+
+Pure: takes a classifier and digits, returns numbers, PNG bytes and markdown.
+"""
+
+import io
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from tasks.core.digits import NUM_CLASSES, Digits
+from tasks.core.models import Classifier
+
+THROUGHPUT_BATCH = 1000
+GALLERY_SIZE = 24
+CALIBRATION_BINS = 15
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    metrics: dict
+    # One row per evaluated image, in the split's order: what McNemar's test pairs up.
+    sample_ids: np.ndarray
+    predicted: np.ndarray
+    confidence: np.ndarray
+    correct: np.ndarray
+    figures: dict[str, bytes]
+
+
+def evaluate(
+    model: Classifier,
+    split: Digits,
+    class_names: list[str],
+    size_bytes: int,
+    *,
+    measure_speed: bool = True,
+) -> Evaluation:
+    proba = model.predict_proba(split.images)
+    predicted = proba.argmax(axis=1)
+    confidence = proba[np.arange(len(proba)), predicted]
+    labels = split.labels.astype(np.int64)
+    correct = predicted == labels
+    confusion = confusion_matrix(labels, predicted)
+    per_class = per_class_scores(confusion, class_names)
+    ece, bins = calibration(confidence, correct)
+    metrics = {
+        "images": int(len(labels)),
+        "accuracy": float(correct.mean()),
+        "macro_f1": float(np.mean([row["f1"] for row in per_class])),
+        "expected_calibration_error": ece,
+        "per_class": per_class,
+        "confusion_matrix": confusion.tolist(),
+        "calibration_bins": bins,
+        "model_size_bytes": int(size_bytes),
+    }
+    if measure_speed:
+        metrics.update(speed(model, split.images))
+    errors = np.flatnonzero(~correct)
+    worst = errors[np.argsort(-confidence[errors])][:GALLERY_SIZE]
+    metrics["most_confident_errors"] = [
+        {"sample_id": int(split.sample_ids[i]), "label": int(labels[i]), "predicted": int(predicted[i]),
+         "confidence": round(float(confidence[i]), 4)}
+        for i in worst
+    ]
+    figures = {
+        "confusion_matrix": _confusion_figure(confusion, class_names),
+        "reliability": _reliability_figure(bins, ece),
+        "confident_errors": _gallery_figure(split, worst, predicted, confidence, class_names),
+    }
+    return Evaluation(metrics, split.sample_ids, predicted.astype(np.uint8), confidence.astype(np.float32), correct, figures)
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Rows: true class; columns: predicted class."""
+    return np.bincount(labels * NUM_CLASSES + predicted, minlength=NUM_CLASSES**2).reshape(NUM_CLASSES, NUM_CLASSES)
+
+
+def per_class_scores(confusion: np.ndarray, class_names: list[str]) -> list[dict]:
+    true_positive = np.diag(confusion).astype(float)
+    predicted = confusion.sum(axis=0)
+    actual = confusion.sum(axis=1)
+    precision = np.divide(true_positive, predicted, out=np.zeros(NUM_CLASSES), where=predicted > 0)
+    recall = np.divide(true_positive, actual, out=np.zeros(NUM_CLASSES), where=actual > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros(NUM_CLASSES), where=both > 0)
+    return [
+        {"label": c, "name": class_names[c], "precision": round(float(precision[c]), 5),
+         "recall": round(float(recall[c]), 5), "f1": round(float(f1[c]), 5), "support": int(actual[c])}
+        for c in range(NUM_CLASSES)
+    ]
+
+
+def calibration(confidence: np.ndarray, correct: np.ndarray, bins: int = CALIBRATION_BINS) -> tuple[float, list[dict]]:
+    """Expected calibration error over equal-width confidence bins, and the bins themselves."""
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        members = index == b
+        if not members.any():
+            continue
+        accuracy, mean_confidence = float(correct[members].mean()), float(confidence[members].mean())
+        ece += members.mean() * abs(accuracy - mean_confidence)
+        table.append({"low": round(edges[b], 4), "high": round(edges[b + 1], 4), "count": int(members.sum()),
+                      "accuracy": round(accuracy, 5), "confidence": round(mean_confidence, 5)})
+    return float(ece), table
+
+
+def speed(model: Classifier, images: np.ndarray, batch_size: int = THROUGHPUT_BATCH) -> dict:
+    """Batch throughput (images/s over the whole split, after a warm-up) and one-image latency."""
+    model.predict_proba(images[:batch_size])  # warm-up: allocations, lazy initialisation
+    started = time.perf_counter()
+    for start in range(0, len(images), batch_size):
+        model.predict_proba(images[start : start + batch_size])
+    elapsed = time.perf_counter() - started
+    latencies = []
+    for i in range(min(50, len(images))):
+        one = time.perf_counter()
+        model.predict_proba(images[i : i + 1])
+        latencies.append(time.perf_counter() - one)
+    return {
+        "throughput_images_per_s": round(len(images) / elapsed, 1),
+        "throughput_batch_size": batch_size,
+        "latency_ms_one_image": round(float(np.median(latencies)) * 1000, 3),
+    }
+
+
+def markdown(model_id: str, family: str, dataset_version: str, metrics: dict, split: str = "test") -> str:
+    lines = [
+        f"# {model_id} on dataset {dataset_version} ({split} split)",
+        "",
+        "| metric | value |", "| --- | ---: |",
+        f"| accuracy | {metrics['accuracy']:.4f} |",
+        f"| macro F1 | {metrics['macro_f1']:.4f} |",
+        f"| expected calibration error | {metrics['expected_calibration_error']:.4f} |",
+    ]
+    if "throughput_images_per_s" in metrics:
+        lines += [
+            f"| throughput (batch {metrics['throughput_batch_size']}) | {metrics['throughput_images_per_s']:,.0f} images/s |",
+            f"| latency, one image | {metrics['latency_ms_one_image']:.2f} ms |",
+        ]
+    lines += [f"| model size | {metrics['model_size_bytes'] / 1024:,.0f} KiB |", f"| family | {family} |", "",
+              "| class | precision | recall | F1 | support |", "| --- | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {r['label']} {r['name']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |"
+              for r in metrics["per_class"]]
+    return "\n".join(lines) + "\n"
+
+
+def _png(figure) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _confusion_figure(confusion: np.ndarray, class_names: list[str]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    figure, axes = plt.subplots(figsize=(7, 6))
+    sns.heatmap(confusion, annot=True, fmt="d", cmap="Blues", cbar=False, ax=axes,
+                xticklabels=class_names, yticklabels=class_names, annot_kws={"size": 7})
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title("Confusion matrix")
+    return _png(figure)
+
+
+def _reliability_figure(bins: list[dict], ece: float) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(5, 5))
+    axes.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+    axes.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-", label="model")
+    axes.set_xlabel("confidence")
+    axes.set_ylabel("accuracy")
+    axes.set_title(f"Reliability diagram (ECE {ece:.4f})")
+    axes.legend(loc="upper left")
+    return _png(figure)
+
+
+def _gallery_figure(split: Digits, rows: np.ndarray, predicted, confidence, class_names) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = 8
+    figure, grid = plt.subplots(max(1, -(-len(rows) // columns)), columns, figsize=(columns * 1.3, 1.6 * max(1, -(-len(rows) // columns))))
+    for axes in np.atleast_1d(grid).ravel():
+        axes.axis("off")
+    for axes, i in zip(np.atleast_1d(grid).ravel(), rows):
+        axes.imshow(split.images[i], cmap="gray_r")
+        axes.set_title(f"{class_names[int(predicted[i])][:8]} {confidence[i]:.2f}\ntrue {class_names[int(split.labels[i])][:8]}", fontsize=6)
+    figure.suptitle("Most confidently wrong test images (predicted, confidence / true)", fontsize=8)
+    return _png(figure)

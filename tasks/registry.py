@@ -1,0 +1,206 @@
+"""Prefect tasks of the evaluation and registry stage: evaluate, register, promote.
+
+Each model is evaluated once per test split (the result is stored with the model and found
+again), registered with its lineage and model card, and the run's best model by validation
+accuracy is promoted when the decision in ``tasks/core/promotion.py`` says so.
+"""
+
+import numpy as np
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+
+from storage import datasets as dataset_store
+from storage import evaluations as evaluation_store
+from storage import models as model_store
+from storage.registry import Registry
+from storage.root import StorageRoot
+from tasks.core import evaluation as evaluating
+from tasks.core import models
+from tasks.core.promotion import Contender, decide
+
+PROMOTE_ATTEMPTS = 5
+
+
+def _flow_run() -> str | None:
+    from prefect.runtime import flow_run
+
+    return flow_run.id
+
+
+def _open(home: str | None, registry_url: str | None) -> tuple[StorageRoot, Registry]:
+    root = StorageRoot(home)
+    return root, Registry.open(root, registry_url)
+
+
+def load_model(root: StorageRoot, model_id: str) -> models.Classifier:
+    return models.load(model_store.read_model_files(root, model_id))
+
+
+def ensure_evaluated(root: StorageRoot, registry: Registry, model_id: str, dataset_version: str,
+                     force: bool = False) -> dict:
+    """The model's metrics on the dataset's test split, evaluating it when not done before."""
+    existing = evaluation_store.find_evaluation(root, model_id, dataset_version)
+    if existing and not force:
+        if registry.evaluation(model_id, dataset_version) is None:
+            registry.add_evaluation(model_id, dataset_version, existing)
+        return existing
+    record = model_store.read_record(root, model_id)
+    files = model_store.read_model_files(root, model_id)
+    model = models.load(files)
+    test = dataset_store.read_split(root, dataset_version, "test")
+    class_names = dataset_store.read_manifest(root, dataset_version)["class_names"]
+    result = evaluating.evaluate(model, test, class_names, sum(len(v) for v in files.values()))
+    report = evaluating.markdown(model_id, record["family"], dataset_version, result.metrics)
+    evaluation_store.write_evaluation(
+        root, model_id, dataset_version, result.metrics, result.figures, report,
+        {"sample_id": result.sample_ids, "predicted": result.predicted,
+         "confidence": result.confidence, "correct": result.correct},
+        replace=force,
+    )
+    registry.add_evaluation(model_id, dataset_version, result.metrics)
+    return result.metrics
+
+
+@task(name="register-model", task_run_name="register-{model_id}", cache_policy=NO_CACHE)
+def register_model(home: str | None, registry_url: str | None, model_id: str) -> bool:
+    """Add a trained model to the registry with its lineage and a generated model card."""
+    root, registry = _open(home, registry_url)
+    try:
+        record = model_store.read_record(root, model_id)
+        added = registry.register(record, model_store.model_url(root, model_id), model_card(record), _flow_run())
+        get_run_logger().info("%s %s", model_id, "registered" if added else "was already registered")
+        return added
+    finally:
+        registry.close()
+
+
+@task(name="evaluate-model", task_run_name="evaluate-{model_id}-on-{dataset_version}", cache_policy=NO_CACHE)
+def evaluate_model(home: str | None, registry_url: str | None, model_id: str, dataset_version: str,
+                   force: bool = False) -> dict:
+    """Evaluate on the test split (once per model and split) and leave a markdown artifact."""
+    root, registry = _open(home, registry_url)
+    try:
+        metrics = ensure_evaluated(root, registry, model_id, dataset_version, force)
+        record = model_store.read_record(root, model_id)
+    finally:
+        registry.close()
+    figures = evaluation_store.figure_urls(root, model_id, dataset_version)
+    text = evaluating.markdown(model_id, record["family"], dataset_version, metrics)
+    text += "\n## Figures\n" + "".join(f"- {name}: `{url}`\n" for name, url in figures.items())
+    create_markdown_artifact(key=f"evaluation-{record['family']}", markdown=text,
+                             description=f"{model_id} on the test split of {dataset_version}")
+    get_run_logger().info("%s: test accuracy %.4f, macro F1 %.4f", model_id, metrics["accuracy"], metrics["macro_f1"])
+    return {"model_id": model_id, "family": record["family"], "accuracy": metrics["accuracy"],
+            "macro_f1": metrics["macro_f1"], "ece": metrics["expected_calibration_error"],
+            "throughput": metrics.get("throughput_images_per_s"), "latency_ms": metrics.get("latency_ms_one_image"),
+            "size_kib": round(metrics["model_size_bytes"] / 1024), "validation_accuracy": record["validation_accuracy"]}
+
+
+@task(name="evaluation-leaderboard", cache_policy=NO_CACHE)
+def evaluation_leaderboard(dataset_version: str, rows: list[dict]) -> None:
+    ranked = sorted(rows, key=lambda r: -r["validation_accuracy"])
+    table = [{"rank": i, "family": r["family"], "validation_accuracy": round(r["validation_accuracy"], 4),
+              "test_accuracy": round(r["accuracy"], 4), "macro_f1": round(r["macro_f1"], 4),
+              "ece": round(r["ece"], 4), "images_per_s": r["throughput"], "latency_ms": r["latency_ms"],
+              "size_kib": r["size_kib"], "model_id": r["model_id"]} for i, r in enumerate(ranked, 1)]
+    create_table_artifact(key="evaluation-leaderboard", table=table,
+                          description=f"Test split of {dataset_version}, ranked by validation accuracy")
+
+
+@task(name="promote-best", cache_policy=NO_CACHE)
+def promote_best(home: str | None, registry_url: str | None, dataset_version: str, candidates: list[dict],
+                 floor: float, alpha: float) -> dict:
+    """Promote the run's best model (by validation accuracy) if the evidence says so."""
+    logger = get_run_logger()
+    root, registry = _open(home, registry_url)
+    try:
+        challenger_id = max(candidates, key=lambda c: c["validation_accuracy"])["model_id"]
+        challenger = _contender(root, challenger_id, dataset_version)
+        for _ in range(PROMOTE_ATTEMPTS):
+            champion_id, revision = registry.alias("production")
+            champion = None
+            if champion_id is not None and champion_id != challenger_id:
+                # A champion scored on an earlier dataset version is re-scored on this test split.
+                ensure_evaluated(root, registry, champion_id, dataset_version)
+                champion = _contender(root, champion_id, dataset_version)
+            elif champion_id == challenger_id:
+                champion = challenger
+            decision = decide(challenger, champion, floor=floor, alpha=alpha)
+            evidence = decision.as_dict()
+            if not decision.promote:
+                break
+            if registry.set_alias("production", challenger_id, revision, reason=decision.reason, flow_run=_flow_run()):
+                break
+            logger.warning("production changed while deciding (another run promoted); deciding again")
+        else:
+            evidence = {**evidence, "promote": False, "reason": "production kept changing; gave up after "
+                        f"{PROMOTE_ATTEMPTS} attempts"}
+        _, candidate_revision = registry.alias("candidate")
+        registry.set_alias("candidate", challenger_id, candidate_revision, reason="best model of the latest run",
+                           action="promote", flow_run=_flow_run())
+        registry.record_decision(evidence, _flow_run())
+    finally:
+        registry.close()
+    create_markdown_artifact(key="promotion-decision", markdown=decision_markdown(evidence),
+                             description=f"promotion of {challenger_id}")
+    logger.info("promotion of %s: %s (%s)", challenger_id, "PROMOTED" if evidence["promote"] else "not promoted",
+                evidence["reason"])
+    return evidence
+
+
+def _contender(root: StorageRoot, model_id: str, dataset_version: str) -> Contender:
+    rows = evaluation_store.read_predictions(root, model_id, dataset_version)
+    order = np.argsort(rows["sample_id"], kind="stable")
+    return Contender(model_id, dataset_version, rows["sample_id"][order], rows["correct"][order].astype(bool))
+
+
+def decision_markdown(evidence: dict) -> str:
+    verdict = "promoted to production" if evidence["promote"] else "not promoted"
+    def pct(value):
+        return "-" if value is None else f"{value:.4f}"
+    return "\n".join([
+        f"# Promotion: {evidence['challenger']} {verdict}", "", f"**Why:** {evidence['reason']}", "",
+        "| | challenger | champion |", "| --- | --- | --- |",
+        f"| model | {evidence['challenger']} | {evidence['champion'] or '(none)'} |",
+        f"| test accuracy on {evidence['dataset_version']} | {pct(evidence['challenger_accuracy'])} | {pct(evidence['champion_accuracy'])} |",
+        f"| images only this model got right | {evidence['challenger_only_correct'] if evidence['challenger_only_correct'] is not None else '-'} "
+        f"| {evidence['champion_only_correct'] if evidence['champion_only_correct'] is not None else '-'} |",
+        "", f"McNemar exact p-value: {'-' if evidence['p_value'] is None else format(evidence['p_value'], '.4g')} "
+        f"(significance level {evidence['alpha']}); accuracy floor {evidence['floor']}.",
+    ]) + "\n"
+
+
+def model_card(record: dict) -> str:
+    config = "\n".join(f"| {k} | {v} |" for k, v in record["config"].items())
+    libraries = ", ".join(f"{k} {v}" for k, v in record["libraries"].items())
+    return f"""# Model card: {record['model_id']}
+
+- **Family**: {record['family']}
+- **Trained on**: dataset version `{record['dataset_version']}` ({record['rows']['train']:,} training images,
+  {record['rows']['validation']:,} validation images for model selection; the test split is never used in training)
+- **Validation accuracy**: {record['validation_accuracy']:.4f} (best epoch {record['best_epoch']} of {record['epochs_run']})
+- **Training time**: {record['train_seconds']:.1f} s on {record['threads']} thread(s); seed {record['seed']}
+- **Code**: {record['code_version']} (model code {record['model_code']}); {libraries}
+- **Trained at**: {record['trained_at']}
+- **Intended use**: classifying 28x28 grayscale digits (or items) like those of its dataset; images of other
+  kinds must be converted the way `mnist predict` converts them, and will score worse the further they are
+  from the training data.
+
+| config | value |
+| --- | --- |
+{config}
+"""
+
+
+@task(name="resolve-model", cache_policy=NO_CACHE)
+def resolve_model(home: str | None, registry_url: str | None, reference: str, dataset: str | None) -> tuple[str, str]:
+    """The model id of a reference (alias, id, prefix) and the dataset version to evaluate on."""
+    root, registry = _open(home, registry_url)
+    try:
+        model_id = registry.resolve(reference)
+        version = dataset_store.resolve_version(root, dataset) if dataset else registry.get(model_id)["dataset_version"]
+        return model_id, version
+    finally:
+        registry.close()

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from tasks.core.promotion import Contender, decide, mcnemar_exact
+
+IDS = np.arange(1000)
+
+
+def contender(name, correct_count, *, version="d1", wrong_first=True, extra_right=None):
+    """A model right on ``correct_count`` of 1,000 images (the last ones unless told otherwise)."""
+    correct = np.zeros(1000, bool)
+    correct[1000 - correct_count:] = True
+    if extra_right is not None:
+        correct[extra_right] = True
+    return Contender(name, version, IDS, correct)
+
+
+def test_mcnemar_exact_matches_the_binomial_tail():
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(10, 0) == pytest.approx(2 * 0.5**10)
+    assert mcnemar_exact(5, 5) == pytest.approx(1.0)
+    assert mcnemar_exact(15, 5) == pytest.approx(0.04138946533203125)
+
+
+def test_no_champion_promotes_above_the_floor():
+    decision = decide(contender("new", 950), None, floor=0.9, alpha=0.05)
+    assert decision.promote and decision.reason == "no production model yet"
+    assert decision.champion is None and decision.challenger_accuracy == 0.95
+
+
+def test_below_the_floor_is_never_promoted():
+    decision = decide(contender("new", 850), None, floor=0.9, alpha=0.05)
+    assert not decision.promote and "below the floor" in decision.reason
+
+
+def test_significantly_better_is_promoted_with_its_evidence():
+    champion = contender("old", 900)
+    challenger = contender("new", 900, extra_right=np.arange(0, 30))  # 30 more right, none worse
+    decision = decide(challenger, champion, floor=0.5, alpha=0.05)
+    assert decision.promote
+    assert (decision.challenger_only_correct, decision.champion_only_correct) == (30, 0)
+    assert decision.p_value == pytest.approx(2 * 0.5**30)
+    assert decision.champion_accuracy == 0.9 and decision.challenger_accuracy == 0.93
+
+
+def test_better_but_not_significant_keeps_the_champion():
+    champion = Contender("old", "d1", IDS, np.r_[np.zeros(8, bool), np.ones(992, bool)])
+    # right on 6 of the champion's 8 misses, wrong on 3 it got right: 6 vs 3 discordant
+    correct = champion.correct.copy()
+    correct[:6] = True
+    correct[100:103] = False
+    decision = decide(Contender("new", "d1", IDS, correct), champion, floor=0.5, alpha=0.05)
+    assert not decision.promote and "not significantly" in decision.reason
+    assert (decision.challenger_only_correct, decision.champion_only_correct) == (6, 3)
+    assert decision.p_value == pytest.approx(mcnemar_exact(6, 3)) and decision.p_value > 0.05
+
+
+def test_worse_and_tied_keep_the_champion():
+    champion = contender("old", 950)
+    worse = decide(contender("new", 940), champion, floor=0.5, alpha=0.05)
+    assert not worse.promote and "less accurate" in worse.reason
+    tie = decide(Contender("new", "d1", IDS, champion.correct.copy()), champion, floor=0.5, alpha=0.05)
+    assert not tie.promote and "ties" in tie.reason and tie.p_value == 1.0
+
+
+def test_the_champion_itself_is_not_promoted_again():
+    same = contender("m", 950)
+    decision = decide(same, same, floor=0.5, alpha=0.05)
+    assert not decision.promote and "already is the production model" in decision.reason
+
+
+def test_champion_scored_on_another_dataset_version_must_be_re_evaluated():
+    with pytest.raises(ValueError, match="evaluate both on the same test split"):
+        decide(contender("new", 990, version="d2"), contender("old", 900, version="d1"), floor=0.5, alpha=0.05)
