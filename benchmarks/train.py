@@ -3,7 +3,7 @@
 Ingests the source into a temporary storage root (not timed), then, each in a fresh process:
 
 1. every family alone, on all cores: training time, test accuracy, time to predict the test
-   split, peak memory;
+   split, batch throughput (batches of 1,000) and one-image latency, peak memory;
 2. the ``train`` flow as the pipeline runs it (families in parallel, threads capped per family)
    and one after another (one family at a time, all cores): wall time and peak memory;
 3. optionally (``--train-all``) the whole ``mnist train-all`` command.
@@ -58,8 +58,11 @@ def family_alone(home: str, version: str, family: str, threads: int) -> None:
         started = time.perf_counter()
         predicted = model.predict(splits["test"].images)
         predict_s = time.perf_counter() - started
+        from tasks.core.evaluation import speed
+
+        throughput = speed(model, splits["test"].images)
     print(json.dumps({
-        "train_s": report.seconds, "predict_s": predict_s,
+        "train_s": report.seconds, "predict_s": predict_s, **throughput,
         "validation": report.validation_accuracy,
         "test": float((predicted == splits["test"].labels).mean()),
         "size_kb": sum(len(v) for v in model.to_files().values()) / 1024,
@@ -118,13 +121,14 @@ def main() -> None:
         print(f"{args.source}: dataset {version}, {cores} cores")
         if not args.skip_families:
             print(f"\n{'family':<7} {'train s':>8} {'target':>7} {'test acc':>9} {'target':>7} "
-                  f"{'valid acc':>9} {'predict 10k s':>13} {'size KiB':>9} {'peak MiB':>9}")
+                  f"{'valid acc':>9} {'predict 10k s':>13} {'images/s':>9} {'latency ms':>10} {'size KiB':>9} {'peak MiB':>9}")
             for family in families:
                 _, rss, output = run_measured(me + ["family", home, version, family, str(cores)])
                 r = json.loads(output.strip().splitlines()[-1])
                 accuracy_target, seconds_target = targets[family]
                 print(f"{family:<7} {r['train_s']:8.1f} {seconds_target:7d} {r['test']:9.4f} {accuracy_target:7.3f} "
-                      f"{r['validation']:9.4f} {r['predict_s']:13.2f} {r['size_kb']:9.0f} {rss:9.0f}", flush=True)
+                      f"{r['validation']:9.4f} {r['predict_s']:13.2f} {r['throughput_images_per_s']:9.0f} "
+                      f"{r['latency_ms_one_image']:10.2f} {r['size_kb']:9.0f} {rss:9.0f}", flush=True)
         if not args.skip_flows:
             print(f"\n{'train flow':<34} {'wall s':>7} {'peak MiB':>9}  per family (s)")
             for label, parallelism, threads in (

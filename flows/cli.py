@@ -187,7 +187,25 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--json", action="store_true", help="machine-readable output")
     history.set_defaults(handler=_models_history)
     models.set_defaults(handler=lambda args: models.print_help() or EXIT_USAGE)
+
+    up = commands.add_parser(
+        "up", parents=[home], help="start a local Prefect server, work pool, deployments and worker",
+        description="Start a Prefect server bound to 127.0.0.1, create the `mnist` process work "
+        "pool, apply deployments/prefect.yaml and start a worker, then wait; Ctrl-C stops them. "
+        "Runs use the storage root given here.",
+    )
+    up.add_argument("--port", type=int, default=4200, help="server port (default 4200)")
+    up.add_argument("--logs", metavar="DIR", help="log folder (default: <storage root>/logs)")
+    up.add_argument("--project", metavar="DIR", help="checkout holding deployments/prefect.yaml")
+    up.add_argument("--no-worker", action="store_true", help="do not start a worker")
+    up.set_defaults(handler=_up)
     return parser
+
+
+def _up(args: argparse.Namespace) -> int:
+    from flows.up import up
+
+    return up(args.port, args.home, args.logs, args.project, worker=not args.no_worker)
 
 
 def _families(text: str) -> list[str]:
@@ -489,12 +507,13 @@ def _is_user_error(error: Exception) -> bool:
         return True
     from storage.datasets import DatasetNotFound
     from storage.models import ModelNotFound
+    from flows.up import UpError
     from storage.registry import RegistryError
     from tasks.core.errors import DownloadError, SourceError, ValidationFailed
 
     return isinstance(
         error, (SourceError, DownloadError, ValidationFailed, DatasetNotFound, FileNotFoundError,
-                ValueError, ModelNotFound, RegistryError)
+                ValueError, ModelNotFound, RegistryError, UpError)
     )
 
 

@@ -15,7 +15,13 @@ class EdaOutcome:
     report: str  # URL (a path on a local disk) of the HTML report
 
 
-@flow(name="eda", log_prints=True)
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    return f"eda-{flow_run.parameters['config'].dataset or 'newest'}"
+
+
+@flow(name="eda", flow_run_name=_run_name, log_prints=True)
 def eda(config: EdaConfig = EdaConfig()) -> EdaOutcome:
     version = steps.resolve_dataset(config.home, config.dataset)
     key = report_code_key()

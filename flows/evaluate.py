@@ -6,7 +6,7 @@ from flows.config import EvaluateConfig
 from tasks import registry as steps
 
 
-@flow(name="evaluate", log_prints=True)
+@flow(name="evaluate", flow_run_name="evaluate-{config.model}", log_prints=True)
 def evaluate(config: EvaluateConfig) -> dict:
     model_id, dataset = steps.resolve_model(config.home, config.registry_url, config.model, config.dataset)
     return steps.evaluate_model(config.home, config.registry_url, model_id, dataset, config.force)

@@ -1,0 +1,160 @@
+"""End to end: `mnist up` (a real Prefect server on 127.0.0.1, the work pool, the deployments of
+deployments/prefect.yaml, a worker), `prefect deployment run mnist/train-all`, the Prefect API,
+the registry, and the run's page in a headless Chromium."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from storage.registry import Registry
+from storage.root import StorageRoot
+
+ARTIFACTS = os.path.join(os.path.dirname(__file__), "..", "..", "test-artifacts")
+SMOKE = {"source": "mnist-sample", "train": {"smoke": True}}
+STAGE_ARTIFACTS = {"dataset-validation", "eda-report", "eda-report-html", "training-leaderboard",
+                   "evaluation-leaderboard", "promotion-decision"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """`mnist up` on a free port with its own Prefect home and storage root; stopped afterwards."""
+    base = tmp_path_factory.mktemp("deployed")
+    port, home = free_port(), str(base / "home")
+    env = {**os.environ, "PREFECT_HOME": str(base / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "up", "--port", str(port), "--home", home],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    output = []
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        output.append(line)
+        if line.startswith("ready:"):
+            break
+    else:
+        process.kill()
+    if not any(line.startswith("ready:") for line in output):
+        process.kill()
+        pytest.fail("mnist up did not get ready:\n" + "".join(output))
+    api = f"http://127.0.0.1:{port}/api"
+    yield {"api": api, "port": port, "home": home, "env": {**env, "PREFECT_API_URL": api}}
+    process.send_signal(signal.SIGINT)
+    rest = process.communicate(timeout=60)[0]
+    assert process.returncode == 0, rest
+    assert "stopped" in rest
+    with pytest.raises(OSError):  # the server is gone: nothing listens on its port
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def run_deployment(stack, name: str, config: dict) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "prefect", "deployment", "run", name, "--param", f"config={json.dumps(config)}"],
+        capture_output=True, text=True, env=stack["env"], timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return re.search(r"UUID: ([0-9a-f-]{36})", done.stdout).group(1)
+
+
+def wait_for(stack, flow_run_id: str, timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = httpx.get(f"{stack['api']}/flow_runs/{flow_run_id}").json()
+        if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return run
+        time.sleep(2)
+    pytest.fail(f"flow run {flow_run_id} did not finish in {timeout} s (last state {run['state_type']})")
+
+
+def test_deployments_are_applied_with_schedule_and_concurrency(stack):
+    deployment = httpx.get(f"{stack['api']}/deployments/name/mnist/train-all").json()
+    assert deployment["work_pool_name"] == "mnist"
+    assert deployment["entrypoint"] == "flows/mnist.py:mnist"
+    [schedule] = deployment["schedules"]
+    assert schedule["schedule"]["cron"] == "0 2 * * *" and schedule["active"]
+    assert deployment["global_concurrency_limit"]["limit"] == 1
+    assert deployment["concurrency_options"]["collision_strategy"] == "ENQUEUE"
+    pool = httpx.get(f"{stack['api']}/work_pools/mnist").json()
+    assert pool["type"] == "process"
+    for name in ("mnist/smoke", "predict/batch", "evaluate/rerun"):
+        assert httpx.get(f"{stack['api']}/deployments/name/{name}").status_code == 200, name
+
+
+def test_train_all_runs_through_the_worker_and_shows_in_the_ui(stack):
+    flow_run_id = run_deployment(stack, "mnist/train-all", SMOKE)
+    run = wait_for(stack, flow_run_id)
+    assert run["state_type"] == "COMPLETED", run["state"]
+    assert run["name"] == "train-all-mnist-sample-smoke"
+
+    artifacts = httpx.post(f"{stack['api']}/artifacts/filter", json={"limit": 200}).json()
+    keys = {a["key"] for a in artifacts}
+    assert STAGE_ARTIFACTS <= keys, keys
+    assert {f"train-progress-{f}" for f in ("logreg", "svm", "mlp", "cnn")} <= keys
+    names = {r["name"] for r in httpx.post(f"{stack['api']}/flow_runs/filter", json={"limit": 50}).json()}
+    version = Registry.open(StorageRoot(stack["home"])).list_versions()[0]["dataset_version"]
+    assert {"ingest-mnist-sample", f"eda-{version}", f"train-{version}-smoke"} <= names, names
+    task_names = {t["name"] for t in httpx.post(f"{stack['api']}/task_runs/filter", json={"limit": 200}).json()}
+    assert {f"train-{f}-{version}" for f in ("logreg", "svm", "mlp", "cnn")} <= task_names
+
+    production, _ = Registry.open(StorageRoot(stack["home"])).alias("production")
+    assert production is not None
+
+    screenshot = check_run_page_in_chromium(stack["port"], flow_run_id, run["name"])
+    assert os.path.getsize(screenshot) > 10_000
+
+
+def check_run_page_in_chromium(port: int, flow_run_id: str, run_name: str) -> str:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("Debian's chromium is missing (.ci/setup installs it)")
+    from playwright.sync_api import sync_playwright
+
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    path = os.path.join(ARTIFACTS, "prefect-flow-run.png")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/runs/flow-run/{flow_run_id}", timeout=60_000)
+            page.get_by_text(run_name).first.wait_for(timeout=60_000)
+            page.get_by_text("Artifacts", exact=True).first.click()
+            page.get_by_text("promotion-decision").first.wait_for(timeout=60_000)
+            body = page.inner_text("body")
+            page.screenshot(path=path, full_page=True)
+        finally:
+            browser.close()
+    # The run's own artifacts; ingestion, EDA and training leave theirs on their subflow runs.
+    for key in ("evaluation-leaderboard", "promotion-decision", "evaluation-cnn"):
+        assert key in body, key
+    return path
+
+
+def test_a_failed_run_is_failed_with_its_reason_in_the_logs(stack):
+    flow_run_id = run_deployment(stack, "mnist/train-all", {"source": "idx:/nonexistent/mnist-files"})
+    run = wait_for(stack, flow_run_id)
+    assert run["state_type"] == "FAILED"
+    logs = httpx.post(f"{stack['api']}/logs/filter",
+                      json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}).json()
+    assert any("/nonexistent/mnist-files" in entry["message"] for entry in logs)
