@@ -129,14 +129,7 @@ def read_manifest(root: StorageRoot, version: str) -> dict:
 
 def list_manifests(root: StorageRoot) -> list[dict]:
     """Every published version's manifest, oldest first."""
-    area = root.join(AREA)
-    if not root.exists(area):
-        return []
-    manifests = []
-    for entry in root.fs.ls(area, detail=False):
-        name = entry.rstrip("/").rsplit("/", 1)[1]
-        if not name.startswith(".") and root.exists(f"{entry}/{MANIFEST}"):
-            manifests.append(json.loads(root.read_bytes(f"{entry}/{MANIFEST}")))
+    manifests = [json.loads(data) for data in root.read_commit_files(AREA, MANIFEST)]
     return sorted(manifests, key=lambda m: (m["created_at"], m["version"]))
 
 

@@ -92,14 +92,7 @@ def read_model_files(root: StorageRoot, model_id: str) -> dict[str, bytes]:
 
 def list_trained(root: StorageRoot) -> list[dict]:
     """Every stored model's training record, oldest first."""
-    area = root.join(AREA)
-    if not root.exists(area):
-        return []
-    records = []
-    for entry in root.fs.ls(area, detail=False):
-        name = entry.rstrip("/").rsplit("/", 1)[1]
-        if not name.startswith(".") and root.exists(f"{entry}/{RECORD}"):
-            records.append(json.loads(root.read_bytes(f"{entry}/{RECORD}")))
+    records = [json.loads(data) for data in root.read_commit_files(AREA, RECORD)]
     return sorted(records, key=lambda r: (r["trained_at"], r["model_id"]))
 
 

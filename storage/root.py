@@ -66,6 +66,18 @@ class StorageRoot:
             if self.fs.exists(temporary):
                 self.fs.rm(temporary)
 
+    def read_commit_files(self, area: str, commit_file: str) -> list[bytes]:
+        """The commit file of every complete directory in ``area`` (staging and retired skipped)."""
+        folder = self.join(area)
+        if not self.exists(folder):
+            return []
+        found = []
+        for entry in self.fs.ls(folder, detail=False):
+            name = entry.rstrip("/").rsplit("/", 1)[1]
+            if not name.startswith(".") and self.exists(f"{entry}/{commit_file}"):
+                found.append(self.read_bytes(f"{entry}/{commit_file}"))
+        return found
+
     def remove_stale_staging(self, area: str, older_than_seconds: float = 3600) -> None:
         """Delete staging directories left by writers that were killed (local disks only)."""
         staging_root = self.join(area, ".staging")

@@ -12,6 +12,7 @@ class MirrorServer:
     def __init__(self) -> None:
         self.routes: dict[str, list[tuple[int, bytes]]] = {}
         self.hits: Counter = Counter()
+        self.posts: list[tuple[str, bytes]] = []  # (path, body) of every POST, in order
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -23,6 +24,13 @@ class MirrorServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                server.posts.append((self.path, self.rfile.read(length)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, *args):
                 pass

@@ -5,7 +5,6 @@ the registry, and the run's page in a headless Chromium."""
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,8 +16,11 @@ import pytest
 
 from storage.registry import Registry
 from storage.root import StorageRoot
+from tests.browser import chromium_page
+from tests.http_server import MirrorServer
 
-ARTIFACTS = os.path.join(os.path.dirname(__file__), "..", "..", "test-artifacts")
+PROJECT = os.path.join(os.path.dirname(__file__), "..", "..")
+ARTIFACTS = os.path.join(PROJECT, "test-artifacts")
 SMOKE = {"source": "mnist-sample", "train": {"smoke": True}}
 STAGE_ARTIFACTS = {"dataset-validation", "eda-report", "eda-report-html", "training-leaderboard",
                    "evaluation-leaderboard", "promotion-decision"}
@@ -122,39 +124,48 @@ def test_train_all_runs_through_the_worker_and_shows_in_the_ui(stack):
 
 
 def check_run_page_in_chromium(port: int, flow_run_id: str, run_name: str) -> str:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("Debian's chromium is missing (.ci/setup installs it)")
-    from playwright.sync_api import sync_playwright
-
     os.makedirs(ARTIFACTS, exist_ok=True)
     path = os.path.join(ARTIFACTS, "prefect-flow-run.png")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"http://127.0.0.1:{port}/runs/flow-run/{flow_run_id}", timeout=60_000)
-            page.get_by_text(run_name).first.wait_for(timeout=60_000)
-            page.get_by_text("Artifacts", exact=True).first.click()
-            page.get_by_text("promotion-decision").first.wait_for(timeout=60_000)
-            body = page.inner_text("body")
-            page.screenshot(path=path, full_page=True)
-        finally:
-            browser.close()
-    # The run's own artifacts; ingestion, EDA and training leave theirs on their subflow runs.
+    with chromium_page(1400, 1000) as page:
+        page.goto(f"http://127.0.0.1:{port}/runs/flow-run/{flow_run_id}", timeout=60_000)
+        page.get_by_text(run_name).first.wait_for(timeout=60_000)
+        page.get_by_text("Artifacts", exact=True).first.click()
+        page.get_by_text("promotion-decision").first.wait_for(timeout=60_000)
+        body = page.inner_text("body")
+        page.screenshot(path=path, full_page=True)
     for key in ("evaluation-leaderboard", "promotion-decision", "evaluation-cnn"):
         assert key in body, key
     return path
 
 
-def test_a_failed_run_is_failed_with_its_reason_in_the_logs(stack):
-    flow_run_id = run_deployment(stack, "mnist/train-all", {"source": "idx:/nonexistent/mnist-files"})
-    run = wait_for(stack, flow_run_id)
-    assert run["state_type"] == "FAILED"
-    logs = httpx.post(f"{stack['api']}/logs/filter",
-                      json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}).json()
-    assert any("/nonexistent/mnist-files" in entry["message"] for entry in logs)
+def test_a_failed_run_is_failed_with_its_reason_in_the_logs_and_notified(stack, tmp_path):
+    with MirrorServer() as webhook:
+        # The documented automation, pointed at a webhook block that posts to this test's server.
+        block_id = subprocess.run(
+            [sys.executable, "-c",
+             "from prefect.blocks.notifications import CustomWebhookNotificationBlock as B; "
+             f"print(B(name='mnist', url='{webhook.url}/hook', json_data={{'text': '{{{{body}}}}'}})"
+             ".save('mnist-failures', overwrite=True))"],
+            capture_output=True, text=True, env=stack["env"], timeout=120, check=True,
+        ).stdout.split()[-1]
+        with open(os.path.join(PROJECT, "deployments", "notify-on-failure.yaml")) as handle:
+            automation = handle.read().replace("00000000-0000-0000-0000-000000000000", block_id)
+        (tmp_path / "notify.yaml").write_text(automation)
+        created = subprocess.run([sys.executable, "-m", "prefect", "automation", "create", "--from-file",
+                                  str(tmp_path / "notify.yaml")], capture_output=True, text=True,
+                                 env=stack["env"], timeout=120)
+        assert created.returncode == 0, created.stdout + created.stderr
+
+        flow_run_id = run_deployment(stack, "mnist/train-all", {"source": "idx:/nonexistent/mnist-files"})
+        run = wait_for(stack, flow_run_id)
+        assert run["state_type"] == "FAILED"
+        logs = httpx.post(f"{stack['api']}/logs/filter",
+                          json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}).json()
+        assert any("/nonexistent/mnist-files" in entry["message"] for entry in logs)
+
+        deadline = time.monotonic() + 90
+        while not webhook.posts and time.monotonic() < deadline:
+            time.sleep(1)
+    assert webhook.posts, "the failure automation sent no notification"
+    path, body = webhook.posts[0]
+    assert path == "/hook" and run["name"].encode() in body and b"Failed" in body

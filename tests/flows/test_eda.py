@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 
 import pytest
 
@@ -10,6 +9,7 @@ from flows.config import EdaConfig, IngestConfig, IngestSettings
 from flows.eda import eda
 from flows.ingest import ingest
 from tasks.core.eda.report import SECTION_IDS
+from tests.browser import chromium_page
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "test-artifacts")
@@ -76,31 +76,17 @@ def test_eda_leaves_artifacts_in_prefect(home, idx_folder):
 
 
 def test_fashion_mnist_report_opens_in_headless_chromium(home, fashion_dir):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("Debian's chromium is missing (.ci/setup installs it)")
-    from playwright.sync_api import sync_playwright
-
     ingest(IngestConfig(home=home, source="fashion-mnist"))
     outcome = eda(EdaConfig(home=home))
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+    with chromium_page() as page:
+        page.goto(f"file://{outcome.report}")
+        sizes = page.eval_on_selector_all(
+            "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
         )
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(f"file://{outcome.report}")
-            sizes = page.eval_on_selector_all(
-                "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
-            )
-            sections = page.eval_on_selector_all("section", "s => s.map(x => x.id)")
-            text = page.inner_text("#key-numbers")
-            os.makedirs(ARTIFACTS, exist_ok=True)
-            page.screenshot(path=os.path.join(ARTIFACTS, "eda-report.png"), full_page=True)
-        finally:
-            browser.close()
+        sections = page.eval_on_selector_all("section", "s => s.map(x => x.id)")
+        text = page.inner_text("#key-numbers")
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        page.screenshot(path=os.path.join(ARTIFACTS, "eda-report.png"), full_page=True)
     assert len(sizes) == 7 and all(done and w > 0 and h > 0 for done, w, h in sizes), sizes
     assert sections == list(SECTION_IDS)
     assert "54,000 / 6,000 / 10,000" in text
