@@ -179,6 +179,7 @@ class Registry:
         own = [e for e in evaluated if e["dataset_version"] == row["dataset_version"]]
         metrics = json.loads(own[-1]["metrics"]) if own else {}
         return {
+            "id": row["model_id"],
             **{k: row[k] for k in ("model_id", "family", "dataset_version", "seed", "code_version",
                                    "train_seconds", "validation_accuracy", "artifact_url", "registered_at", "flow_run")},
             "config": json.loads(row["config"]),

@@ -154,7 +154,7 @@ def test_models_cli_lists_shows_promotes_and_rolls_back(promoted):
     listed = json.loads(run_cli(home, "models", "list", "--json").stdout)
     assert {m["family"] for m in listed} >= {"logreg", "svm", "mlp", "cnn"}
     for m in listed:
-        assert {"model_id", "family", "dataset_version", "metrics", "aliases"} <= set(m)
+        assert {"id", "model_id", "family", "dataset_version", "metrics", "aliases"} <= set(m)
         assert "accuracy" in m["metrics"]
     champion = Registry.open(StorageRoot(home)).alias("production")[0]
     other = next(m["model_id"] for m in listed if m["model_id"] != champion)

@@ -131,3 +131,21 @@ def test_the_mnist_flow_smoke_run_end_to_end(tmp_path):
     records = model_store.list_trained(StorageRoot(home))
     assert {r["rows"]["train"] for r in records} == {2000}  # the smoke subset
     assert {r["epochs_run"] for r in records} == {1}
+
+
+def test_survivors_of_a_failed_family_are_evaluated_and_the_run_fails_naming_it(tmp_path):
+    from storage.registry import Registry
+
+    home = str(tmp_path / "home")
+    broken = QUICK.model_copy(update={"svm": SvmConfig(pca_components=200, max_train_rows=100)})
+    config = TrainAllConfig(home=home, source="mnist-sample",
+                            train={"families": broken, "models": ["svm", "logreg", "mlp"]},
+                            promotion={"min_test_accuracy": 0.5})
+    state = mnist(config, return_state=True)
+    assert state.is_failed() and state.message.startswith("training failed for svm")
+    result = state.result(raise_on_failure=False)
+    assert set(result["evaluations"]) == {"logreg", "mlp"} and set(result["failed"]) == {"svm"}
+    assert result["promotion"]["promote"]
+    registry = Registry.open(StorageRoot(home))
+    assert {m["family"] for m in registry.list_versions()} == {"logreg", "mlp"}
+    assert registry.alias("production")[0] == result["promotion"]["challenger"]
