@@ -97,3 +97,9 @@ def test_train_all_smoke_with_chosen_models(home, idx_folder):
     assert first.stdout.count("(trained in") == 2
     again = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
     assert again.returncode == 0 and again.stdout.count("(reused)") == 2
+
+
+def test_up_outside_a_checkout_is_one_clear_line(tmp_path):
+    done, _ = run_cli("up", "--project", str(tmp_path), "--home", str(tmp_path / "home"))
+    assert done.returncode == 1
+    assert "deployments/prefect.yaml is missing" in done.stderr and "Traceback" not in done.stderr

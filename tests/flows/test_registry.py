@@ -132,6 +132,19 @@ def test_predict_images_idx_and_parquet_with_the_production_model(promoted, tmp_
     plain = run_cli(home, "predict", str(tmp_path / "one.png"))
     assert plain.stdout.split("\t")[:2] == ["one.png", "1"]
 
+    # --output scores a Parquet file through the predict flow (against the test's Prefect server).
+    from prefect.settings import PREFECT_API_URL
+
+    scored = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "predict", str(tmp_path / "some.parquet"), "--output",
+         str(tmp_path / "scored.parquet"), "--home", home],
+        capture_output=True, text=True, timeout=180, env={**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()},
+    )
+    assert scored.returncode == 0, scored.stderr
+    assert "7 predictions by" in scored.stdout
+    table = pq.read_table(tmp_path / "scored.parquet")
+    assert table.column("predicted").to_pylist() == [r["label"] for r in rows[6:]]
+
 
 def test_the_predict_flow_scores_a_parquet_file(promoted, tmp_path):
     home, result = promoted
