@@ -21,8 +21,13 @@ def resolve_dataset(home: str | None, reference: str | None) -> str:
     return dataset_store.resolve_version(StorageRoot(home), reference)
 
 
-def _eda_cache_key(context, parameters) -> str:
-    return f"eda-{parameters['home']}-{parameters['version']}-{parameters['report_key']}-{parameters['seed']}"
+def _eda_cache_key(context, parameters) -> str | None:
+    """Cached per (root, version, report code, seed) while that report is in storage; a root
+    that was wiped or replaced gets no cache hit pointing at a report that is gone."""
+    root = StorageRoot(parameters["home"])
+    if reports.find_eda_report(root, parameters["version"], parameters["report_key"]) is None:
+        return None
+    return f"eda-{root.url}-{parameters['version']}-{parameters['report_key']}-{parameters['seed']}"
 
 
 @task(

@@ -2,6 +2,7 @@
 
 import gzip
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -14,6 +15,9 @@ FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 # Never let a test touch the user's real storage root or call home.
 os.environ["MNIST_HOME"] = "/nonexistent/mnist-home-set-by-tests"
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Prefect's result cache lives outside the test's storage roots (~/.prefect/storage): give each
+# test session its own, so a cached result never points into a root an earlier session made.
+os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = tempfile.mkdtemp(prefix="prefect-results-")
 
 
 def make_digits(per_class: int, seed: int = 0, first_id: int = 0) -> Digits:

@@ -43,6 +43,12 @@ def test_report_is_written_once_per_version_and_reproducible(home, idx_folder):
     redrawn = {n: open(os.path.join(os.path.dirname(outcome.report), n), "rb").read() for n in pngs}
     assert redrawn == pngs  # seeded: the same figures, byte for byte
 
+    # A report deleted from storage is drawn again, not answered from Prefect's result cache.
+    import shutil
+
+    shutil.rmtree(os.path.dirname(outcome.report))
+    assert eda(EdaConfig(home=home)).report == outcome.report and os.path.isfile(outcome.report)
+
 
 def test_drift_against_the_previous_version_of_the_same_source(home, idx_folder):
     first = ingest(IngestConfig(home=home, source=f"idx:{idx_folder}")).version
