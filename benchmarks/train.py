@@ -61,6 +61,7 @@ def family_alone(home: str, version: str, family: str, threads: int) -> None:
         from tasks.core.evaluation import speed
 
         throughput = speed(model, splits["test"].images)
+        throughput.pop("probabilities")
     print(json.dumps({
         "train_s": report.seconds, "predict_s": predict_s, **throughput,
         "validation": report.validation_accuracy,

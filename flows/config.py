@@ -42,14 +42,19 @@ class EdaSettings(Strict):
     seed: int = 0
 
 
-class EdaConfig(Strict):
-    """Configuration of the ``eda`` flow."""
+class DatasetTarget(Strict):
+    """A stage that works on one published dataset version."""
 
     home: str | None = None
     # A dataset version or unique prefix; None means the newest version.
     dataset: str | None = None
-    # Redraw the report even when this report code already drew it for this version.
+    # Redo the stage even when its result for this version (and code) is already stored.
     force: bool = False
+
+
+class EdaConfig(DatasetTarget):
+    """Configuration of the ``eda`` flow."""
+
     settings: EdaSettings = EdaSettings()
 
 
@@ -107,14 +112,9 @@ class TrainSettings(Strict):
         return Subset(train_rows=self.smoke_rows, validation_rows=max(100, self.smoke_rows // 4))
 
 
-class TrainConfig(Strict):
+class TrainConfig(DatasetTarget):
     """Configuration of the ``train`` flow: train the chosen families on one dataset version."""
 
-    home: str | None = None
-    # A dataset version or unique prefix; None means the newest version.
-    dataset: str | None = None
-    # Retrain even the families already trained with this exact config on this dataset.
-    force: bool = False
     settings: TrainSettings = TrainSettings()
 
 

@@ -71,9 +71,10 @@ def write_trained(
     return record
 
 
-def read_model_files(root: StorageRoot, model_id: str) -> dict[str, bytes]:
-    """A stored model's files, each checked against the checksum recorded at training time."""
-    record = read_record(root, model_id)
+def read_model_files(root: StorageRoot, model_id: str, record: dict | None = None) -> dict[str, bytes]:
+    """A stored model's files, each checked against the checksum recorded at training time
+    (``record``, when the caller has already read it)."""
+    record = record or read_record(root, model_id)
     files = {}
     for name, expected in record["files"].items():
         path = f"{model_dir(root, model_id)}/{name}"

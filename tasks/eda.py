@@ -11,6 +11,7 @@ from prefect.logging import get_run_logger
 from storage import datasets as dataset_store
 from storage import reports
 from storage.root import StorageRoot
+from tasks.caching import key_while_stored
 from tasks.core.digits import SPLITS
 from tasks.core.eda.report import Previous, build_report
 
@@ -22,12 +23,10 @@ def resolve_dataset(home: str | None, reference: str | None) -> str:
 
 
 def _eda_cache_key(context, parameters) -> str | None:
-    """Cached per (root, version, report code, seed) while that report is in storage; a root
-    that was wiped or replaced gets no cache hit pointing at a report that is gone."""
-    root = StorageRoot(parameters["home"])
-    if reports.find_eda_report(root, parameters["version"], parameters["report_key"]) is None:
-        return None
-    return f"eda-{root.url}-{parameters['version']}-{parameters['report_key']}-{parameters['seed']}"
+    """Per (root, version, report code, seed), while that report is in storage."""
+    root, version, report_key = StorageRoot(parameters["home"]), parameters["version"], parameters["report_key"]
+    stored = reports.find_eda_report(root, version, report_key) is not None
+    return key_while_stored(stored, "eda", root.url, version, report_key, parameters["seed"])
 
 
 @task(

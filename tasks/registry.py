@@ -34,20 +34,16 @@ def _open(home: str | None, registry_url: str | None) -> tuple[StorageRoot, Regi
     return root, Registry.open(root, registry_url)
 
 
-def load_model(root: StorageRoot, model_id: str) -> models.Classifier:
-    return models.load(model_store.read_model_files(root, model_id))
-
-
-def ensure_evaluated(root: StorageRoot, registry: Registry, model_id: str, dataset_version: str,
+def ensure_evaluated(root: StorageRoot, registry: Registry, record: dict, dataset_version: str,
                      force: bool = False) -> dict:
     """The model's metrics on the dataset's test split, evaluating it when not done before."""
+    model_id = record["model_id"]
     existing = evaluation_store.find_evaluation(root, model_id, dataset_version)
     if existing and not force:
         if registry.evaluation(model_id, dataset_version) is None:
             registry.add_evaluation(model_id, dataset_version, existing)
         return existing
-    record = model_store.read_record(root, model_id)
-    files = model_store.read_model_files(root, model_id)
+    files = model_store.read_model_files(root, model_id, record)
     model = models.load(files)
     test = dataset_store.read_split(root, dataset_version, "test")
     class_names = dataset_store.read_manifest(root, dataset_version)["class_names"]
@@ -82,8 +78,8 @@ def evaluate_model(home: str | None, registry_url: str | None, model_id: str, da
     """Evaluate on the test split (once per model and split) and leave a markdown artifact."""
     root, registry = _open(home, registry_url)
     try:
-        metrics = ensure_evaluated(root, registry, model_id, dataset_version, force)
         record = model_store.read_record(root, model_id)
+        metrics = ensure_evaluated(root, registry, record, dataset_version, force)
     finally:
         registry.close()
     figures = evaluation_store.figure_urls(root, model_id, dataset_version)
@@ -123,7 +119,7 @@ def promote_best(home: str | None, registry_url: str | None, dataset_version: st
             champion = None
             if champion_id is not None and champion_id != challenger_id:
                 # A champion scored on an earlier dataset version is re-scored on this test split.
-                ensure_evaluated(root, registry, champion_id, dataset_version)
+                ensure_evaluated(root, registry, model_store.read_record(root, champion_id), dataset_version)
                 champion = _contender(root, champion_id, dataset_version)
             elif champion_id == challenger_id:
                 champion = challenger

@@ -20,19 +20,18 @@ from prefect.logging import get_run_logger
 from storage import datasets as dataset_store
 from storage import models as model_store
 from storage.root import StorageRoot
+from tasks.caching import key_while_stored
+from tasks.core.dataset import stratified_sample
 from tasks.core.models import FamilyConfig
-from tasks.core.training import Subset, fit_family, model_id, take_subset, training_record
+from tasks.core.training import Subset, fit_family, model_id, training_record
 
 
 def _cache_key(context, parameters) -> str | None:
-    """The model id, once that model is in storage (else no cache: train it)."""
-    identity = model_id(
-        parameters["family"], parameters["config"], parameters["dataset_version"],
-        parameters["seed"], parameters["subset"],
-    )
-    if model_store.find_trained(StorageRoot(parameters["home"]), identity) is None:
-        return None
-    return f"train-{StorageRoot(parameters['home']).url}-{identity}"
+    """Per (root, model id), while that model is in storage."""
+    root = StorageRoot(parameters["home"])
+    identity = model_id(parameters["family"], parameters["config"], parameters["dataset_version"],
+                        parameters["seed"], parameters["subset"])
+    return key_while_stored(model_store.find_trained(root, identity) is not None, "train", root.url, identity)
 
 
 @task(
@@ -64,8 +63,8 @@ def train_model(
                     family, identity, existing["validation_accuracy"])
         return _summary(existing, reused=True)
 
-    train = take_subset(dataset_store.read_split(root, dataset_version, "train"), subset.train_rows, seed)
-    validation = take_subset(
+    train = stratified_sample(dataset_store.read_split(root, dataset_version, "train"), subset.train_rows, seed)
+    validation = stratified_sample(
         dataset_store.read_split(root, dataset_version, "validation"), subset.validation_rows, seed
     )
     logger.info("training %s on %d images (%d for validation), %d thread(s), budget %s s",

@@ -30,6 +30,14 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.nda
     return np.sort(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.int64)
 
 
+def stratified_sample(digits: Digits, rows: int | None, seed: int) -> Digits:
+    """A seeded, class-stratified sample of about ``rows`` rows (all of them when ``rows`` is
+    None or not smaller than the split)."""
+    if rows is None or rows >= len(digits):
+        return digits
+    return digits.take(stratified_holdout(digits.labels, rows / len(digits), seed))
+
+
 def split_source(
     official: dict[str, Digits], validation_fraction: float, test_fraction: float, seed: int
 ) -> dict[str, Digits]:

@@ -8,7 +8,6 @@ import json
 import time
 from dataclasses import dataclass
 
-import numpy as np
 
 from tasks.core.digits import Digits
 from tasks.core.lineage import code_version, library_versions
@@ -41,20 +40,6 @@ def model_id(family: str, config: FamilyConfig, dataset_version: str, seed: int,
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     return f"{family}-{digest[:16]}"
-
-
-def take_subset(digits: Digits, rows: int | None, seed: int) -> Digits:
-    """A seeded, class-stratified sample of ``rows`` rows (all rows when ``rows`` is None)."""
-    if rows is None or rows >= len(digits):
-        return digits
-    rng = np.random.default_rng(seed)
-    labels = digits.labels
-    classes, counts = np.unique(labels, return_counts=True)
-    # Per-class quotas proportional to the class shares, at least one row per class.
-    quotas = np.maximum(1, np.floor(counts / len(labels) * rows)).astype(int)
-    chosen = [rng.choice(np.flatnonzero(labels == c), min(q, n), replace=False)
-              for c, q, n in zip(classes, quotas, counts)]
-    return digits.take(np.sort(np.concatenate(chosen)))
 
 
 def fit_family(

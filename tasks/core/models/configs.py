@@ -76,7 +76,7 @@ class SvmConfig(FamilyConfig):
     gamma: float | Literal["scale"] = "scale"
     # libsvm's kernel cache; more than the default 200 MB halves the fit on 54k images.
     cache_mb: int = Field(default=1000, ge=50)
-    # Train on at most this many (seeded, stratified-by-chance) rows; None means all of them.
+    # Train on at most this many (seeded, class-stratified) rows; None means all of them.
     max_train_rows: int | None = Field(default=None, ge=10)
 
     def smoke(self) -> "SvmConfig":

@@ -7,7 +7,6 @@ in threads of one process do not disturb each other's randomness: same seed, sam
 """
 
 import copy
-import io
 import json
 import math
 import threading
@@ -21,16 +20,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from tasks.core.digits import Digits
-from tasks.core.models.base import (
-    Budget,
-    Classifier,
-    FitReport,
-    ModelFileError,
-    ProgressFn,
-    accuracy,
-    flat_pixels,
-)
+from tasks.core.models.base import Classifier, FitReport, ModelFileError, accuracy, flat_pixels
 from tasks.core.models.configs import CnnConfig, LogRegConfig, MlpConfig, TorchConfig
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -99,16 +89,20 @@ class TorchClassifier(Classifier):
         return pixels.mean().reshape(1), pixels.std().reshape(1)
 
     def _tensor(self, images: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(flat_pixels(images)).reshape(self.input_shape)
+        return self._shaped(torch.from_numpy(flat_pixels(images)))
+
+    def _shaped(self, pixels: torch.Tensor) -> torch.Tensor:
+        """``(n, 784)`` pixels in the layout the network takes."""
+        x = pixels.reshape(self.input_shape)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     # -- training -------------------------------------------------------------------------
     def fit(self, train, validation, *, seed, progress=None, budget=None) -> FitReport:
         started = time.perf_counter()
         config = self.config
-        x_train = torch.from_numpy(flat_pixels(train.images))
-        mean, std = self.normalization(x_train)
-        x_train = self._tensor(train.images)
+        pixels = torch.from_numpy(flat_pixels(train.images))
+        mean, std = self.normalization(pixels)
+        x_train = self._shaped(pixels)
         y_train = torch.from_numpy(train.labels.astype(np.int64))
         x_valid = self._tensor(validation.images)
 

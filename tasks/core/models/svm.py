@@ -5,7 +5,6 @@ one-vs-rest decision scores are turned into probabilities by a softmax whose tem
 fitted on the validation split, which costs one pass over it.
 """
 
-import io
 import time
 
 import numpy as np
@@ -15,7 +14,7 @@ from scipy.special import log_softmax, softmax
 from sklearn.decomposition import PCA
 from sklearn.svm import SVC
 
-from tasks.core.digits import Digits
+from tasks.core.dataset import stratified_sample
 from tasks.core.models.base import Classifier, FitReport, ModelFileError, accuracy, flat_pixels
 from tasks.core.models.configs import SvmConfig
 
@@ -33,7 +32,7 @@ class Svm(Classifier):
 
     def fit(self, train, validation, *, seed, progress=None, budget=None) -> FitReport:
         started = time.perf_counter()
-        train = _subset(train, self.config.max_train_rows, seed)
+        train = stratified_sample(train, self.config.max_train_rows, seed)
         steps = 3
         self.pca = PCA(self.config.pca_components, svd_solver="randomized", random_state=seed)
         components = self.pca.fit_transform(flat_pixels(train.images))
@@ -98,12 +97,6 @@ def _fit_temperature(scores: np.ndarray, labels: np.ndarray) -> float:
 
     return float(np.exp(minimize_scalar(loss, bounds=(-5, 5), method="bounded").x))
 
-
-def _subset(digits: Digits, rows: int | None, seed: int) -> Digits:
-    if rows is None or rows >= len(digits):
-        return digits
-    chosen = np.sort(np.random.default_rng(seed).choice(len(digits), rows, replace=False))
-    return digits.take(chosen)
 
 
 def _report(progress, step, total, stage, started, **metrics) -> dict:

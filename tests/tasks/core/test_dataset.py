@@ -104,3 +104,15 @@ def test_concat_and_take():
     both = concat([a, b])
     assert len(both) == 20
     np.testing.assert_array_equal(both.take(np.array([10])).images[0], b.images[0])
+
+
+def test_stratified_sample_is_seeded_stratified_and_whole_when_unbounded():
+    digits = make_digits(100)
+    assert dataset.stratified_sample(digits, None, 0) is digits
+    assert dataset.stratified_sample(digits, 5000, 0) is digits
+    part = dataset.stratified_sample(digits, 200, 0)
+    assert len(part) == 200
+    assert set(part.class_counts().values()) == {20}
+    np.testing.assert_array_equal(part.sample_ids, dataset.stratified_sample(digits, 200, 0).sample_ids)
+    assert not np.array_equal(part.sample_ids, dataset.stratified_sample(digits, 200, 1).sample_ids)
+    assert len(np.unique(part.sample_ids)) == 200

@@ -1,8 +1,5 @@
-import numpy as np
-
 from tasks.core.models.configs import LogRegConfig, MlpConfig
-from tasks.core.training import Subset, model_id, take_subset, training_record
-from tests.conftest import make_digits
+from tasks.core.training import Subset, model_id, training_record
 
 
 def test_model_id_changes_with_everything_that_changes_the_model():
@@ -18,17 +15,6 @@ def test_model_id_changes_with_everything_that_changes_the_model():
     }
     assert base not in variants and len(variants) == 5
 
-
-def test_subset_is_seeded_stratified_and_whole_when_unbounded():
-    digits = make_digits(100)
-    assert take_subset(digits, None, 0) is digits
-    assert take_subset(digits, 5000, 0) is digits
-    part = take_subset(digits, 200, 0)
-    assert len(part) == 200
-    assert set(part.class_counts().values()) == {20}
-    np.testing.assert_array_equal(part.sample_ids, take_subset(digits, 200, 0).sample_ids)
-    assert not np.array_equal(part.sample_ids, take_subset(digits, 200, 1).sample_ids)
-    assert len(np.unique(part.sample_ids)) == 200
 
 
 def test_training_record_carries_lineage():
