@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--mirror", action="append", default=[], metavar="URL",
         help="a mirror to try before the built-in ones (repeatable)",
     )
+    source.add_argument(
+        "--max-images-per-split", type=int, metavar="N",
+        help="refuse sources with more images per split (default 1,000,000; files are checked "
+        "before reading and while decompressing)",
+    )
 
     registry = argparse.ArgumentParser(add_help=False)
     registry.add_argument(
@@ -177,11 +182,15 @@ def build_parser() -> argparse.ArgumentParser:
     promote = model_commands.add_parser("promote", parents=[home, registry], help="make a version production")
     promote.add_argument("version", help="model id, prefix or alias")
     promote.add_argument("--reason", default="promoted by hand", help="recorded in the alias history")
+    promote.add_argument("--force", action="store_true",
+                         help="promote a smoke model, or one of another source than production, anyway")
     promote.set_defaults(handler=_models_promote)
     rollback = model_commands.add_parser(
         "rollback", parents=[home, registry], help="move production back to its previous version"
     )
     rollback.add_argument("--reason", default="rolled back by hand", help="recorded in the alias history")
+    rollback.add_argument("--force", action="store_true",
+                          help="roll back even to a model of another source than production's")
     rollback.set_defaults(handler=_models_rollback)
     history = model_commands.add_parser("history", parents=[home, registry], help="every alias change")
     history.add_argument("--json", action="store_true", help="machine-readable output")
@@ -244,7 +253,7 @@ def _train_settings(args: argparse.Namespace) -> dict:
 
 def _ingest_settings(args: argparse.Namespace) -> dict:
     settings = {"mirrors": args.mirror}
-    for name in ("seed", "validation_fraction", "test_fraction"):
+    for name in ("seed", "validation_fraction", "test_fraction", "max_images_per_split"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
     return settings
@@ -256,7 +265,7 @@ def _ingest(args: argparse.Namespace) -> int:
     config = IngestConfig(
         home=args.home, source=args.source, force=args.force, settings=_ingest_settings(args)
     )
-    _prepare_prefect()
+    _prepare_prefect(args.home)
     from flows.ingest import ingest
 
     outcome = ingest(config)
@@ -264,7 +273,12 @@ def _ingest(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(manifest, indent=2))
     else:
-        state = "unchanged, already ingested" if outcome.reused else "published"
+        state = {
+            "reused": "unchanged, already ingested",
+            "published": "published",
+            "unchanged": "decoded and validated again: identical to the stored copy, nothing written",
+            "repaired": "repaired: the damaged stored copy was written again",
+        }[outcome.status]
         print(f"dataset {outcome.version} ({state})")
         print(_summary(manifest))
     return 0
@@ -278,7 +292,7 @@ def _train_all(args: argparse.Namespace) -> int:
         ingest=_ingest_settings(args), train=_train_settings(args),
         promotion=_promotion_settings(args), registry_url=args.registry,
     )
-    _prepare_prefect()
+    _prepare_prefect(args.home)
     from flows.mnist import mnist
 
     state = mnist(config, return_state=True)
@@ -317,7 +331,7 @@ def _eda(args: argparse.Namespace) -> int:
 
     settings = {} if args.seed is None else {"seed": args.seed}
     config = EdaConfig(home=args.home, dataset=args.dataset, force=args.force, settings=settings)
-    _prepare_prefect()
+    _prepare_prefect(args.home)
     from flows.eda import eda
 
     outcome = eda(config)
@@ -330,7 +344,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     config = EvaluateConfig(home=args.home, registry_url=args.registry, model=args.model,
                             dataset=args.dataset, force=args.force)
-    _prepare_prefect()
+    _prepare_prefect(args.home)
     from flows.evaluate import evaluate
 
     summary = evaluate(config)
@@ -347,12 +361,16 @@ def _eval(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     if args.output:
         if len(args.files) != 1:
-            raise ValueError("--output scores exactly one Parquet FILE")
-        from flows.config import PredictConfig
+            from tasks.core.errors import InputError
 
+            raise InputError(f"--output scores exactly one Parquet FILE, got {len(args.files)}")
+        from flows.config import PredictConfig
+        from storage.evaluations import check_prediction_output
+
+        check_prediction_output(args.files[0], args.output)  # here too: no server started for nothing
         config = PredictConfig(home=args.home, registry_url=args.registry, model=args.model,
                                input=args.files[0], output=args.output)
-        _prepare_prefect()
+        _prepare_prefect(args.home)
         from flows.predict import predict
 
         outcome = predict(config)
@@ -374,11 +392,19 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _existing_root(home: str | None):
+    """The storage root, which must exist: commands that only read never create one."""
+    from storage.root import StorageRoot
+
+    return StorageRoot(home).require_existing()
+
+
 def _registry(args: argparse.Namespace):
+    """The registry of an existing storage root (never created by a command that reads or moves aliases)."""
     from storage.registry import Registry
     from storage.root import StorageRoot
 
-    return Registry.open(StorageRoot(args.home), args.registry)
+    return Registry.open_existing(StorageRoot(args.home), args.registry)
 
 
 def _models_list(args: argparse.Namespace) -> int:
@@ -413,19 +439,17 @@ def _models_show(args: argparse.Namespace) -> int:
 def _models_promote(args: argparse.Namespace) -> int:
     registry = _registry(args)
     model_id = registry.resolve(args.version)
-    current, revision = registry.alias("production")
-    if current == model_id:
+    replaced = registry.promote(model_id, reason=args.reason, force=args.force)
+    if replaced == model_id:
         print(f"{model_id} already is production")
-        return 0
-    if not registry.set_alias("production", model_id, revision, reason=args.reason, action="manual"):
-        raise ValueError("production changed at the same moment; run the command again")
-    print(f"production: {current or '(none)'} -> {model_id}")
+    else:
+        print(f"production: {replaced or '(none)'} -> {model_id}")
     return 0
 
 
 def _models_rollback(args: argparse.Namespace) -> int:
     registry = _registry(args)
-    previous, now = registry.rollback("production", reason=args.reason)
+    previous, now = registry.rollback("production", reason=args.reason, force=args.force)
     print(f"production: {previous} -> {now} (rolled back)")
     return 0
 
@@ -443,9 +467,8 @@ def _models_history(args: argparse.Namespace) -> int:
 
 def _datasets(args: argparse.Namespace) -> int:
     from storage import datasets
-    from storage.root import StorageRoot
 
-    root = StorageRoot(args.home)
+    root = _existing_root(args.home)
     if args.version:
         manifest = datasets.read_manifest(root, datasets.resolve_version(root, args.version))
         print(json.dumps(manifest, indent=2) if args.json else _summary(manifest, detailed=True))
@@ -495,26 +518,70 @@ def _summary(manifest: dict, detailed: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _prepare_prefect() -> None:
+def _prepare_prefect(home: str | None) -> None:
+    """Settings for the flow this command runs in-process, made before Prefect is imported."""
+    from flows.up import heartbeat_env
+
     # No network here or on many build machines: keep Prefect's telemetry off unless asked.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Heartbeats let a server's crash automation mark this run Crashed if the process is killed.
+    for name, value in heartbeat_env().items():
+        os.environ.setdefault(name, value)
+    # The secret of the server `mnist up` started for this storage root, sent to that server only.
+    api_url = os.environ.get("PREFECT_API_URL")
+    if api_url and not os.environ.get("PREFECT_API_AUTH_STRING"):
+        from storage import services
+        from storage.root import StorageRoot
+
+        auth = services.auth_for(StorageRoot(home), api_url)
+        if auth:
+            os.environ["PREFECT_API_AUTH_STRING"] = auth
+    import prefect.main  # noqa: F401  (sets up Prefect's logging, which the next line adjusts)
+
+    _quiet_user_error_tracebacks()
 
 
-def _is_user_error(error: Exception) -> bool:
+def _is_user_error(error: BaseException) -> bool:
+    """Errors about input, configuration or stored data: one line. Anything else is a bug and
+    keeps its traceback."""
     from pydantic import ValidationError
 
-    if isinstance(error, ValidationError):
-        return True
-    from storage.datasets import DatasetNotFound
-    from storage.models import ModelNotFound
-    from flows.up import UpError
-    from storage.registry import RegistryError
-    from tasks.core.errors import DownloadError, SourceError, ValidationFailed
+    from tasks.core.errors import MnistError
 
-    return isinstance(
-        error, (SourceError, DownloadError, ValidationFailed, DatasetNotFound, FileNotFoundError,
-                ValueError, ModelNotFound, RegistryError, UpError)
-    )
+    return isinstance(error, (MnistError, ValidationError))
+
+
+def _quiet_user_error_tracebacks() -> None:
+    """Prefect logs each failed task and flow run with its traceback on the console; for the
+    errors the user can act on, the log line and our closing `error:` line say it all. (The
+    Prefect API, and so the UI, still gets the full log.)"""
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and not isinstance(handler.formatter, _UserErrorFormatter):
+            handler.setFormatter(_UserErrorFormatter(handler.formatter))
+
+
+class _UserErrorFormatter:
+    """Formats like the formatter it wraps, without the traceback of user errors."""
+
+    def __init__(self, inner) -> None:
+        import logging
+
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record) -> str:
+        import logging
+
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and _is_user_error(error):
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        return self.inner.format(record)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
 
 if __name__ == "__main__":

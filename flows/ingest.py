@@ -14,7 +14,14 @@ from tasks.core.validation import Bounds
 @dataclass(frozen=True)
 class IngestOutcome:
     version: str
-    reused: bool  # True when this exact source had been ingested before
+    # reused: this exact source was ingested before and its files check out (nothing decoded);
+    # published: a new version; unchanged: decoded again (--force), same as the intact stored copy;
+    # repaired: the stored copy was damaged and has been written again.
+    status: str
+
+    @property
+    def reused(self) -> bool:
+        return self.status == "reused"
 
 
 def _run_name() -> str:
@@ -31,15 +38,19 @@ def ingest(config: IngestConfig = IngestConfig()) -> IngestOutcome:
         "validation_fraction": settings.validation_fraction,
         "test_fraction": settings.test_fraction,
     }
-    fetched = steps.fetch_source(config.source, config.home, settings.mirrors)
+    fetched = steps.fetch_source(config.source, config.home, settings.mirrors, settings.max_images_per_split)
     fingerprint = dataset.source_fingerprint(fetched.checksums(), split_params)
     if not config.force:
         existing = steps.find_existing_version(config.home, fingerprint)
         if existing:
-            print(f"{config.source} is unchanged since dataset {existing}; nothing to do.")
-            return IngestOutcome(existing, reused=True)
+            damage = steps.verify_version(config.home, existing)
+            if not damage:
+                print(f"{config.source} is unchanged since dataset {existing}; nothing to do.")
+                return IngestOutcome(existing, "reused")
+            print(f"dataset {existing} is damaged; decoding {config.source} again to repair it.")
     decoded = steps.decode(
-        fetched, settings.validation_fraction, settings.test_fraction, settings.seed
+        fetched, settings.validation_fraction, settings.test_fraction, settings.seed,
+        settings.max_images_per_split,
     )
     bounds = Bounds(
         expected_source_rows=SourceSpec.parse(config.source).expected_rows,
@@ -47,7 +58,9 @@ def ingest(config: IngestConfig = IngestConfig()) -> IngestOutcome:
         min_class_share=settings.min_class_share,
         max_class_share=settings.max_class_share,
         max_test_duplicate_share=settings.max_test_duplicate_share,
+        max_blank_share=settings.max_blank_share,
+        max_duplicate_share=settings.max_duplicate_share,
     )
     validated = steps.validate(decoded, config.source, bounds)
-    version = steps.publish(config.home, fetched, decoded, validated, fingerprint, split_params)
-    return IngestOutcome(version, reused=False)
+    published = steps.publish(config.home, fetched, decoded, validated, fingerprint, split_params)
+    return IngestOutcome(published.version, published.status)

@@ -43,7 +43,7 @@ def mnist(config: TrainAllConfig = TrainAllConfig()):
         steps.evaluation_leaderboard(dataset.version, evaluated)
         promotion = steps.promote_best(
             config.home, config.registry_url, dataset.version, evaluated,
-            config.promotion.min_test_accuracy, config.promotion.alpha,
+            config.promotion.min_test_accuracy, config.promotion.alpha, config.train.smoke,
         )
     result = {
         "dataset_version": dataset.version,

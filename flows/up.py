@@ -1,9 +1,21 @@
 """`mnist up`: a local Prefect server, the `mnist` work pool, the deployments and a worker.
 
-The server binds to 127.0.0.1 only. Everything runs until Ctrl-C (or SIGTERM), which stops the
-worker and the server; their logs go to ``<storage root>/logs/``.
+Safe on a shared machine:
+
+- the server binds to 127.0.0.1 and requires an auth string (HTTP basic auth) that is generated
+  once and kept in the storage root with mode 0600; the worker, `prefect deploy` and the `mnist`
+  command get it, nobody else can read it, so other users of the machine cannot drive the server;
+- the work pool's base job template (``deployments/process-pool-template.json``) lets a run set
+  only the storage root and registry URL: not the command a run starts, its working directory,
+  or any other environment variable (each of which could run arbitrary code);
+- every flow run sends a heartbeat, and the automation ``deployments/crash-zombie-runs.yaml``
+  marks a run whose heartbeats stop (its process was killed) Crashed instead of Running forever.
+
+Everything runs until Ctrl-C (or SIGTERM), which stops the worker and the server; their logs go
+to ``<storage root>/logs/``.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -11,19 +23,30 @@ import sys
 import time
 import urllib.request
 
+from tasks.core.errors import MnistError
 from tasks.core.lineage import PROJECT_DIR
 
 POOL = "mnist"
 PREFECT_FILE = os.path.join("deployments", "prefect.yaml")
+POOL_TEMPLATE = os.path.join("deployments", "process-pool-template.json")
+CRASH_AUTOMATION = os.path.join("deployments", "crash-zombie-runs.yaml")
+CRASH_AUTOMATION_NAME = "mnist-crash-zombie-runs"
+# Seconds between a flow run's heartbeats (Prefect's minimum; its default is 180); the
+# automation crashes a run after 90 s without one.
+HEARTBEAT_SETTING, HEARTBEAT_SECONDS = "PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30"
 
 
-class UpError(RuntimeError):
-    pass
+class UpError(MnistError, RuntimeError):
+    """`mnist up` could not start or keep its services."""
 
 
 def prefect_command(*args: str) -> list[str]:
     # The prefect CLI of this interpreter's environment, whatever is first on PATH.
     return [sys.executable, "-m", "prefect", *args]
+
+
+def heartbeat_env() -> dict[str, str]:
+    return {HEARTBEAT_SETTING: HEARTBEAT_SECONDS}
 
 
 def wait_healthy(api_url: str, process: subprocess.Popen, timeout: float = 90) -> None:
@@ -48,6 +71,18 @@ def run_step(description: str, command: list[str], env: dict, cwd: str) -> None:
         raise UpError(f"{description} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
+def api_request(api_url: str, auth: str, path: str, body: dict) -> list | dict:
+    import base64
+
+    request = urllib.request.Request(
+        f"{api_url}{path}", data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json",
+                 "Authorization": "Basic " + base64.b64encode(auth.encode()).decode()},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
 def up(port: int, home: str | None, logs: str | None, project: str | None, worker: bool = True) -> int:
     from storage import services
     from storage.root import StorageRoot
@@ -57,9 +92,11 @@ def up(port: int, home: str | None, logs: str | None, project: str | None, worke
         raise UpError(f"{os.path.join(project, PREFECT_FILE)} is missing: run `mnist up` from a checkout "
                       "of mnist-pipeline or pass --project DIR")
     root = StorageRoot(home)
+    auth = services.auth_string(root)
     api_url = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "MNIST_HOME": root.url}
+    client_env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_API_AUTH_STRING": auth,
+                  "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "MNIST_HOME": root.url, **heartbeat_env()}
+    server_env = {**client_env, "PREFECT_SERVER_API_AUTH_STRING": auth}
 
     def log(service: str):
         path = os.path.join(logs, f"{service}.log") if logs else services.log_path(root, service)
@@ -72,28 +109,36 @@ def up(port: int, home: str | None, logs: str | None, project: str | None, worke
         print(f"- starting the Prefect server on 127.0.0.1:{port} (log: {server_log_path})", flush=True)
         server = subprocess.Popen(
             prefect_command("server", "start", "--host", "127.0.0.1", "--port", str(port)),
-            env=env, stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=server_env, stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         started.append(server)
         wait_healthy(api_url, server)
-        inspect = subprocess.run(prefect_command("work-pool", "inspect", POOL), env=env,
+        services.record_server(root, api_url)
+        inspect = subprocess.run(prefect_command("work-pool", "inspect", POOL), env=client_env,
                                  capture_output=True, text=True, timeout=120)
-        if inspect.returncode != 0:
-            run_step(f"creating the process work pool {POOL!r}",
-                     prefect_command("work-pool", "create", POOL, "--type", "process"), env, project)
+        verb = ("update", POOL) if inspect.returncode == 0 else ("create", POOL, "--type", "process")
+        run_step(f"{verb[0]} the process work pool {POOL!r} with the restricted job template",
+                 prefect_command("work-pool", *verb, "--base-job-template", POOL_TEMPLATE), client_env, project)
         run_step("applying the deployments",
-                 prefect_command("--no-prompt", "deploy", "--all", "--prefect-file", PREFECT_FILE), env, project)
+                 prefect_command("--no-prompt", "deploy", "--all", "--prefect-file", PREFECT_FILE), client_env, project)
+        existing = api_request(api_url, auth, "/automations/filter", {})
+        if not any(a.get("name") == CRASH_AUTOMATION_NAME for a in existing):
+            run_step("creating the automation that crashes runs whose heartbeats stopped",
+                     prefect_command("automation", "create", "--from-file", CRASH_AUTOMATION), client_env, project)
         if worker:
             worker_log, worker_log_path = log("prefect-worker")
             print(f"- starting a worker for pool {POOL!r} (log: {worker_log_path})", flush=True)
             started.append(subprocess.Popen(
-                prefect_command("worker", "start", "--pool", POOL), env=env, cwd=project,
+                prefect_command("worker", "start", "--pool", POOL), env=client_env, cwd=project,
                 stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True,
             ))
+        secret = services.auth_file(root)
         print(
-            f"\nready: Prefect UI at http://127.0.0.1:{port}, storage root {root.url}\n"
+            f"\nready: Prefect UI at http://127.0.0.1:{port} (its password is in {secret}), "
+            f"storage root {root.url}\n"
             f"  export PREFECT_API_URL={api_url}\n"
-            f"  prefect deployment run mnist/train-all      # or mnist/smoke for a one-minute check\n"
+            f"  export PREFECT_API_AUTH_STRING=\"$(cat {secret})\"\n"
+            f"  prefect deployment run mnist/train-all      # or mnist/smoke for a half-minute check\n"
             "Ctrl-C stops the worker and the server.", flush=True,
         )
         stop = []
@@ -106,6 +151,8 @@ def up(port: int, home: str | None, logs: str | None, project: str | None, worke
     except KeyboardInterrupt:
         pass
     finally:
+        # A second Ctrl-C while stopping would leave the server and worker running on their own.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         for process in reversed(started):
             _stop(process)
         print("stopped", flush=True)

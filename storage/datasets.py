@@ -9,11 +9,16 @@ Layout of one version::
     datasets/<version>/validation/*.html        Great Expectations Data Docs
     datasets/<version>/manifest.json            written last: a version exists iff it has one
 
+The manifest records each Parquet file's SHA-256, size and row count; every read checks them, so
+a truncated or edited split is a one-line error naming the file instead of wrong numbers, and
+publishing the same version again replaces a damaged copy (``mnist ingest --force`` repairs).
+
 Why one ``fixed_size_binary(784)`` column rather than 784 ``uint8`` columns: the image is one
 buffer that numpy views without copying, writing and reading are 5-10x faster (see the
 benchmark in the README), and DuckDB, Spark and pandas read it as a binary/BLOB column.
 """
 
+import hashlib
 import json
 
 import numpy as np
@@ -22,6 +27,8 @@ import pyarrow.parquet as pq
 
 from storage.root import StorageRoot
 from tasks.core.digits import IMAGE_SHAPE, SPLITS, Digits
+from tasks.core.errors import MnistError
+from tasks.core.promotion import Lineage
 
 AREA = "datasets"
 MANIFEST = "manifest.json"
@@ -36,8 +43,23 @@ SCHEMA = pa.schema(
 )
 
 
-class DatasetNotFound(LookupError):
-    pass
+class DatasetNotFound(MnistError, LookupError):
+    """No published dataset version matches a reference."""
+
+
+class DatasetDamaged(MnistError):
+    """A published split does not match what its manifest recorded."""
+
+    def __init__(self, root: StorageRoot, manifest: dict, split: str, problem: str) -> None:
+        path = root.url_of(f"{version_dir(root, manifest['version'])}/{split}.parquet")
+        self.problem = f"{path} {problem}"
+        source = manifest.get("source", {}).get("spec", "SOURCE")
+        super().__init__(f"{self.problem}; run `mnist ingest --source {source} --force` to repair "
+                         f"dataset {manifest['version']}")
+
+
+# What publish_dataset did.
+PUBLISHED, UNCHANGED, REPAIRED = "published", "unchanged", "repaired"
 
 
 def to_table(digits: Digits) -> pa.Table:
@@ -70,15 +92,22 @@ def from_table(table: pa.Table) -> Digits:
     )
 
 
-def write_split_file(root: StorageRoot, path: str, digits: Digits) -> None:
+def split_bytes(digits: Digits) -> bytes:
+    """The Parquet file of one split (zstd; statistics on the small columns)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        to_table(digits), sink, compression="zstd", use_dictionary=["label"],
+        write_statistics=["sample_id", "label"],
+    )
+    return sink.getvalue().to_pybytes()
+
+
+def write_split_file(root: StorageRoot, path: str, digits: Digits) -> dict:
+    """Write one split's Parquet file; returns what the manifest records of it."""
+    data = split_bytes(digits)
     with root.fs.open(path, "wb") as handle:
-        pq.write_table(
-            to_table(digits),
-            handle,
-            compression="zstd",
-            use_dictionary=["label"],
-            write_statistics=["sample_id", "label"],
-        )
+        handle.write(data)
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "rows": len(digits)}
 
 
 def version_dir(root: StorageRoot, version: str) -> str:
@@ -92,39 +121,91 @@ def publish_dataset(
     manifest: dict,
     validation_results: dict,
     data_docs: dict[str, str],
-) -> bool:
-    """Write a dataset version atomically; False when that version already exists.
+) -> str:
+    """Write a dataset version atomically: PUBLISHED, UNCHANGED (an intact copy exists: nothing
+    is written) or REPAIRED (a damaged copy was replaced; it keeps its creation time).
 
     Everything is written into a staging directory first and then moved into place in one
     step, so a crash or a kill leaves no partial version behind.
     """
     final = version_dir(root, version)
+    damage = None
     if root.exists(f"{final}/{MANIFEST}"):
-        return False
+        damage = verify_dataset(root, version)
+        if not damage:
+            return UNCHANGED
+        previous = _read_manifest_or_none(root, version) or {}
+        manifest = {**manifest, "created_at": previous.get("created_at", manifest["created_at"]),
+                    "repaired": {"at": manifest["created_at"], "problems": damage}}
     root.remove_stale_staging(AREA)
     with root.staging_dir(AREA) as staging:
-        for name in SPLITS:
-            write_split_file(root, f"{staging}/{name}.parquet", splits[name])
+        files = {f"{name}.parquet": write_split_file(root, f"{staging}/{name}.parquet", splits[name])
+                 for name in SPLITS}
         root.fs.makedirs(f"{staging}/validation", exist_ok=True)
         _write_text(root, f"{staging}/validation/result.json", _dumps(validation_results))
         for page, html in data_docs.items():
             _write_text(root, f"{staging}/validation/{page}.html", html)
-        _write_text(root, f"{staging}/{MANIFEST}", _dumps(manifest))
-        return root.publish_dir(staging, final, commit_file=MANIFEST)
+        _write_text(root, f"{staging}/{MANIFEST}", _dumps({**manifest, "split_files": files}))
+        if damage:
+            root.publish_dir(staging, final, commit_file=MANIFEST, replace=True)
+            return REPAIRED
+        # False: a concurrent writer published the same content first.
+        return PUBLISHED if root.publish_dir(staging, final, commit_file=MANIFEST) else UNCHANGED
+
+
+def verify_dataset(root: StorageRoot, version: str) -> list[str]:
+    """What is wrong with a published version's splits (empty when every file checks out)."""
+    manifest = _read_manifest_or_none(root, version)
+    if manifest is None:
+        return [f"{MANIFEST} is unreadable"]
+    problems = []
+    for split in SPLITS:
+        try:
+            _verified_bytes(root, manifest, split)
+        except DatasetDamaged as error:
+            problems.append(error.problem)
+    return problems
 
 
 def read_split(root: StorageRoot, version: str, split: str) -> Digits:
+    """One split, after checking its file against the manifest (DatasetDamaged if it differs)."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    path = f"{version_dir(root, version)}/{split}.parquet"
-    _require(root, version)
-    with root.fs.open(path, "rb") as handle:
-        return from_table(pq.read_table(handle))
+    manifest = read_manifest(root, version)
+    data = _verified_bytes(root, manifest, split)
+    digits = from_table(pq.read_table(pa.BufferReader(data)))
+    expected_rows = manifest["split_files"][f"{split}.parquet"]["rows"]
+    if len(digits) != expected_rows:
+        raise DatasetDamaged(root, manifest, split, f"holds {len(digits)} rows, not {expected_rows}")
+    return digits
+
+
+def _verified_bytes(root: StorageRoot, manifest: dict, split: str) -> bytes:
+    name = f"{split}.parquet"
+    recorded = (manifest.get("split_files") or {}).get(name)
+    if recorded is None:
+        raise DatasetDamaged(root, manifest, split, "has no checksum in the manifest (published by an "
+                             "earlier mnist-pipeline)")
+    path = f"{version_dir(root, manifest['version'])}/{name}"
+    if not root.exists(path):
+        raise DatasetDamaged(root, manifest, split, "is missing")
+    data = root.read_bytes(path)
+    if hashlib.sha256(data).hexdigest() != recorded["sha256"]:
+        raise DatasetDamaged(root, manifest, split, f"does not match its SHA-256 in the manifest ({len(data):,} "
+                             f"bytes, {recorded['bytes']:,} recorded): it was modified or truncated")
+    return data
 
 
 def read_manifest(root: StorageRoot, version: str) -> dict:
     _require(root, version)
     return json.loads(root.read_bytes(f"{version_dir(root, version)}/{MANIFEST}"))
+
+
+def _read_manifest_or_none(root: StorageRoot, version: str) -> dict | None:
+    try:
+        return read_manifest(root, version)
+    except (DatasetNotFound, ValueError):
+        return None
 
 
 def list_manifests(root: StorageRoot) -> list[dict]:
@@ -150,6 +231,11 @@ def resolve_version(root: StorageRoot, reference: str | None = None) -> str:
         f"dataset version {reference!r} {problem} version in {root.url}; "
         "`mnist datasets` lists them."
     )
+
+
+def lineage_of(manifest: dict) -> Lineage:
+    """The problem a dataset version poses: its source and its class names."""
+    return Lineage(manifest["source"]["spec"], tuple(manifest["class_names"]))
 
 
 def find_by_fingerprint(root: StorageRoot, fingerprint: str) -> str | None:

@@ -9,14 +9,18 @@ Layout of one evaluation::
 """
 
 import json
+import os
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
 
 from storage.datasets import IMAGE_BYTES, from_table
+from storage.raw import read_input
 from storage.root import StorageRoot
 from tasks.core.digits import IMAGE_SHAPE, Digits
+from tasks.core.errors import InputError
 
 AREA = "evaluations"
 METRICS = "metrics.json"
@@ -70,12 +74,9 @@ def figure_urls(root: StorageRoot, model_id: str, dataset_version: str) -> dict[
 def read_images_parquet(url: str) -> Digits:
     """Digits from a Parquet file: this pipeline's schema (``image`` as 784 bytes), or an
     ``image`` column of 784-long lists; ``sample_id`` and ``label`` are optional."""
-    import fsspec
-
-    with fsspec.open(url, "rb") as handle:
-        table = pq.read_table(handle)
+    table = pq.read_table(pa.BufferReader(read_input(url)))
     if "image" not in table.column_names:
-        raise ValueError(f"{url} has no `image` column (columns: {', '.join(table.column_names)}); "
+        raise InputError(f"{url} has no `image` column (columns: {', '.join(table.column_names)}); "
                          "write the 784 pixels of each image as fixed_size_binary(784) or a list of 784 ints")
     n = table.num_rows
     if "sample_id" not in table.column_names:
@@ -87,12 +88,30 @@ def read_images_parquet(url: str) -> Digits:
         return from_table(table.select(["sample_id", "label", "image"]))
     try:
         images = np.asarray(column.to_pylist(), dtype=np.float64)
-    except ValueError as error:
-        raise ValueError(f"{url}: `image` rows are not all 784 numbers ({error})") from error
+    except (ValueError, TypeError) as error:
+        raise InputError(f"{url}: `image` rows are not all 784 numbers ({error})") from error
     if images.ndim != 2 or images.shape[1] != IMAGE_BYTES or images.min() < 0 or images.max() > 255:
-        raise ValueError(f"{url}: `image` must hold 784 pixel values in 0..255 per row, got shape {images.shape}")
+        raise InputError(f"{url}: `image` must hold 784 pixel values in 0..255 per row, got shape {images.shape}")
     return Digits(images.reshape(n, *IMAGE_SHAPE).astype(np.uint8),
                   table.column("label").to_numpy().astype(np.uint8), table.column("sample_id").to_numpy())
+
+
+def check_prediction_output(input_url: str, output_url: str) -> None:
+    """Refuse an output that is a directory or the input itself (scoring never overwrites its input)."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(output_url)
+    if output_url.endswith("/") or fs.isdir(path):
+        raise InputError(f"--output {output_url} is a directory; name the file to write, e.g. "
+                         f"{output_url.rstrip('/')}/predictions.parquet")
+    input_fs, input_path = fsspec.core.url_to_fs(input_url)
+    if fs.protocol == input_fs.protocol and _real(fs, path) == _real(input_fs, input_path):
+        raise InputError(f"--output {output_url} is the input file {input_url}; predictions never overwrite "
+                         "the images they score: choose another output path")
+
+
+def _real(fs, path: str) -> str:
+    return os.path.realpath(path) if isinstance(fs, LocalFileSystem) else fs._strip_protocol(path)
 
 
 def write_predictions(url: str, columns: dict[str, np.ndarray], probabilities: np.ndarray) -> str:

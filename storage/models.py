@@ -16,13 +16,13 @@ import hashlib
 import json
 
 from storage.root import StorageRoot
-from tasks.core.models.base import ModelFileError
+from tasks.core.errors import MnistError, ModelFileError
 
 AREA = "models"
 RECORD = "training.json"
 
 
-class ModelNotFound(LookupError):
+class ModelNotFound(MnistError, LookupError):
     pass
 
 
@@ -95,6 +95,12 @@ def list_trained(root: StorageRoot) -> list[dict]:
     """Every stored model's training record, oldest first."""
     records = [json.loads(data) for data in root.read_commit_files(AREA, RECORD)]
     return sorted(records, key=lambda r: (r["trained_at"], r["model_id"]))
+
+
+def is_smoke(record: dict) -> bool:
+    """Whether a model was trained as a smoke check: on a subset of its split (one epoch)."""
+    subset = record.get("subset") or {}
+    return bool(record.get("smoke", subset.get("train_rows") is not None))
 
 
 def model_url(root: StorageRoot, model_id: str) -> str:

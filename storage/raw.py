@@ -9,12 +9,35 @@ import hashlib
 import fsspec
 
 from storage.root import StorageRoot
+from tasks.core.errors import InputError
 
 
 def read_input(uri: str) -> bytes:
-    """The bytes of an input file: a local path or any fsspec URL."""
-    with fsspec.open(uri, "rb") as handle:
-        return handle.read()
+    """The bytes of an input file: a local path or any fsspec URL (InputError if it is not one)."""
+    try:
+        with fsspec.open(uri, "rb") as handle:
+            return handle.read()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as error:
+        raise _unreadable(uri, error) from error
+
+
+def size_of(uri: str) -> int:
+    """The size in bytes of an input file, without reading it."""
+    try:
+        fs, path = fsspec.core.url_to_fs(uri)
+        if fs.isdir(path):
+            raise IsADirectoryError(uri)
+        return int(fs.size(path))
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as error:
+        raise _unreadable(uri, error) from error
+
+
+def _unreadable(uri: str, error: OSError) -> InputError:
+    problem = {
+        FileNotFoundError: "does not exist", IsADirectoryError: "is a directory, not a file",
+        NotADirectoryError: "has a file where its path expects a folder", PermissionError: "is not readable (permission denied)",
+    }[type(error)]
+    return InputError(f"{uri} {problem}")
 
 
 def sha256_of(data: bytes) -> str:

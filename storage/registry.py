@@ -6,9 +6,14 @@ deployment: ``postgresql+psycopg://user:pass@host/db``). Weights and reports sta
 root (``storage/models.py``, ``storage/evaluations.py``).
 
 Model versions are immutable: a version's row is written once, keyed by the model id (a hash of
-everything that made the model). Aliases (``production``, ``candidate``) carry a revision
-number; moving one is a compare-and-set on that revision, in the same transaction as its
-history row, so two flows promoting at once never both win and never lose an update.
+everything that made the model), with its lineage: the source its dataset came from, the class
+names, and whether it is a smoke model (a subset, one epoch). Aliases (``production``,
+``candidate``) carry a revision number; moving one is a compare-and-set on that revision, in the
+same transaction as its history row, so two flows promoting at once never both win and never
+lose an update. Moving an alias to the model it already names changes nothing and records nothing.
+
+Model references are an alias, an exact id or a unique prefix of one, compared case-sensitively
+as plain text (never as a SQL pattern).
 """
 
 import datetime
@@ -17,9 +22,14 @@ import os
 
 import sqlalchemy as sa
 
-from storage.root import StorageRoot
+from storage.datasets import lineage_of, read_manifest
+from storage.models import is_smoke, read_record
+from storage.root import HOME_ENV, StorageRoot
+from tasks.core.errors import MnistError
+from tasks.core.promotion import Lineage
 
 REGISTRY_ENV = "MNIST_REGISTRY_URL"
+SQLITE_FILE = "registry.db"
 ALIASES = ("production", "candidate")
 
 metadata = sa.MetaData()
@@ -38,7 +48,12 @@ versions = sa.Table(
     sa.Column("card", sa.Text, nullable=False),  # markdown model card
     sa.Column("registered_at", sa.String(32), nullable=False),
     sa.Column("flow_run", sa.String(64)),
+    # Lineage (added after the first release, hence nullable; `Registry.open` fills old rows).
+    sa.Column("source", sa.Text),
+    sa.Column("class_names", sa.Text),  # JSON list
+    sa.Column("smoke", sa.Boolean),
 )
+LINEAGE_COLUMNS = ("source", "class_names", "smoke")
 evaluations = sa.Table(
     "evaluations", metadata,
     sa.Column("model_id", sa.String(64), sa.ForeignKey("model_versions.model_id"), primary_key=True),
@@ -78,16 +93,23 @@ decisions = sa.Table(
 )
 
 
-class RegistryError(LookupError):
-    pass
+class RegistryError(MnistError, LookupError):
+    """A registry reference, alias move or database location cannot be used."""
 
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def registry_url(root: StorageRoot, url: str | None = None) -> str:
-    chosen = url or os.environ.get(REGISTRY_ENV)
+def external_registry(url: str | None = None) -> str | None:
+    """The registry URL given explicitly or by the environment (None: SQLite in the storage root)."""
+    return url or os.environ.get(REGISTRY_ENV) or None
+
+
+def registry_url(root: StorageRoot, url: str | None = None, create: bool = True) -> str:
+    """The registry's database URL; with ``create=False`` a missing SQLite file is an error,
+    so that a command that only reads never creates a registry (or a storage root) by mistake."""
+    chosen = external_registry(url)
     if chosen:
         return chosen
     if not root.is_local:
@@ -95,8 +117,14 @@ def registry_url(root: StorageRoot, url: str | None = None) -> str:
             f"the storage root {root.url} is not a local disk, so it cannot hold the SQLite registry; "
             f"set {REGISTRY_ENV} (or --registry) to a database URL, e.g. postgresql+psycopg://host/db"
         )
+    path = root.join(SQLITE_FILE)
+    if not create and not os.path.isfile(path):
+        raise RegistryError(
+            f"no model registry in the storage root {root.url} ({path} does not exist); check --home "
+            f"or {HOME_ENV}, or run `mnist train-all` to train and register models there"
+        )
     os.makedirs(root.path, exist_ok=True)
-    return f"sqlite:///{root.join('registry.db')}"
+    return f"sqlite:///{path}"
 
 
 class Registry:
@@ -110,18 +138,63 @@ class Registry:
         else:
             self.engine = sa.create_engine(url, pool_pre_ping=True)
         metadata.create_all(self.engine)
+        self._add_missing_columns()
 
     @classmethod
-    def open(cls, root: StorageRoot, url: str | None = None) -> "Registry":
-        return cls(registry_url(root, url))
+    def open(cls, root: StorageRoot, url: str | None = None, *, create: bool = True) -> "Registry":
+        """The registry of a storage root; ``create=False`` for commands that must not create one."""
+        registry = cls(registry_url(root, url, create))
+        registry._fill_lineage(root)
+        return registry
+
+    @classmethod
+    def open_existing(cls, root: StorageRoot, url: str | None = None) -> "Registry":
+        """The registry of an existing storage root (or external database); creates neither."""
+        if not external_registry(url):
+            root.require_existing()
+        return cls.open(root, url, create=False)
+
+    def _add_missing_columns(self) -> None:
+        """Bring a registry made by an earlier release up to this schema (new nullable columns)."""
+        present = {column["name"] for column in sa.inspect(self.engine).get_columns(versions.name)}
+        missing = [versions.c[name] for name in LINEAGE_COLUMNS if name not in present]
+        if not missing:
+            return
+        with self.engine.begin() as connection:
+            for column in missing:
+                kind = column.type.compile(dialect=self.engine.dialect)
+                connection.exec_driver_sql(f"ALTER TABLE {versions.name} ADD COLUMN {column.name} {kind}")
+
+    def _fill_lineage(self, root: StorageRoot) -> None:
+        """Record the lineage of versions registered before it was recorded, from storage."""
+        with self.engine.connect() as connection:
+            unknown = connection.execute(
+                sa.select(versions.c.model_id, versions.c.dataset_version).where(versions.c.source.is_(None))
+            ).all()
+        for model_id, dataset_version in unknown:
+            try:
+                manifest = read_manifest(root, dataset_version)
+                record = read_record(root, model_id)
+            except MnistError:
+                continue  # its dataset or files are gone: the lineage stays unknown
+            self.set_lineage(model_id, lineage_of(manifest), is_smoke(record))
+
+    def set_lineage(self, model_id: str, lineage: Lineage, smoke: bool) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(versions.update().where(
+                (versions.c.model_id == model_id) & versions.c.source.is_(None)
+            ).values(source=lineage.source, class_names=json.dumps(list(lineage.class_names)), smoke=smoke))
 
     def close(self) -> None:
         self.engine.dispose()
 
     # -- versions ---------------------------------------------------------------------------
-    def register(self, record: dict, artifact_url: str, card: str, flow_run: str | None = None) -> bool:
+    def register(self, record: dict, artifact_url: str, card: str, lineage: Lineage,
+                 flow_run: str | None = None) -> bool:
         """Add a model version; False when it is already registered (versions never change)."""
         row = {
+            "source": lineage.source, "class_names": json.dumps(list(lineage.class_names)),
+            "smoke": is_smoke(record),
             "model_id": record["model_id"], "family": record["family"],
             "dataset_version": record["dataset_version"], "seed": record["seed"],
             "config": json.dumps(record["config"], sort_keys=True), "code_version": record["code_version"],
@@ -152,19 +225,38 @@ class Registry:
             return self._describe(connection, row)
 
     def resolve(self, reference: str) -> str:
-        """A model id from an alias (production, candidate), a full id or a unique prefix."""
+        """A model id from an alias (production, candidate), a full id or a unique prefix.
+
+        Compared case-sensitively as plain text: ``%`` and ``_`` are characters, not patterns.
+        """
+        if not reference or reference.strip() != reference:
+            raise RegistryError(f"model reference {reference!r} is empty or padded; give an id, a prefix or an alias")
         if reference in ALIASES:
             model_id, _ = self.alias(reference)
             if model_id is None:
                 raise RegistryError(f"no model has the alias {reference!r} yet; run `mnist train-all` "
                                     "or `mnist models promote VERSION`")
             return model_id
+        prefix = sa.func.substr(versions.c.model_id, 1, len(reference)) == reference
         with self.engine.connect() as connection:
-            ids = connection.execute(sa.select(versions.c.model_id).where(versions.c.model_id.startswith(reference))).scalars().all()
+            ids = connection.execute(sa.select(versions.c.model_id).where(prefix)).scalars().all()
+        if reference in ids:
+            return reference
         if len(ids) == 1:
             return ids[0]
         problem = "matches no registered model" if not ids else f"is ambiguous ({', '.join(sorted(ids))})"
         raise RegistryError(f"model {reference!r} {problem}; `mnist models list` shows them")
+
+    def lineage(self, model_id: str) -> tuple[Lineage | None, bool]:
+        """The problem a registered model solves (None when unrecorded) and whether it is a smoke model."""
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(versions.c.source, versions.c.class_names, versions.c.smoke)
+                                     .where(versions.c.model_id == model_id)).first()
+        if row is None:
+            raise RegistryError(f"model version {model_id!r} is not registered; `mnist models list` shows them")
+        source, class_names, smoke = row
+        lineage = None if source is None else Lineage(source, tuple(json.loads(class_names)))
+        return lineage, bool(smoke)
 
     def list_versions(self) -> list[dict]:
         with self.engine.connect() as connection:
@@ -187,6 +279,9 @@ class Registry:
             "metrics": {"validation_accuracy": row["validation_accuracy"], **metrics},
             "evaluations": {e["dataset_version"]: {"accuracy": e["accuracy"], "evaluated_at": e["evaluated_at"]} for e in evaluated},
             "aliases": sorted(names),
+            "source": row["source"],
+            "class_names": json.loads(row["class_names"]) if row["class_names"] else None,
+            "smoke": row["smoke"],
             "card": row["card"],
         }
 
@@ -215,6 +310,8 @@ class Registry:
             current = connection.execute(sa.select(aliases.c.model_id, aliases.c.revision).where(aliases.c.name == name)).first()
             if (current[1] if current else 0) != expected_revision:
                 return False
+            if current is not None and current[0] == model_id:
+                return True  # already there: nothing moves, nothing is recorded
             if current is None:
                 connection.execute(aliases.insert().values(name=name, model_id=model_id, revision=1))
             else:
@@ -243,16 +340,49 @@ class Registry:
                 return entry["from_model"]
         return None
 
-    def rollback(self, name: str = "production", *, reason: str, flow_run: str | None = None) -> tuple[str, str]:
+    def rollback(self, name: str = "production", *, reason: str, force: bool = False,
+                 flow_run: str | None = None) -> tuple[str, str]:
+        """Point ``name`` back at its previous version; refused across sources unless ``force``."""
         current, revision = self.alias(name)
         if current is None:
             raise RegistryError(f"{name!r} is not set: nothing to roll back")
         target = self.previous(name)
         if target is None:
             raise RegistryError(f"{name!r} has had only one version ({current}): nothing to roll back to")
+        if not force:
+            self._refuse_other_problem(name, current, target, "roll back")
         if not self.set_alias(name, target, revision, reason=reason, action="rollback", flow_run=flow_run):
             raise RegistryError(f"{name!r} changed while rolling back; look at `mnist models history` and retry")
         return current, target
+
+    def promote(self, model_id: str, *, reason: str, force: bool = False,
+                flow_run: str | None = None) -> str | None:
+        """Make ``model_id`` production by hand; returns the model it replaced (None if none).
+
+        Refused, unless ``force``, for a smoke model or one that solves another problem than
+        the current production model (another source or other class names).
+        """
+        current, revision = self.alias("production")
+        if current == model_id:
+            return current
+        if not force:
+            _, smoke = self.lineage(model_id)
+            if smoke:
+                raise RegistryError(f"{model_id} is a smoke model (a subset, one epoch): it does not belong "
+                                    "in production; pass --force if you really mean it")
+            if current is not None:
+                self._refuse_other_problem("production", current, model_id, "promote")
+        if not self.set_alias("production", model_id, revision, reason=reason, action="manual", flow_run=flow_run):
+            raise RegistryError("production changed at the same moment; run the command again")
+        return current
+
+    def _refuse_other_problem(self, name: str, current: str, target: str, verb: str) -> None:
+        (now, _), (then, _) = self.lineage(current), self.lineage(target)
+        if now is None or then is None or not now.same_problem(then):
+            raise RegistryError(
+                f"refusing to {verb}: {name} is {current} ({now or 'source unrecorded'}), {target} solves "
+                f"another problem ({then or 'source unrecorded'}); pass --force to switch {name} to it anyway"
+            )
 
     # -- decisions --------------------------------------------------------------------------
     def record_decision(self, evidence: dict, flow_run: str | None = None) -> None:

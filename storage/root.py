@@ -16,6 +16,8 @@ from pathlib import Path
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from tasks.core.errors import InputError
+
 HOME_ENV = "MNIST_HOME"
 # XDG-style default, so a user who never sets MNIST_HOME finds the data in one obvious place.
 DEFAULT_HOME = "~/.local/share/mnist-pipeline"
@@ -36,6 +38,20 @@ class StorageRoot:
         self.url = resolve_home(home)
         self.fs, self.path = fsspec.core.url_to_fs(self.url)
         self.is_local = isinstance(self.fs, LocalFileSystem)
+        if self.is_local and os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise InputError(
+                f"the storage root {self.path} is a file, not a folder; pass --home DIR "
+                f"(or set {HOME_ENV}) to a folder"
+            )
+
+    def require_existing(self) -> "StorageRoot":
+        """This root, if it exists: commands that only read must not create one by mistake."""
+        if not self.fs.exists(self.path):
+            raise InputError(
+                f"the storage root {self.url} does not exist (nothing was created); check --home "
+                f"or {HOME_ENV}, or run `mnist ingest` / `mnist train-all` to start one there"
+            )
+        return self
 
     def __repr__(self) -> str:
         return f"StorageRoot({self.url!r})"

@@ -11,7 +11,7 @@ from prefect.logging import get_run_logger
 from storage import datasets as dataset_store
 from storage import reports
 from storage.root import StorageRoot
-from tasks.caching import key_while_stored
+from tasks.caching import RESULT_SERIALIZER, key_while_stored, stored_result_cache
 from tasks.core.digits import SPLITS
 from tasks.core.eda.report import Previous, build_report
 
@@ -32,9 +32,10 @@ def _eda_cache_key(context, parameters) -> str | None:
 @task(
     name="eda-report",
     task_run_name="eda-report-{version}",
-    cache_key_fn=_eda_cache_key,
+    cache_policy=stored_result_cache(_eda_cache_key),
     cache_expiration=datetime.timedelta(days=30),
     persist_result=True,
+    result_serializer=RESULT_SERIALIZER,
 )
 def eda_report(home: str | None, version: str, report_key: str, seed: int, force: bool) -> str:
     """Write the EDA report of a dataset version (unless it exists) and return its URL."""

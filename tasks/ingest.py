@@ -18,7 +18,7 @@ from storage import datasets as dataset_store
 from storage import raw as raw_store
 from storage.root import StorageRoot
 from tasks.core import dataset, download, lineage, sources, validation
-from tasks.core.decode import decode_source
+from tasks.core.decode import check_file_size, decode_source
 from tasks.core.digits import Digits
 from tasks.core.errors import TransientDownloadError
 
@@ -72,8 +72,9 @@ def _retry_only_transient(task, task_run, state) -> bool:
     retry_condition_fn=_retry_only_transient,
     cache_policy=NO_CACHE,
 )
-def fetch_source(source: str, home: str | None, extra_mirrors: list[str]) -> FetchedSource:
-    """Locate or download the source's raw files; downloads go to the immutable raw store."""
+def fetch_source(source: str, home: str | None, extra_mirrors: list[str], max_images: int) -> FetchedSource:
+    """Locate or download the source's raw files; downloads go to the immutable raw store.
+    Local files too large for ``max_images`` images per split are refused before being read."""
     logger = get_run_logger()
     spec = sources.SourceSpec.parse(source)
     root = StorageRoot(home)
@@ -81,18 +82,19 @@ def fetch_source(source: str, home: str | None, extra_mirrors: list[str]) -> Fet
         system_copy = sources.find_system_copy(spec.known)
         if system_copy:
             logger.info("Using the system copy of %s in %s", spec.kind, spec.known.system_dirs[0])
-            return _local_files(str(spec), system_copy)
+            return _local_files(str(spec), system_copy, max_images)
         return _download_known(root, spec.known, list(extra_mirrors), str(spec))
     if spec.kind == "idx":
-        return _local_files(str(spec), sources.find_idx_files(spec.location))
+        return _local_files(str(spec), sources.find_idx_files(spec.location), max_images)
     if spec.kind == "csv":
-        return _local_files(str(spec), {"train_csv": spec.location})
-    return _local_files(str(spec), {"train_csv": sources.find_mnist_sample()})
+        return _local_files(str(spec), {"train_csv": spec.location}, max_images)
+    return _local_files(str(spec), {"train_csv": sources.find_mnist_sample()}, max_images)
 
 
-def _local_files(source: str, paths: dict[str, str]) -> FetchedSource:
+def _local_files(source: str, paths: dict[str, str], max_images: int) -> FetchedSource:
     files = []
     for role, path in paths.items():
+        check_file_size(role, raw_store.size_of(path), max_images, path)
         data = raw_store.read_input(path)
         files.append(
             RawFile(role, path.rsplit("/", 1)[-1], path, path, raw_store.sha256_of(data), len(data))
@@ -129,15 +131,25 @@ def find_existing_version(home: str | None, fingerprint: str) -> str | None:
     return dataset_store.find_by_fingerprint(StorageRoot(home), fingerprint)
 
 
+@task(name="verify-version", task_run_name="verify-{version}", cache_policy=NO_CACHE)
+def verify_version(home: str | None, version: str) -> list[str]:
+    """What is wrong with a published version's files (empty when each matches its checksum)."""
+    damage = dataset_store.verify_dataset(StorageRoot(home), version)
+    for problem in damage:
+        get_run_logger().warning("dataset %s: %s", version, problem)
+    return damage
+
+
 @task(name="decode", cache_policy=NO_CACHE, persist_result=False)
 def decode(
-    fetched: FetchedSource, validation_fraction: float, test_fraction: float, seed: int
+    fetched: FetchedSource, validation_fraction: float, test_fraction: float, seed: int, max_images: int
 ) -> Decoded:
-    """Decode the raw files and split them into train / validation / test."""
+    """Decode the raw files (at most ``max_images`` per official split) and split them into
+    train / validation / test."""
     spec = sources.SourceSpec.parse(fetched.source)
     files = {f.role: raw_store.read_input(f.url) for f in fetched.files}
     expected = {f.role: f.payload_sha256 for f in spec.known.files} if spec.known else None
-    official = decode_source(spec.kind, files, str(spec), expected)
+    official = decode_source(spec.kind, files, str(spec), expected, max_images)
     splits = dataset.split_source(official, validation_fraction, test_fraction, seed)
     return Decoded(splits, {name: len(d) for name, d in official.items()})
 
@@ -158,6 +170,12 @@ def validate(decoded: Decoded, source: str, bounds: validation.Bounds) -> Valida
     return Validated(report, duplicates)
 
 
+@dataclass(frozen=True)
+class Published:
+    version: str
+    status: str  # storage.datasets.PUBLISHED, UNCHANGED or REPAIRED
+
+
 @task(name="publish", cache_policy=NO_CACHE)
 def publish(
     home: str | None,
@@ -166,8 +184,9 @@ def publish(
     validated: Validated,
     fingerprint: str,
     split_params: dict,
-) -> str:
-    """Write the validated dataset version (atomically) and return its id."""
+) -> Published:
+    """Write the validated dataset version (atomically); its id and what publishing did
+    (published, unchanged: an intact copy exists, or repaired: a damaged copy was replaced)."""
     logger = get_run_logger()
     splits = {name: dataset.to_uint8(d) for name, d in decoded.splits.items()}
     version = dataset.content_version(splits)
@@ -190,11 +209,13 @@ def publish(
         library_versions=lineage.library_versions(),
     )
     root = StorageRoot(home)
-    if dataset_store.publish_dataset(root, version, splits, manifest, report.results, report.data_docs):
-        logger.info("Published dataset %s", version)
-    else:
-        logger.info("Dataset %s already exists; nothing written", version)
-    return version
+    status = dataset_store.publish_dataset(root, version, splits, manifest, report.results, report.data_docs)
+    logger.info("Dataset %s: %s", version, {
+        dataset_store.PUBLISHED: "published",
+        dataset_store.UNCHANGED: "an intact copy already exists; nothing written",
+        dataset_store.REPAIRED: "the damaged copy in storage was replaced",
+    }[status])
+    return Published(version, status)
 
 
 def _validation_markdown(source, report, summary, duplicates) -> str:

@@ -13,9 +13,13 @@ from storage.raw import read_input
 from storage.registry import Registry
 from storage.root import StorageRoot
 from tasks.core import models
+from tasks.core.decode import max_file_bytes
+from tasks.core.errors import InputError
 from tasks.core.idx import decode_idx, gunzip_if_needed
 from tasks.core.images import load_image
 
+# An IDX file to score holds at most this many images (it is checked while decompressing).
+MAX_IMAGES_PER_FILE = 1_000_000
 PARQUET_SUFFIXES = (".parquet", ".pq")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -23,7 +27,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 def load_registered(home: str | None, registry_url: str | None, reference: str) -> tuple[str, models.Classifier]:
     """The model an alias, id or prefix names, loaded from its checked files."""
     root = StorageRoot(home)
-    registry = Registry.open(root, registry_url)
+    registry = Registry.open_existing(root, registry_url)
     try:
         model_id = registry.resolve(reference)
     finally:
@@ -40,11 +44,11 @@ def read_images(path: str) -> tuple[list[str], np.ndarray]:
         return [f"{name}[{i}]" for i in digits.sample_ids], digits.images
     if lower.endswith(IMAGE_SUFFIXES):
         return [name], load_image(read_input(path), name)[None]
-    data = gunzip_if_needed(read_input(path), name)
+    data = gunzip_if_needed(read_input(path), name, max_file_bytes("images", MAX_IMAGES_PER_FILE))
     if data[:2] == b"\x00\x00":  # IDX magic: two zero bytes, a type code, the number of dimensions
         images = decode_idx(data, name, expected_ndim=3)
         if images.shape[1:] != (28, 28):
-            raise ValueError(f"{name} holds {images.shape[1]}x{images.shape[2]} images; 28x28 are expected")
+            raise InputError(f"{name} holds {images.shape[1]}x{images.shape[2]} images; 28x28 are expected")
         return [f"{name}[{i}]" for i in range(len(images))], images.astype(np.uint8)
     return [name], load_image(data, name)[None]
 
@@ -53,6 +57,7 @@ def read_images(path: str) -> tuple[list[str], np.ndarray]:
 def score_parquet(home: str | None, registry_url: str | None, reference: str, input_url: str, output_url: str) -> dict:
     """Predictions (label, probability, all ten probabilities) for every row of a Parquet file."""
     logger = get_run_logger()
+    evaluation_store.check_prediction_output(input_url, output_url)
     model_id, model = load_registered(home, registry_url, reference)
     digits = evaluation_store.read_images_parquet(input_url)
     proba = model.predict_proba(digits.images)

@@ -18,7 +18,7 @@ from storage.registry import Registry
 from storage.root import StorageRoot
 from tasks.core import evaluation as evaluating
 from tasks.core import models
-from tasks.core.promotion import Contender, decide
+from tasks.core.promotion import Contender, decide, needs_comparison
 
 PROMOTE_ATTEMPTS = 5
 
@@ -29,9 +29,9 @@ def _flow_run() -> str | None:
     return flow_run.id
 
 
-def _open(home: str | None, registry_url: str | None) -> tuple[StorageRoot, Registry]:
+def _open(home: str | None, registry_url: str | None, create: bool = True) -> tuple[StorageRoot, Registry]:
     root = StorageRoot(home)
-    return root, Registry.open(root, registry_url)
+    return root, Registry.open(root, registry_url) if create else Registry.open_existing(root, registry_url)
 
 
 def ensure_evaluated(root: StorageRoot, registry: Registry, record: dict, dataset_version: str,
@@ -65,7 +65,8 @@ def register_model(home: str | None, registry_url: str | None, model_id: str) ->
     root, registry = _open(home, registry_url)
     try:
         record = model_store.read_record(root, model_id)
-        added = registry.register(record, model_store.model_url(root, model_id), model_card(record), _flow_run())
+        lineage = dataset_store.lineage_of(dataset_store.read_manifest(root, record["dataset_version"]))
+        added = registry.register(record, model_store.model_url(root, model_id), model_card(record), lineage, _flow_run())
         get_run_logger().info("%s %s", model_id, "registered" if added else "was already registered")
         return added
     finally:
@@ -107,23 +108,28 @@ def evaluation_leaderboard(dataset_version: str, rows: list[dict]) -> None:
 
 @task(name="promote-best", cache_policy=NO_CACHE)
 def promote_best(home: str | None, registry_url: str | None, dataset_version: str, candidates: list[dict],
-                 floor: float, alpha: float) -> dict:
-    """Promote the run's best model (by validation accuracy) if the evidence says so."""
+                 floor: float, alpha: float, smoke: bool = False) -> dict:
+    """Make the run's best model (by validation accuracy) the candidate, and production if the
+    evidence says so; a smoke run, or a champion of another source, never changes production."""
     logger = get_run_logger()
     root, registry = _open(home, registry_url)
     try:
         challenger_id = max(candidates, key=lambda c: c["validation_accuracy"])["model_id"]
-        challenger = _contender(root, challenger_id, dataset_version)
+        challenger = _contender(root, registry, challenger_id, dataset_version)
         for _ in range(PROMOTE_ATTEMPTS):
             champion_id, revision = registry.alias("production")
             champion = None
-            if champion_id is not None and champion_id != challenger_id:
-                # A champion scored on an earlier dataset version is re-scored on this test split.
-                ensure_evaluated(root, registry, model_store.read_record(root, champion_id), dataset_version)
-                champion = _contender(root, champion_id, dataset_version)
-            elif champion_id == challenger_id:
+            if champion_id == challenger_id:
                 champion = challenger
-            decision = decide(challenger, champion, floor=floor, alpha=alpha)
+            elif champion_id is not None:
+                champion_lineage, _ = registry.lineage(champion_id)
+                if needs_comparison(challenger, champion_id, champion_lineage, smoke):
+                    # A champion scored on an earlier version of the same source is re-scored on this split.
+                    ensure_evaluated(root, registry, model_store.read_record(root, champion_id), dataset_version)
+                    champion = _contender(root, registry, champion_id, dataset_version)
+                else:
+                    champion = Contender(champion_id, champion_lineage)
+            decision = decide(challenger, champion, floor=floor, alpha=alpha, smoke=smoke)
             evidence = decision.as_dict()
             if not decision.promote:
                 break
@@ -146,10 +152,11 @@ def promote_best(home: str | None, registry_url: str | None, dataset_version: st
     return evidence
 
 
-def _contender(root: StorageRoot, model_id: str, dataset_version: str) -> Contender:
+def _contender(root: StorageRoot, registry: Registry, model_id: str, dataset_version: str) -> Contender:
     rows = evaluation_store.read_predictions(root, model_id, dataset_version)
     order = np.argsort(rows["sample_id"], kind="stable")
-    return Contender(model_id, dataset_version, rows["sample_id"][order], rows["correct"][order].astype(bool))
+    lineage, _ = registry.lineage(model_id)
+    return Contender(model_id, lineage, dataset_version, rows["sample_id"][order], rows["correct"][order].astype(bool))
 
 
 def decision_markdown(evidence: dict) -> str:
@@ -160,11 +167,13 @@ def decision_markdown(evidence: dict) -> str:
         f"# Promotion: {evidence['challenger']} {verdict}", "", f"**Why:** {evidence['reason']}", "",
         "| | challenger | champion |", "| --- | --- | --- |",
         f"| model | {evidence['challenger']} | {evidence['champion'] or '(none)'} |",
+        f"| problem (source and classes) | {evidence.get('challenger_lineage') or '-'} | {evidence.get('champion_lineage') or '-'} |",
         f"| test accuracy on {evidence['dataset_version']} | {pct(evidence['challenger_accuracy'])} | {pct(evidence['champion_accuracy'])} |",
         f"| images only this model got right | {evidence['challenger_only_correct'] if evidence['challenger_only_correct'] is not None else '-'} "
         f"| {evidence['champion_only_correct'] if evidence['champion_only_correct'] is not None else '-'} |",
         "", f"McNemar exact p-value: {'-' if evidence['p_value'] is None else format(evidence['p_value'], '.4g')} "
-        f"(significance level {evidence['alpha']}); accuracy floor {evidence['floor']}.",
+        f"(significance level {evidence['alpha']}); accuracy floor {evidence['floor']}."
+        + (" A smoke run: its best model becomes the candidate, never production." if evidence.get("smoke") else ""),
     ]) + "\n"
 
 
@@ -193,7 +202,7 @@ def model_card(record: dict) -> str:
 @task(name="resolve-model", cache_policy=NO_CACHE)
 def resolve_model(home: str | None, registry_url: str | None, reference: str, dataset: str | None) -> tuple[str, str]:
     """The model id of a reference (alias, id, prefix) and the dataset version to evaluate on."""
-    root, registry = _open(home, registry_url)
+    root, registry = _open(home, registry_url, create=False)
     try:
         model_id = registry.resolve(reference)
         version = dataset_store.resolve_version(root, dataset) if dataset else registry.get(model_id)["dataset_version"]

@@ -20,7 +20,7 @@ from prefect.logging import get_run_logger
 from storage import datasets as dataset_store
 from storage import models as model_store
 from storage.root import StorageRoot
-from tasks.caching import key_while_stored
+from tasks.caching import RESULT_SERIALIZER, key_while_stored, stored_result_cache
 from tasks.core.dataset import stratified_sample
 from tasks.core.models import FamilyConfig
 from tasks.core.training import Subset, fit_family, model_id, training_record
@@ -37,9 +37,10 @@ def _cache_key(context, parameters) -> str | None:
 @task(
     name="train-model",
     task_run_name="train-{family}-{dataset_version}",
-    cache_key_fn=_cache_key,
+    cache_policy=stored_result_cache(_cache_key),
     cache_expiration=datetime.timedelta(days=90),
     persist_result=True,
+    result_serializer=RESULT_SERIALIZER,
 )
 def train_model(
     home: str | None,
@@ -73,8 +74,9 @@ def train_model(
         model, report = fit_family(
             family, config, train, validation, seed=seed, budget_s=budget_s, progress=progress
         )
+    lineage = dataset_store.lineage_of(dataset_store.read_manifest(root, dataset_version))
     record = training_record(
-        family, config, dataset_version, seed, subset,
+        family, config, dataset_version, lineage, seed, subset,
         {"train": len(train), "validation": len(validation)}, report, threads,
     )
     record = model_store.write_trained(root, identity, model.to_files(), record, replace=force)

@@ -124,6 +124,12 @@ def row_hashes(images: np.ndarray) -> np.ndarray:
     return mixed ^ (mixed >> np.uint64(29))
 
 
+def blank_count(images: np.ndarray) -> int:
+    """Images whose every pixel is 0 (NaN is not 0, so a row with missing pixels is not blank)."""
+    flat = images.reshape(len(images), -1)
+    return int(len(flat) - np.count_nonzero(np.any(flat != 0, axis=1)))
+
+
 def count_duplicates(splits: dict[str, Digits]) -> dict[str, int]:
     """Exact duplicate images: within each split, and test images that also occur in train or
     validation (the leak that matters for an honest test score)."""
@@ -164,6 +170,9 @@ def split_summary(
         row[f"classes_present_{name}"] = int((counts > 0).sum())
         row[f"class_share_min_{name}"] = float(shares.min())
         row[f"class_share_max_{name}"] = float(shares.max())
+        rows = max(len(digits), 1)
+        row[f"blank_share_{name}"] = blank_count(digits.images) / rows
+        row[f"duplicate_share_{name}"] = duplicates[f"within_{name}"] / rows
     for name, rows in source_rows.items():
         row[f"source_rows_{name}"] = rows
     test_rows = max(len(splits["test"]), 1)

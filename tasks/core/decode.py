@@ -1,12 +1,49 @@
-"""Decoding a fetched source's bytes into its official splits."""
+"""Decoding a fetched source's bytes into its official splits, within size limits.
+
+``max_images`` bounds every official split. It is enforced three times, each as early as it can
+be: on a file's size before it is read (:func:`max_file_bytes`), while decompressing (a small gzip
+that would expand to gigabytes stops at the limit), and on the decoded images.
+"""
 
 import hashlib
 
 from tasks.core.csv_digits import decode_digits_csv
-from tasks.core.digits import Digits
+from tasks.core.digits import IMAGE_SHAPE, Digits
 from tasks.core.errors import SourceError
 from tasks.core.idx import decode_idx_pair, gunzip_if_needed
 from tasks.core.sources import SourceKind
+
+IMAGE_BYTES = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
+IDX_IMAGES_HEADER, IDX_LABELS_HEADER = 16, 8
+# A CSV row is at most 784 "255," and a label: about 3.2 kB, whatever the separators.
+CSV_BYTES_PER_IMAGE = 3_200
+CSV_HEADER_BYTES = 16_384
+LIMIT_HINT = "raise `max_images_per_split` in the ingest settings (--max-images-per-split) if it really is that large"
+
+
+def max_file_bytes(role: str, max_images: int) -> int:
+    """The most bytes a (decompressed) source file of ``role`` may hold for ``max_images`` images."""
+    if role.endswith("images"):
+        return IDX_IMAGES_HEADER + max_images * IMAGE_BYTES
+    if role.endswith("labels"):
+        return IDX_LABELS_HEADER + max_images
+    return CSV_HEADER_BYTES + max_images * CSV_BYTES_PER_IMAGE
+
+
+def check_file_size(role: str, size: int, max_images: int, name: str) -> None:
+    """Refuse a file too large to hold at most ``max_images`` images, before reading it.
+    (A gzip file never compresses to less than 1/1032 of its data, so only the bound matters.)"""
+    limit = max_file_bytes(role, max_images)
+    if size > limit:
+        raise SourceError(f"{name} is {size:,} bytes, more than the {limit:,} bytes {max_images:,} images "
+                          f"per split can take; {LIMIT_HINT}")
+
+
+def check_split_sizes(official: dict[str, Digits], max_images: int, name: str) -> None:
+    for split, digits in official.items():
+        if len(digits) > max_images:
+            raise SourceError(f"{name}: the {split} split holds {len(digits):,} images, more than "
+                              f"max_images_per_split = {max_images:,}; {LIMIT_HINT}")
 
 
 def decode_source(
@@ -14,19 +51,22 @@ def decode_source(
     files: dict[str, bytes],
     name: str,
     expected_payload_sha256: dict[str, str] | None = None,
+    max_images: int = 1_000_000,
 ) -> dict[str, Digits]:
     """``{"train": ..., "test": ...}`` for IDX sources, ``{"train": ...}`` for CSV sources.
 
     ``expected_payload_sha256`` checks the decompressed bytes of each file, for copies whose
     compressed bytes differ from upstream's (an OS package that re-gzipped them).
     """
-    if kind == "csv":
-        return {"train": decode_digits_csv(files["train_csv"], name, layout="kaggle")}
-    if kind == "mnist-sample":
-        return {"train": decode_digits_csv(files["train_csv"], name, layout="label-last")}
+    if kind in ("csv", "mnist-sample"):
+        data = gunzip_if_needed(files["train_csv"], name, max_file_bytes("train_csv", max_images))
+        layout = "kaggle" if kind == "csv" else "label-last"
+        official = {"train": decode_digits_csv(data, name, layout=layout)}
+        check_split_sizes(official, max_images, name)
+        return official
     payloads = {}
     for role, data in files.items():
-        payload = gunzip_if_needed(data, f"{name} {role}")
+        payload = gunzip_if_needed(data, f"{name} {role}", max_file_bytes(role, max_images))
         expected = (expected_payload_sha256 or {}).get(role)
         if expected and hashlib.sha256(payload).hexdigest() != expected:
             raise SourceError(
@@ -39,4 +79,6 @@ def decode_source(
     test = decode_idx_pair(
         payloads["test_images"], payloads["test_labels"], f"{name} test", first_id=len(train)
     )
-    return {"train": train, "test": test}
+    official = {"train": train, "test": test}
+    check_split_sizes(official, max_images, name)
+    return official

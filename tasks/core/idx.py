@@ -26,12 +26,44 @@ IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
 
 
-def gunzip_if_needed(data: bytes, name: str) -> bytes:
-    """Return ``data`` decompressed when it is gzip, as it is otherwise."""
-    if data[:2] != b"\x1f\x8b":
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def gunzip_if_needed(data: bytes, name: str, max_bytes: int | None = None) -> bytes:
+    """Return ``data`` decompressed when it is gzip, as it is otherwise.
+
+    With ``max_bytes`` the output is bounded *while* decompressing: a small file that expands
+    to gigabytes (a decompression bomb) stops at the limit instead of filling memory.
+    """
+    if data[:2] != GZIP_MAGIC:
         return data
+    chunks, size = [], 0
+    member = data
     try:
-        return gzip.decompress(data)
+        while True:  # one gzip member after another, as gzip.decompress reads them
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            pending = member
+            while pending:
+                room = None if max_bytes is None else max_bytes + 1 - size
+                chunk = inflater.decompress(pending, room) if room else inflater.decompress(pending)
+                chunks.append(chunk)
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise SourceError(
+                        f"{name} expands to more than {max_bytes:,} bytes when decompressed, more than "
+                        "the dataset limits allow (see `max_images_per_split`); a decompression bomb "
+                        "or not a digit dataset"
+                    )
+                pending = inflater.unconsumed_tail
+                if inflater.eof:
+                    break
+            if not inflater.eof:
+                raise EOFError("compressed file ended before the end-of-stream marker was reached")
+            member = inflater.unused_data
+            if not member.strip(b"\x00"):  # trailing zero padding, as gzip allows
+                return b"".join(chunks)
+            if member[:2] != GZIP_MAGIC:
+                raise gzip.BadGzipFile("trailing bytes after the gzip stream are not another gzip member")
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise SourceError(
             f"{name}: the gzip stream is truncated or corrupt ({error}); "

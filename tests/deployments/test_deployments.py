@@ -1,12 +1,15 @@
-"""End to end: `mnist up` (a real Prefect server on 127.0.0.1, the work pool, the deployments of
-deployments/prefect.yaml, a worker), `prefect deployment run mnist/train-all`, the Prefect API,
-the registry, and the run's page in a headless Chromium."""
+"""End to end: `mnist up` (a real Prefect server on 127.0.0.1 behind an auth string, the work pool
+with its restricted job template, the deployments of deployments/prefect.yaml, a worker, the crash
+automation), `prefect deployment run mnist/train-all`, the Prefect API, the registry, and the run's
+page in a headless Chromium after logging in."""
 
+import base64
 import json
 import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -58,7 +61,13 @@ def stack(tmp_path_factory):
         process.kill()
         pytest.fail("mnist up did not get ready:\n" + "".join(output))
     api = f"http://127.0.0.1:{port}/api"
-    yield {"api": api, "port": port, "home": home, "env": {**env, "PREFECT_API_URL": api}}
+    secret_file = os.path.join(home, "prefect-api-auth")
+    auth = open(secret_file).read().strip()
+    client = httpx.Client(base_url=api, headers={"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()},
+                          timeout=30)
+    yield {"api": api, "port": port, "home": home, "auth": auth, "secret_file": secret_file, "http": client,
+           "env": {**env, "PREFECT_API_URL": api, "PREFECT_API_AUTH_STRING": auth}}
+    client.close()
     process.send_signal(signal.SIGINT)
     rest = process.communicate(timeout=60)[0]
     assert process.returncode == 0, rest
@@ -79,7 +88,7 @@ def run_deployment(stack, name: str, config: dict) -> str:
 def wait_for(stack, flow_run_id: str, timeout: float = 300) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        run = httpx.get(f"{stack['api']}/flow_runs/{flow_run_id}").json()
+        run = stack["http"].get(f"/flow_runs/{flow_run_id}").json()
         if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
             return run
         time.sleep(2)
@@ -87,17 +96,75 @@ def wait_for(stack, flow_run_id: str, timeout: float = 300) -> dict:
 
 
 def test_deployments_are_applied_with_schedule_and_concurrency(stack):
-    deployment = httpx.get(f"{stack['api']}/deployments/name/mnist/train-all").json()
+    http = stack["http"]
+    deployment = http.get("/deployments/name/mnist/train-all").json()
     assert deployment["work_pool_name"] == "mnist"
     assert deployment["entrypoint"] == "flows/mnist.py:mnist"
     [schedule] = deployment["schedules"]
     assert schedule["schedule"]["cron"] == "0 2 * * *" and schedule["active"]
     assert deployment["global_concurrency_limit"]["limit"] == 1
     assert deployment["concurrency_options"]["collision_strategy"] == "ENQUEUE"
-    pool = httpx.get(f"{stack['api']}/work_pools/mnist").json()
+    pool = http.get("/work_pools/mnist").json()
     assert pool["type"] == "process"
+    variables = pool["base_job_template"]["variables"]
+    assert set(variables["properties"]) == {"name", "labels", "stream_output", "env"}
+    assert variables["additionalProperties"] is False
     for name in ("mnist/smoke", "predict/batch", "evaluate/rerun"):
-        assert httpx.get(f"{stack['api']}/deployments/name/{name}").status_code == 200, name
+        assert http.get(f"/deployments/name/{name}").status_code == 200, name
+    automations = http.post("/automations/filter", json={}).json()
+    assert "mnist-crash-zombie-runs" in {a["name"] for a in automations}
+
+
+def test_the_server_answers_only_with_the_secret_kept_private_in_the_storage_root(stack):
+    assert stat.S_IMODE(os.stat(stack["secret_file"]).st_mode) == 0o600
+    assert len(stack["auth"]) >= 32
+    for headers in ({}, {"Authorization": "Basic " + base64.b64encode(b"guess").decode()}):
+        denied = httpx.post(f"{stack['api']}/flow_runs/filter", json={}, headers=headers, timeout=30)
+        assert denied.status_code == 401, headers
+        assert httpx.post(f"{stack['api']}/deployments/filter", json={}, headers=headers, timeout=30).status_code == 401
+    assert httpx.get(f"{stack['api']}/health", timeout=30).status_code == 200  # probes stay open
+    assert stack["http"].post("/flow_runs/filter", json={}).status_code == 200
+
+
+@pytest.mark.parametrize("override", [
+    {"command": "touch {marker}"},
+    {"working_dir": "{marker_dir}"},
+    {"env": {"PYTHONPATH": "{marker_dir}"}},
+])
+def test_a_run_cannot_change_what_the_worker_executes(stack, tmp_path, override):
+    marker = tmp_path / "ran"
+    variables = json.loads(json.dumps(override).replace("{marker}", str(marker)).replace("{marker_dir}", str(tmp_path)))
+    deployment = stack["http"].get("/deployments/name/mnist/smoke").json()
+    created = stack["http"].post(f"/deployments/{deployment['id']}/create_flow_run",
+                                 json={"job_variables": variables, "parameters": {"config": SMOKE}})
+    assert created.status_code == 422, created.text
+    assert "not allowed" in created.text or "unexpected" in created.text
+    assert not marker.exists()
+
+
+KILLED = {}
+
+
+def test_a_cli_run_killed_with_sigkill_is_started_and_killed(stack):
+    """`mnist train-all` against the server (it finds the secret in the storage root itself),
+    killed once its run is Running; the last test of the module checks it ended Crashed."""
+    env = {**stack["env"]}
+    env.pop("PREFECT_API_AUTH_STRING")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "train-all", "--source", "mnist-sample", "--home", stack["home"],
+         "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    run = None
+    while time.monotonic() < deadline and run is None:
+        runs = stack["http"].post("/flow_runs/filter", json={
+            "flow_runs": {"name": {"any_": ["train-all-mnist-sample"]}, "state": {"type": {"any_": ["RUNNING"]}}}}).json()
+        run = runs[0] if runs else None
+        time.sleep(0.5)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert run is not None, "the CLI run never showed up as Running (did it find the secret?)"
+    KILLED.update(id=run["id"], at=time.monotonic())
 
 
 def test_train_all_runs_through_the_worker_and_shows_in_the_ui(stack):
@@ -106,27 +173,37 @@ def test_train_all_runs_through_the_worker_and_shows_in_the_ui(stack):
     assert run["state_type"] == "COMPLETED", run["state"]
     assert run["name"] == "train-all-mnist-sample-smoke"
 
-    artifacts = httpx.post(f"{stack['api']}/artifacts/filter", json={"limit": 200}).json()
+    http = stack["http"]
+    artifacts = http.post("/artifacts/filter", json={"limit": 200}).json()
     keys = {a["key"] for a in artifacts}
     assert STAGE_ARTIFACTS <= keys, keys
     assert {f"train-progress-{f}" for f in ("logreg", "svm", "mlp", "cnn")} <= keys
-    names = {r["name"] for r in httpx.post(f"{stack['api']}/flow_runs/filter", json={"limit": 50}).json()}
+    names = {r["name"] for r in http.post("/flow_runs/filter", json={"limit": 50}).json()}
     version = Registry.open(StorageRoot(stack["home"])).list_versions()[0]["dataset_version"]
     assert {"ingest-mnist-sample", f"eda-{version}", f"train-{version}-smoke"} <= names, names
-    task_names = {t["name"] for t in httpx.post(f"{stack['api']}/task_runs/filter", json={"limit": 200}).json()}
+    task_names = {t["name"] for t in http.post("/task_runs/filter", json={"limit": 200}).json()}
     assert {f"train-{f}-{version}" for f in ("logreg", "svm", "mlp", "cnn")} <= task_names
 
-    production, _ = Registry.open(StorageRoot(stack["home"])).alias("production")
-    assert production is not None
+    registry = Registry.open(StorageRoot(stack["home"]))
+    assert registry.alias("production")[0] is None  # a smoke run never becomes production
+    assert registry.alias("candidate")[0] is not None
 
-    screenshot = check_run_page_in_chromium(stack["port"], flow_run_id, run["name"])
+    screenshot = check_run_page_in_chromium(stack["port"], stack["auth"], flow_run_id, run["name"])
     assert os.path.getsize(screenshot) > 10_000
 
 
-def check_run_page_in_chromium(port: int, flow_run_id: str, run_name: str) -> str:
+def check_run_page_in_chromium(port: int, auth: str, flow_run_id: str, run_name: str) -> str:
     os.makedirs(ARTIFACTS, exist_ok=True)
     path = os.path.join(ARTIFACTS, "prefect-flow-run.png")
     with chromium_page(1400, 1000) as page:
+        # The UI asks for the secret before it shows anything (and it shows nothing without it).
+        page.goto(f"http://127.0.0.1:{port}/runs", timeout=60_000)
+        password = page.locator("input[type=password]")
+        password.wait_for(timeout=60_000)
+        assert "/login" in page.url and run_name not in page.inner_text("body")
+        password.fill(auth)
+        password.press("Enter")
+        page.wait_for_url(lambda url: "/login" not in url, timeout=60_000)
         page.goto(f"http://127.0.0.1:{port}/runs/flow-run/{flow_run_id}", timeout=60_000)
         page.get_by_text(run_name).first.wait_for(timeout=60_000)
         page.get_by_text("Artifacts", exact=True).first.click()
@@ -159,8 +236,8 @@ def test_a_failed_run_is_failed_with_its_reason_in_the_logs_and_notified(stack, 
         flow_run_id = run_deployment(stack, "mnist/train-all", {"source": "idx:/nonexistent/mnist-files"})
         run = wait_for(stack, flow_run_id)
         assert run["state_type"] == "FAILED"
-        logs = httpx.post(f"{stack['api']}/logs/filter",
-                          json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}).json()
+        logs = stack["http"].post("/logs/filter",
+                                  json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}).json()
         assert any("/nonexistent/mnist-files" in entry["message"] for entry in logs)
 
         deadline = time.monotonic() + 90
@@ -169,3 +246,16 @@ def test_a_failed_run_is_failed_with_its_reason_in_the_logs_and_notified(stack, 
     assert webhook.posts, "the failure automation sent no notification"
     path, body = webhook.posts[0]
     assert path == "/hook" and run["name"].encode() in body and b"Failed" in body
+
+
+def test_the_killed_cli_run_ended_crashed_not_running_forever(stack):
+    assert KILLED, "the run to check was not started"
+    # Heartbeats every 30 s; the automation crashes a run 90 s after its last one.
+    deadline = KILLED["at"] + 240
+    while time.monotonic() < deadline:
+        run = stack["http"].get(f"/flow_runs/{KILLED['id']}").json()
+        if run["state_type"] != "RUNNING":
+            break
+        time.sleep(3)
+    assert run["state_type"] == "CRASHED", run["state"]
+    assert "heartbeat" in run["state"]["message"]

@@ -103,3 +103,47 @@ def test_up_outside_a_checkout_is_one_clear_line(tmp_path):
     done, _ = run_cli("up", "--project", str(tmp_path), "--home", str(tmp_path / "home"))
     assert done.returncode == 1
     assert "deployments/prefect.yaml is missing" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", [["models", "list"], ["models", "history"], ["models", "show", "production"],
+                                     ["datasets"], ["predict", "digit.png"]])
+def test_a_command_that_only_reads_never_creates_a_mistyped_storage_root(command, tmp_path):
+    typo = tmp_path / "mnist-hom"
+    done, _ = run_cli(*command, "--home", str(typo))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"the storage root {typo} does not exist (nothing was created)" in done.stderr
+    assert not typo.exists()
+
+
+def test_a_file_as_storage_root_is_one_clear_line(tmp_path):
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("x")
+    for command in (["datasets"], ["models", "list"]):
+        done, _ = run_cli(*command, "--home", str(not_a_folder))
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        assert f"the storage root {not_a_folder} is a file, not a folder" in done.stderr
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_errors_inside_a_flow_are_one_line_without_prefect_tracebacks(home, tmp_path):
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "ingest", "--source", f"csv:{tmp_path}",
+                           "--home", home], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == f"error: {tmp_path} is a directory, not a file"
+    assert "Finished in state Failed" in done.stderr  # Prefect's own log lines stay
+
+
+def test_a_genuine_bug_keeps_its_traceback(monkeypatch, home):
+    """Only the project's own errors are shortened to a line; a ValueError from a bug is not."""
+    from storage import datasets
+
+    def broken(root):
+        raise ValueError("a bug, not a user error")
+
+    monkeypatch.setattr(datasets, "list_manifests", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["datasets", "--home", home])

@@ -17,7 +17,7 @@ from storage import datasets
 from storage.root import StorageRoot
 from tasks.core import sources
 from tasks.core.download import Checksum
-from tasks.core.errors import DownloadError, SourceError, ValidationFailed
+from tasks.core.errors import DownloadError, InputError, SourceError, ValidationFailed
 from tasks.core.idx import encode_idx
 from tests.conftest import dataset_entries, kaggle_csv, make_digits, write_idx_folder
 from tests.http_server import MirrorServer
@@ -57,7 +57,7 @@ def test_unchanged_source_is_not_decoded_or_written_again(home):
     second = ingest(IngestConfig(home=home, source="mnist-sample"))
     assert second.reused and second.version == first.version
     forced = ingest(IngestConfig(home=home, source="mnist-sample", force=True))
-    assert not forced.reused and forced.version == first.version
+    assert forced.status == "unchanged" and forced.version == first.version
     assert mtimes(home) == before
 
 
@@ -139,6 +139,12 @@ def not_28x28(folder):
     (folder / "train-images-idx3-ubyte").write_bytes(encode_idx(images))
 
 
+def same_image_everywhere(folder, pixel: int):
+    """Every training image identical (all ``pixel``), labels still spread over the ten classes."""
+    images = np.full((300, 28, 28), pixel, dtype=np.uint8)
+    (folder / "train-images-idx3-ubyte").write_bytes(encode_idx(images))
+
+
 BAD_INPUTS = {
     "truncated gzip": (lambda t: idx_case(t, truncated_gzip), SourceError, "gzip stream is truncated"),
     "wrong magic": (
@@ -171,6 +177,11 @@ BAD_INPUTS = {
         SourceError, "column 'pixel299' holds text 'dark' in data row 4",
     ),
     "empty csv": (lambda t: csv_case(t, lambda ls: []), SourceError, "is empty"),
+    "blank images": (lambda t: idx_case(t, lambda f: same_image_everywhere(f, 0)), ValidationFailed,
+                     "column 'blank_share_train'"),
+    "one image repeated": (lambda t: idx_case(t, lambda f: same_image_everywhere(f, 200)), ValidationFailed,
+                           "column 'duplicate_share_train'"),
+    "csv is a directory": (lambda t: f"csv:{t}", InputError, "is a directory, not a file"),
 }
 
 
@@ -237,3 +248,51 @@ def test_checksum_mismatch_on_every_mirror_fails_and_writes_nothing(home, served
 def test_the_mnist_flow_runs_ingestion(home, idx_folder):
     result = mnist(TrainAllConfig(home=home, source=f"idx:{idx_folder}"))
     assert datasets.resolve_version(StorageRoot(home)) == result["dataset_version"]
+
+
+def test_a_damaged_version_is_repaired_by_the_next_ingest(home, tmp_path):
+    from tests.storage.test_datasets import rewrite_labels
+
+    first = ingest(IngestConfig(home=home, source="mnist-sample"))
+    root = StorageRoot(home)
+    path = os.path.join(home, "datasets", first.version, "test.parquet")
+    labels = datasets.read_split(root, first.version, "test").labels.copy()
+    created = datasets.read_manifest(root, first.version)["created_at"]
+
+    rewrite_labels(path, 0)  # every test label 0: a valid file that would score about 10%
+    with pytest.raises(datasets.DatasetDamaged, match="test.parquet does not match its SHA-256"):
+        datasets.read_split(root, first.version, "test")
+    forced = ingest(IngestConfig(home=home, source="mnist-sample", force=True))
+    assert (forced.version, forced.status) == (first.version, "repaired")
+    np.testing.assert_array_equal(datasets.read_split(root, first.version, "test").labels, labels)
+    assert datasets.read_manifest(root, first.version)["created_at"] == created
+
+    with open(path, "r+b") as handle:  # truncated: the nightly run (no --force) repairs it too
+        handle.truncate(1000)
+    again = ingest(IngestConfig(home=home, source="mnist-sample"))
+    assert (again.version, again.status) == (first.version, "repaired")
+    assert ingest(IngestConfig(home=home, source="mnist-sample")).status == "reused"
+    assert ingest(IngestConfig(home=home, source="mnist-sample", force=True)).status == "unchanged"
+
+
+@pytest.mark.parametrize("gzipped", [True, False])
+def test_more_images_than_the_limit_are_refused_before_they_fill_memory(home, tmp_path, gzipped):
+    train = make_digits(500, seed=1)
+    train.images[train.images < 255] = 0  # compresses like real digits: the gzip files are small
+    train.labels.sort()
+    write_idx_folder(tmp_path / "big", train, make_digits(10, seed=2), gzipped=gzipped)
+    limited = IngestSettings(max_images_per_split=1_000)  # train holds 5,000
+    with pytest.raises(SourceError) as caught:
+        ingest(IngestConfig(home=home, source=f"idx:{tmp_path / 'big'}", settings=limited))
+    message = str(caught.value)
+    # A plain file is refused by its size before it is read; a gzip stream while it is decompressed.
+    assert ("expands to more than" if gzipped else "more than the 784,016 bytes") in message
+    assert "max_images_per_split" in message and dataset_entries(home) == []
+
+
+def test_a_csv_with_more_rows_than_the_limit_is_refused(home, tmp_path):
+    path = tmp_path / "train.csv"
+    path.write_text(kaggle_csv(make_digits(20, seed=3)))  # 200 rows, small enough in bytes
+    with pytest.raises(SourceError, match="the train split holds 200 images, more than max_images_per_split = 150"):
+        ingest(IngestConfig(home=home, source=f"csv:{path}", settings=IngestSettings(max_images_per_split=150)))
+    assert dataset_entries(home) == []

@@ -70,12 +70,14 @@ def test_every_model_is_evaluated_registered_and_the_best_promoted(promoted):
 
 def test_a_rerun_changes_nothing(promoted):
     home, first = promoted
+    history = Registry.open(StorageRoot(home)).history()
     again = train_all(home)
     assert not again["promotion"]["promote"]
     assert "already is the production model" in again["promotion"]["reason"]
     registry = Registry.open(StorageRoot(home))
     assert len(registry.list_versions()) == 4
     assert [h["to_model"] for h in registry.history("production")] == [first["promotion"]["challenger"]]
+    assert registry.history() == history  # not even `candidate X -> X`
 
 
 def test_champion_from_another_dataset_version_is_re_evaluated_first(promoted):
@@ -102,9 +104,25 @@ def test_mnist_eval_re_evaluates_a_version(promoted):
     assert summary["accuracy"] == result["evaluations"][summary["family"]]["accuracy"]
 
 
-def run_cli(home, *args):
+def run_cli(home, *args, flows=False):
+    """The `mnist` command in a process of its own (against the test's Prefect server when it
+    runs a flow, so it does not start a temporary one)."""
+    env = dict(os.environ)
+    if flows:
+        from prefect.settings import PREFECT_API_URL
+
+        env["PREFECT_API_URL"] = PREFECT_API_URL.value()
     return subprocess.run([sys.executable, "-m", "flows.cli", *args, "--home", home],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=180, env=env)
+
+
+def one_error_line(done) -> str:
+    """The `error:` line of a failed command, checking there is exactly one and no traceback."""
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, done.stderr
+    return errors[0]
 
 
 def test_predict_images_idx_and_parquet_with_the_production_model(promoted, tmp_path):
@@ -194,3 +212,96 @@ def test_a_tampered_model_file_is_a_clear_error(promoted, tmp_path):
         assert "Traceback" not in done.stderr
     finally:
         open(weights, "wb").write(original)
+
+
+def test_a_smoke_run_only_ever_sets_the_candidate(promoted):
+    home, _ = promoted
+    champion = Registry.open(StorageRoot(home)).alias("production")[0]
+    smoke = train_all(home, train={"families": QUICK, "smoke": True})
+    decision = smoke["promotion"]
+    assert not decision["promote"] and decision["smoke"] and "smoke run" in decision["reason"]
+    registry = Registry.open(StorageRoot(home))
+    assert registry.alias("production")[0] == champion
+    assert registry.alias("candidate")[0] == decision["challenger"] != champion
+    assert registry.lineage(decision["challenger"])[1] is True  # registered as a smoke model
+    assert "smoke run" in artifact("promotion-decision")["data"]
+    refused = run_cli(home, "models", "promote", decision["challenger"])
+    assert "is a smoke model" in one_error_line(refused)
+
+
+def test_a_run_on_another_source_never_touches_production(promoted, tmp_path):
+    from tests.conftest import make_digits, write_idx_folder
+
+    home, _ = promoted
+    root = StorageRoot(home)
+    champion = Registry.open(root).alias("production")[0]
+    write_idx_folder(tmp_path / "digits", make_digits(60, seed=1), make_digits(20, seed=2, first_id=600))
+    other = train_all(home, source=f"idx:{tmp_path / 'digits'}", train={"families": QUICK, "models": ["logreg"]})
+    decision = other["promotion"]
+    assert not decision["promote"] and "another problem" in decision["reason"]
+    assert decision["champion"] == champion and decision["p_value"] is None
+    assert decision["champion_lineage"].startswith("mnist-sample") and decision["challenger_lineage"].startswith("idx:")
+    assert Registry.open(root).alias("production")[0] == champion
+    # The champion was not scored on the other source's test split.
+    assert evaluations.find_evaluation(root, champion, other["dataset_version"]) is None
+    assert "another problem" in artifact("promotion-decision")["data"]
+
+    foreign = decision["challenger"]
+    assert "solves another problem" in one_error_line(run_cli(home, "models", "promote", foreign))
+    assert run_cli(home, "models", "promote", foreign, "--force").returncode == 0
+    assert "refusing to roll back" in one_error_line(run_cli(home, "models", "rollback"))
+    assert Registry.open(root).alias("production")[0] == foreign
+    back = run_cli(home, "models", "rollback", "--force")
+    assert back.returncode == 0 and Registry.open(root).alias("production")[0] == champion
+
+
+def test_model_references_are_exact_text_never_patterns_or_other_case(promoted):
+    home, _ = promoted
+    registry = Registry.open(StorageRoot(home))
+    champion = registry.alias("production")[0]
+    history = registry.history("production")
+    family = champion.split("-")[0]
+    for reference in (f"{family[0]}%", "%", f"{family[:-1]}_", family.upper(), champion.upper()):
+        assert "matches no registered model" in one_error_line(run_cli(home, "models", "promote", reference))
+    assert Registry.open(StorageRoot(home)).history("production") == history
+    shown = run_cli(home, "models", "show", champion[:9])
+    assert shown.returncode == 0 and f"# Model card: {champion}" in shown.stdout
+
+
+def test_a_tampered_test_split_is_refused_not_scored(promoted):
+    from storage.datasets import DatasetDamaged
+    from tests.storage.test_datasets import rewrite_labels
+
+    home, result = promoted
+    root = StorageRoot(home)
+    version, champion = result["dataset_version"], Registry.open(root).alias("production")[0]
+    path = os.path.join(home, "datasets", version, "test.parquet")
+    before = evaluations.find_evaluation(root, champion, version)
+    original = open(path, "rb").read()
+    try:
+        rewrite_labels(path, 0)  # every label 0: scored, it would read as about 10% accuracy
+        with pytest.raises(DatasetDamaged, match="test.parquet does not match its SHA-256"):
+            evaluate(EvaluateConfig(home=home, model="production", force=True))
+        line = one_error_line(run_cli(home, "eval", "--force", flows=True))
+        assert path in line and "mnist ingest --source mnist-sample --force" in line
+        assert evaluations.find_evaluation(root, champion, version) == before
+    finally:
+        open(path, "wb").write(original)
+
+
+def test_predict_refuses_its_input_as_output_directories_and_huge_images(promoted, tmp_path):
+    from PIL import Image
+
+    home, result = promoted
+    root = StorageRoot(home)
+    batch = str(tmp_path / "batch.parquet")
+    datasets.write_split_file(root, batch, datasets.read_split(root, result["dataset_version"], "test"))
+    original = open(batch, "rb").read()
+    same = one_error_line(run_cli(home, "predict", batch, "--output", str(tmp_path / "." / "batch.parquet")))
+    assert "is the input file" in same and open(batch, "rb").read() == original
+    (tmp_path / "out").mkdir()
+    assert "is a directory" in one_error_line(run_cli(home, "predict", batch, "--output", str(tmp_path / "out")))
+    assert "is a directory, not a file" in one_error_line(run_cli(home, "predict", str(tmp_path / "out")))
+    Image.new("L", (14_000, 14_000), 255).save(tmp_path / "huge.png")
+    huge = one_error_line(run_cli(home, "predict", str(tmp_path / "huge.png")))
+    assert "huge.png" in huge and "than the 50,000,000 a digit image may have" in huge

@@ -149,3 +149,69 @@ def test_survivors_of_a_failed_family_are_evaluated_and_the_run_fails_naming_it(
     registry = Registry.open(StorageRoot(home))
     assert {m["family"] for m in registry.list_versions()} == {"logreg", "mlp"}
     assert registry.alias("production")[0] == result["promotion"]["challenger"]
+
+
+class CommandOnLoad:
+    """Unpickling this creates a file: it stands for any command a crafted pickle could run."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def plant_pickle(entry_files: dict, family: str, marker: str) -> None:
+    """Make the cached summary of ``family`` a pickle that runs ``CommandOnLoad`` when loaded,
+    as someone able to write Prefect's result folder could: in a one-file record, or in the
+    metadata and result files of an entry kept apart."""
+    from prefect._internal.result_records import ResultRecord, ResultRecordMetadata
+    from prefect.serializers import PickleSerializer
+
+    pickled = {"type": "pickle", "picklelib": "cloudpickle", "picklelib_version": None}
+    for path, content in entry_files.items():
+        if f'"family":"{family}"' not in content.replace(" ", "").replace("\\", ""):
+            continue
+        try:
+            record = json.loads(content)
+        except ValueError:
+            record = None
+        if isinstance(record, dict) and "metadata" in record:  # one file: metadata and result
+            metadata = ResultRecordMetadata(serializer=PickleSerializer(), storage_key=str(path))
+            path.write_bytes(ResultRecord(metadata=metadata, result=CommandOnLoad(marker)).serialize())
+            return
+        for other, text in entry_files.items():  # the metadata that points at this result file
+            if str(path) in text:
+                metadata = json.loads(text)
+                other.write_text(json.dumps({**metadata, "serializer": pickled}))
+                path.write_bytes(PickleSerializer().dumps(CommandOnLoad(marker)))
+                return
+    raise AssertionError(f"no cached result of {family} found")
+
+
+def test_cached_results_are_json_and_a_planted_pickle_is_never_loaded(tmp_path):
+    from pathlib import Path
+
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH
+
+    results = Path(PREFECT_RESULTS_LOCAL_STORAGE_PATH.value())
+    before = set(results.rglob("*"))
+    config = TrainAllConfig(home=str(tmp_path / "home"), source="mnist-sample",
+                            train={"smoke": True, "families": QUICK, "models": ["logreg", "cnn"]})
+    # The first run trains; the second finds the models in storage, so their cache entries are written.
+    assert mnist(config, return_state=True).is_completed() and mnist(config, return_state=True).is_completed()
+    written = {path: path.read_text() for path in results.rglob("*") if path.is_file() and path not in before}
+    assert len(written) >= 3  # two trained models and the EDA report
+    for path, text in written.items():  # every file is JSON, and whatever names a serializer names JSON
+        content = json.loads(text)
+        if isinstance(content, dict) and "serializer" in content.get("metadata", content):
+            assert content.get("metadata", content)["serializer"]["type"] == "json", path
+
+    marker = tmp_path / "the-pickle-ran"
+    plant_pickle(written, "cnn", str(marker))
+    again = mnist(config, return_state=True)
+    assert again.is_completed(), again.message
+    assert not marker.exists(), "a planted pickle was loaded"
+    assert again.result()["models"]["cnn"]["reused"]  # found in storage instead
+    rewritten = [json.loads(path.read_text()) for path in written if path.exists() and "pickle" in path.read_text()]
+    assert not rewritten  # the entry was written again, as JSON

@@ -32,15 +32,15 @@ def publish(root, data=None, created_at="2026-01-01T00:00:00+00:00", fingerprint
         "source_fingerprint": fingerprint,
         "rows": {name: len(d) for name, d in data.items()},
     }
-    fresh = datasets.publish_dataset(root, version, data, manifest, {"ok": True}, {"images": "<html/>"})
-    return version, fresh
+    status = datasets.publish_dataset(root, version, data, manifest, {"ok": True}, {"images": "<html/>"})
+    return version, status
 
 
 def test_split_round_trips_exactly(home):
     root = StorageRoot(home)
     data = splits()
-    version, fresh = publish(root, data)
-    assert fresh
+    version, status = publish(root, data)
+    assert status == datasets.PUBLISHED
     for name in ("train", "validation", "test"):
         back = datasets.read_split(root, version, name)
         assert back.images.dtype == np.uint8 and back.images.shape[1:] == (28, 28)
@@ -75,10 +75,10 @@ def test_parquet_schema_is_what_other_tools_expect(home):
 
 def test_publishing_an_existing_version_writes_nothing(home):
     root = StorageRoot(home)
-    version, fresh = publish(root)
+    version, status = publish(root)
     before = {p: os.stat(os.path.join(home, "datasets", p)).st_mtime_ns for p in dataset_entries(home)}
-    again, fresh_again = publish(root)
-    assert (again, fresh, fresh_again) == (version, True, False)
+    again, status_again = publish(root)
+    assert (again, status, status_again) == (version, datasets.PUBLISHED, datasets.UNCHANGED)
     after = {p: os.stat(os.path.join(home, "datasets", p)).st_mtime_ns for p in dataset_entries(home)}
     assert before == after
 
@@ -124,10 +124,11 @@ KILLED_WRITER = textwrap.dedent(
 
     write = datasets.write_split_file
     def write_then_hang(root, path, digits):
-        write(root, path, digits)
+        recorded = write(root, path, digits)
         if path.endswith("validation.parquet"):  # two of three splits on disk: stop here
             open({marker!r}, "w").close()
             time.sleep(120)
+        return recorded
     datasets.write_split_file = write_then_hang
     publish(StorageRoot({home!r}))
     """
@@ -156,5 +157,61 @@ def test_a_writer_killed_mid_write_leaves_no_version(home, tmp_path):
     assert datasets.list_manifests(root) == []
     assert [p for p in os.listdir(f"{home}/datasets") if not p.startswith(".")] == []
     # The next writer publishes normally, whatever the dead one left in staging.
-    version, fresh = publish(root)
-    assert fresh and datasets.read_split(root, version, "test").images.shape == (50, 28, 28)
+    version, status = publish(root)
+    assert status == datasets.PUBLISHED
+    assert datasets.read_split(root, version, "test").images.shape == (50, 28, 28)
+
+
+def rewrite_labels(path: str, label: int) -> None:
+    """A valid Parquet file with every label replaced: the edit a checksum has to catch."""
+    import pyarrow as pa
+
+    table = pq.read_table(path)
+    labels = pa.array(np.full(table.num_rows, label, np.uint8))
+    pq.write_table(table.set_column(1, table.schema.field("label"), labels), path, compression="zstd")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "labels rewritten", "deleted"])
+def test_a_damaged_split_is_a_clear_error_and_publishing_again_repairs_it(home, damage):
+    root = StorageRoot(home)
+    data = splits()
+    version, _ = publish(root, data)
+    manifest = datasets.read_manifest(root, version)
+    recorded = manifest["split_files"]["test.parquet"]
+    assert recorded["rows"] == len(data["test"]) and len(recorded["sha256"]) == 64
+    path = f"{home}/datasets/{version}/test.parquet"
+    if damage == "truncated":
+        with open(path, "r+b") as handle:
+            handle.truncate(recorded["bytes"] // 2)
+    elif damage == "labels rewritten":
+        rewrite_labels(path, 0)
+    else:
+        os.remove(path)
+
+    with pytest.raises(datasets.DatasetDamaged) as caught:
+        datasets.read_split(root, version, "test")
+    message = str(caught.value)
+    assert path in message and "--force" in message and "\n" not in message
+    assert datasets.read_split(root, version, "train").labels.tolist() == data["train"].labels.tolist()
+    assert [p.split(" ")[0] for p in datasets.verify_dataset(root, version)] == [path]
+
+    again, status = publish(root, data, created_at="2026-06-01T00:00:00+00:00")
+    assert (again, status) == (version, datasets.REPAIRED)
+    repaired = datasets.read_manifest(root, version)
+    assert repaired["created_at"] == manifest["created_at"]  # still sorts where it was created
+    assert repaired["repaired"]["problems"] and datasets.verify_dataset(root, version) == []
+    np.testing.assert_array_equal(datasets.read_split(root, version, "test").labels, data["test"].labels)
+
+
+def test_a_version_published_without_checksums_must_be_repaired_before_use(home):
+    import json
+
+    root = StorageRoot(home)
+    version, _ = publish(root)
+    manifest_path = f"{home}/datasets/{version}/manifest.json"
+    legacy = {k: v for k, v in json.load(open(manifest_path)).items() if k != "split_files"}
+    json.dump(legacy, open(manifest_path, "w"))
+    with pytest.raises(datasets.DatasetDamaged, match="has no checksum in the manifest"):
+        datasets.read_split(root, version, "train")
+    assert publish(root)[1] == datasets.REPAIRED
+    assert datasets.verify_dataset(root, version) == []

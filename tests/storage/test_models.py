@@ -5,7 +5,7 @@ import pytest
 
 from storage import models as model_store
 from storage.root import StorageRoot
-from tasks.core.models.base import ModelFileError
+from tasks.core.errors import ModelFileError
 
 FILES = {"model.json": b'{"family": "mlp"}', "weights.safetensors": b"\x00" * 1000}
 

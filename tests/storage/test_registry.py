@@ -4,25 +4,28 @@ import pytest
 
 from storage.registry import Registry, RegistryError
 from storage.root import StorageRoot
+from tasks.core.promotion import Lineage
+
+DIGITS = Lineage("mnist", tuple(str(d) for d in range(10)))
 
 
-def record(model_id: str, family: str = "mlp", dataset: str = "d1") -> dict:
+def record(model_id: str, family: str = "mlp", dataset: str = "d1", smoke: bool = False) -> dict:
     return {"model_id": model_id, "family": family, "dataset_version": dataset, "seed": 0,
             "config": {"epochs": 1}, "code_version": "git:abc", "libraries": {"torch": "2"},
-            "train_seconds": 1.5, "validation_accuracy": 0.9}
+            "train_seconds": 1.5, "validation_accuracy": 0.9, "smoke": smoke}
 
 
 @pytest.fixture
 def registry(home):
     registry = Registry.open(StorageRoot(home))
     for name in ("mlp-a1", "cnn-b2", "svm-c3"):
-        registry.register(record(name, name.split("-")[0]), f"/models/{name}", f"# {name}")
+        registry.register(record(name, name.split("-")[0]), f"/models/{name}", f"# {name}", DIGITS)
     yield registry
     registry.close()
 
 
 def test_versions_are_immutable_and_carry_their_lineage(registry):
-    assert not registry.register({**record("mlp-a1"), "validation_accuracy": 0.1}, "/elsewhere", "# other")
+    assert not registry.register({**record("mlp-a1"), "validation_accuracy": 0.1}, "/elsewhere", "# other", DIGITS)
     model = registry.get("mlp-a1")
     assert model["validation_accuracy"] == 0.9 and model["artifact_url"] == "/models/mlp-a1"
     assert model["config"] == {"epochs": 1} and model["code_version"] == "git:abc"
@@ -80,7 +83,7 @@ def _promote_from_observed_revision(home, model_id, start, results):
 def test_concurrent_promotions_have_exactly_one_winner_and_no_lost_update(home, registry):
     contenders = [f"mlp-p{i}" for i in range(6)]
     for name in contenders:
-        registry.register(record(name), f"/models/{name}", "#")
+        registry.register(record(name), f"/models/{name}", "#", DIGITS)
     context = multiprocessing.get_context("spawn")
     for round_number in range(3):
         start, results = context.Barrier(len(contenders)), context.Queue()
@@ -98,3 +101,89 @@ def test_concurrent_promotions_have_exactly_one_winner_and_no_lost_update(home, 
     assert [h["revision"] for h in history] == [1, 2, 3]
     # each change starts from the previous one's result: no update was lost
     assert all(later["from_model"] == earlier["to_model"] for earlier, later in zip(history, history[1:]))
+
+
+def test_references_are_plain_case_sensitive_text_never_sql_patterns(registry):
+    for pattern in ("c%", "%", "_lp-a1", "c_n-b2", "CNN", "Cnn-b2", "MLP-A1"):
+        with pytest.raises(RegistryError, match="matches no registered model"):
+            registry.resolve(pattern)
+    for empty in ("", " cnn", "cnn "):
+        with pytest.raises(RegistryError, match="empty or padded"):
+            registry.resolve(empty)
+    registry.register(record("mlp-a10"), "/models/mlp-a10", "#", DIGITS)
+    assert registry.resolve("mlp-a1") == "mlp-a1"  # an exact id wins over being a prefix of another
+    assert registry.resolve("mlp-a10") == "mlp-a10"
+    with pytest.raises(RegistryError, match="ambiguous"):
+        registry.resolve("mlp-a")
+
+
+def test_moving_an_alias_to_where_it_already_points_records_nothing(registry):
+    assert registry.set_alias("candidate", "mlp-a1", 0, reason="first")
+    assert registry.set_alias("candidate", "mlp-a1", 1, reason="same again")
+    assert registry.alias("candidate") == ("mlp-a1", 1)
+    assert len(registry.history("candidate")) == 1
+    assert not registry.set_alias("candidate", "mlp-a1", 0, reason="stale")  # a stale revision still loses
+
+
+FASHION = Lineage("fashion-mnist", ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"))
+
+
+def test_manual_promotion_refuses_smoke_models_and_other_problems_unless_forced(registry):
+    registry.register(record("cnn-smoke", "cnn", smoke=True), "/models/cnn-smoke", "#", DIGITS)
+    registry.register(record("cnn-fashion", "cnn", dataset="f1"), "/models/cnn-fashion", "#", FASHION)
+    assert registry.promote("mlp-a1", reason="first") is None
+    with pytest.raises(RegistryError, match="cnn-smoke is a smoke model"):
+        registry.promote("cnn-smoke", reason="x")
+    with pytest.raises(RegistryError, match=r"solves another problem \(fashion-mnist"):
+        registry.promote("cnn-fashion", reason="x")
+    assert registry.alias("production")[0] == "mlp-a1"
+    assert registry.promote("cnn-b2", reason="same problem") == "mlp-a1"
+    assert registry.promote("cnn-fashion", reason="switching problems", force=True) == "cnn-b2"
+    assert registry.promote("cnn-fashion", reason="again") == "cnn-fashion"  # already production: no row
+    assert [h["action"] for h in registry.history("production")] == ["manual", "manual", "manual"]
+
+
+def test_rollback_across_sources_needs_force(registry):
+    registry.register(record("cnn-fashion", "cnn", dataset="f1"), "/models/cnn-fashion", "#", FASHION)
+    registry.set_alias("production", "mlp-a1", 0, reason="1")
+    registry.set_alias("production", "cnn-fashion", 1, reason="2")
+    with pytest.raises(RegistryError, match="refusing to roll back"):
+        registry.rollback(reason="x")
+    assert registry.alias("production") == ("cnn-fashion", 2)
+    assert registry.rollback(reason="back to digits", force=True) == ("cnn-fashion", "mlp-a1")
+
+
+def test_a_command_that_only_reads_never_creates_a_registry_or_a_root(tmp_path):
+    missing = tmp_path / "typo"
+    with pytest.raises(RegistryError, match=f"no model registry in the storage root {missing}"):
+        Registry.open(StorageRoot(missing), create=False)
+    assert not missing.exists()
+
+
+def test_a_registry_of_an_earlier_release_is_migrated_and_its_lineage_filled(home):
+    import json
+    import os
+    import sqlite3
+
+    old_schema = """CREATE TABLE model_versions (model_id VARCHAR(64) PRIMARY KEY, family VARCHAR(16) NOT NULL,
+        dataset_version VARCHAR(64) NOT NULL, seed INTEGER NOT NULL, config TEXT NOT NULL,
+        code_version VARCHAR(80) NOT NULL, libraries TEXT NOT NULL, train_seconds FLOAT NOT NULL,
+        validation_accuracy FLOAT NOT NULL, artifact_url TEXT NOT NULL, card TEXT NOT NULL,
+        registered_at VARCHAR(32) NOT NULL, flow_run VARCHAR(64))"""
+    with sqlite3.connect(os.path.join(home, "registry.db")) as connection:
+        connection.execute(old_schema)
+        connection.execute("INSERT INTO model_versions VALUES ('cnn-old', 'cnn', 'd9', 0, '{}', 'git:x', '{}', 1.0, "
+                           "0.9, '/m', '#', '2026-01-01T00:00:00', NULL)")
+    # What storage holds for it: the manifest of its dataset and its training record (smoke subset).
+    os.makedirs(os.path.join(home, "datasets", "d9"))
+    with open(os.path.join(home, "datasets", "d9", "manifest.json"), "w") as handle:
+        json.dump({"version": "d9", "source": {"spec": "fashion-mnist"}, "class_names": list(FASHION.class_names)}, handle)
+    os.makedirs(os.path.join(home, "models", "cnn-old"))
+    with open(os.path.join(home, "models", "cnn-old", "training.json"), "w") as handle:
+        json.dump({"model_id": "cnn-old", "subset": {"train_rows": 2000, "validation_rows": 500}}, handle)
+
+    registry = Registry.open(StorageRoot(home))
+    assert registry.lineage("cnn-old") == (FASHION, True)
+    assert registry.get("cnn-old")["source"] == "fashion-mnist"
+    registry.close()

@@ -2,7 +2,8 @@
 
 import json
 
-from tasks.core.models.base import META_FILE, Budget, Classifier, FitReport, ModelFileError, TimeBudgetExceeded
+from tasks.core.errors import ModelFileError
+from tasks.core.models.base import META_FILE, Budget, Classifier, FitReport, TimeBudgetExceeded
 from tasks.core.models.configs import FAMILIES, Family, FamilyConfig, ModelConfigs
 
 
@@ -28,6 +29,8 @@ def load(files: dict[str, bytes]) -> Classifier:
         family = meta["family"]
     except (KeyError, ValueError, TypeError) as error:
         raise ModelFileError(f"{META_FILE} is missing or unreadable ({error}); not a model of this pipeline") from error
+    if family not in FAMILIES:
+        raise ModelFileError(f"{META_FILE} names the model family {family!r}; this pipeline has {', '.join(FAMILIES)}")
     cls = family_class(family)
     config = type(ModelConfigs().of(family)).model_validate(meta["config"])
     return cls.from_weights(config, files, meta)

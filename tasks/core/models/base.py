@@ -16,6 +16,7 @@ from typing import ClassVar
 import numpy as np
 
 from tasks.core.digits import IMAGE_SHAPE, NUM_CLASSES, Digits
+from tasks.core.errors import MnistError
 
 # step, total steps, metrics of that step (epoch loss, validation accuracy, ...)
 ProgressFn = Callable[[int, int, dict], None]
@@ -24,7 +25,7 @@ META_FILE = "model.json"
 PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
 
 
-class TrainingError(RuntimeError):
+class TrainingError(MnistError, RuntimeError):
     """Training could not produce a model."""
 
 
@@ -34,10 +35,6 @@ class TimeBudgetExceeded(TrainingError):
             f"{family}: time budget of {budget_s:g} s exceeded ({where}); raise "
             f"`time_budget_s` in the training settings or lower this family's epochs"
         )
-
-
-class ModelFileError(ValueError):
-    """A stored model is truncated, tampered with, or not a model of this pipeline."""
 
 
 @dataclass

@@ -20,7 +20,8 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from tasks.core.models.base import Classifier, FitReport, ModelFileError, accuracy, flat_pixels
+from tasks.core.errors import ModelFileError
+from tasks.core.models.base import Classifier, FitReport, accuracy, flat_pixels
 from tasks.core.models.configs import CnnConfig, LogRegConfig, MlpConfig, TorchConfig
 
 WEIGHTS_FILE = "weights.safetensors"

@@ -15,7 +15,8 @@ from sklearn.decomposition import PCA
 from sklearn.svm import SVC
 
 from tasks.core.dataset import stratified_sample
-from tasks.core.models.base import Classifier, FitReport, ModelFileError, accuracy, flat_pixels
+from tasks.core.errors import ModelFileError
+from tasks.core.models.base import Classifier, FitReport, accuracy, flat_pixels
 from tasks.core.models.configs import SvmConfig
 
 WEIGHTS_FILE = "model.skops"

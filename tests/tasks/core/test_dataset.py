@@ -91,12 +91,24 @@ def test_image_profile_reports_range_nulls_and_fractions():
 
 def test_split_summary_figures():
     splits = dataset.split_source(official(), 0.1, 0.1, seed=0)
-    summary = dataset.split_summary(splits, {"train": 500, "test": 100}, {"test_in_train_or_validation": 5})
+    splits["train"].images[:9] = 0  # nine blank images
+    duplicates = {"test_in_train_or_validation": 5, "within_train": 45, "within_validation": 0, "within_test": 1}
+    summary = dataset.split_summary(splits, {"train": 500, "test": 100}, duplicates)
     row = summary.iloc[0]
     assert row["rows_train"] == 450 and row["source_rows_test"] == 100
     assert row["class_share_min_test"] == pytest.approx(0.1)
     assert row["test_duplicate_share"] == pytest.approx(0.05)
     assert row["classes_present_validation"] == 10
+    assert row["blank_share_train"] == pytest.approx(9 / 450) and row["blank_share_test"] == 0
+    assert row["duplicate_share_train"] == pytest.approx(0.1) and row["duplicate_share_test"] == pytest.approx(0.01)
+
+
+def test_blank_images_are_all_zero_and_missing_pixels_are_not_blank():
+    images = np.zeros((4, 28, 28))
+    images[1, 5, 5] = 1
+    images[2, 0, 0] = np.nan
+    assert dataset.blank_count(images) == 2
+    assert dataset.blank_count(images[[0, 1, 3]].astype(np.uint8)) == 2
 
 
 def test_concat_and_take():

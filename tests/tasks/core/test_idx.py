@@ -1,11 +1,12 @@
 import gzip
 import struct
+import zlib
 
 import numpy as np
 import pytest
 
 from tasks.core.errors import SourceError
-from tasks.core.idx import decode_idx, decode_idx_pair, encode_idx
+from tasks.core.idx import decode_idx, decode_idx_pair, encode_idx, gunzip_if_needed
 from tests.conftest import make_digits
 
 
@@ -88,3 +89,36 @@ def test_empty_file_is_a_clear_error(raw):
 def test_non_28x28_images_decode_for_validation_to_reject():
     images = np.zeros((3, 32, 32), dtype=np.uint8)
     assert decode_idx(encode_idx(images), "x").shape == (3, 32, 32)
+
+
+def gzip_of_zeros(total: int, chunk: int = 1 << 20) -> bytes:
+    """A small gzip stream that expands to ``total`` zero bytes (a decompression bomb)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(chunk)
+    parts = [compressor.compress(zeros) for _ in range(total // chunk)]
+    return b"".join(parts) + compressor.flush()
+
+
+def test_a_decompression_bomb_is_stopped_while_decompressing():
+    import tracemalloc
+
+    bomb = gzip_of_zeros(400 << 20)  # 400 MiB of zeros in about 400 kB
+    assert len(bomb) < 1 << 20
+    tracemalloc.start()
+    with pytest.raises(SourceError, match="expands to more than 10,000,000 bytes"):
+        gunzip_if_needed(bomb, "train-images-idx3-ubyte.gz", max_bytes=10_000_000)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 40 << 20, f"peak {peak / 2**20:.0f} MiB: the stream was not stopped at the limit"
+
+
+def test_bounded_gunzip_matches_gzip_and_its_edge_cases():
+    data = np.random.default_rng(0).integers(0, 255, 100_000, dtype=np.uint8).tobytes()
+    packed = gzip.compress(data)
+    assert gunzip_if_needed(packed, "x", max_bytes=len(data)) == data  # exactly at the limit
+    with pytest.raises(SourceError, match="expands to more than"):
+        gunzip_if_needed(packed, "x", max_bytes=len(data) - 1)
+    assert gunzip_if_needed(gzip.compress(b"ab") + gzip.compress(b"cd"), "two members") == b"abcd"
+    assert gunzip_if_needed(gzip.compress(b"ab") + b"\0" * 8, "zero padding") == b"ab"
+    with pytest.raises(SourceError, match="truncated or corrupt"):
+        gunzip_if_needed(gzip.compress(b"ab") + b"trailing garbage", "garbage")

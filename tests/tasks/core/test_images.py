@@ -32,3 +32,9 @@ def test_blank_and_non_images_are_clear_errors():
         load_image(png(Image.new("L", (50, 50), 255)), "white.png")
     with pytest.raises(ImageError, match="not an image"):
         load_image(b"not an image at all", "notes.png")
+
+
+def test_an_image_too_large_to_be_a_digit_is_refused_from_its_header():
+    huge = png(Image.new("1", (13_000, 13_000), 1))  # 169 Mpx: below PIL's own bomb limit
+    with pytest.raises(ImageError, match="13,000x13,000 pixels, more than the 50,000,000"):
+        load_image(huge, "scan.png")

@@ -1,18 +1,21 @@
 import numpy as np
 import pytest
 
-from tasks.core.promotion import Contender, decide, mcnemar_exact
+from tasks.core.promotion import Contender, Lineage, decide, mcnemar_exact, needs_comparison
 
 IDS = np.arange(1000)
+DIGITS = Lineage("mnist", tuple(str(d) for d in range(10)))
+FASHION = Lineage("fashion-mnist", ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"))
 
 
-def contender(name, correct_count, *, version="d1", wrong_first=True, extra_right=None):
+def contender(name, correct_count, *, version="d1", extra_right=None, lineage=DIGITS):
     """A model right on ``correct_count`` of 1,000 images (the last ones unless told otherwise)."""
     correct = np.zeros(1000, bool)
     correct[1000 - correct_count:] = True
     if extra_right is not None:
         correct[extra_right] = True
-    return Contender(name, version, IDS, correct)
+    return Contender(name, lineage, version, IDS, correct)
 
 
 def test_mcnemar_exact_matches_the_binomial_tail():
@@ -44,12 +47,12 @@ def test_significantly_better_is_promoted_with_its_evidence():
 
 
 def test_better_but_not_significant_keeps_the_champion():
-    champion = Contender("old", "d1", IDS, np.r_[np.zeros(8, bool), np.ones(992, bool)])
+    champion = Contender("old", DIGITS, "d1", IDS, np.r_[np.zeros(8, bool), np.ones(992, bool)])
     # right on 6 of the champion's 8 misses, wrong on 3 it got right: 6 vs 3 discordant
     correct = champion.correct.copy()
     correct[:6] = True
     correct[100:103] = False
-    decision = decide(Contender("new", "d1", IDS, correct), champion, floor=0.5, alpha=0.05)
+    decision = decide(Contender("new", DIGITS, "d1", IDS, correct), champion, floor=0.5, alpha=0.05)
     assert not decision.promote and "not significantly" in decision.reason
     assert (decision.challenger_only_correct, decision.champion_only_correct) == (6, 3)
     assert decision.p_value == pytest.approx(mcnemar_exact(6, 3)) and decision.p_value > 0.05
@@ -59,7 +62,7 @@ def test_worse_and_tied_keep_the_champion():
     champion = contender("old", 950)
     worse = decide(contender("new", 940), champion, floor=0.5, alpha=0.05)
     assert not worse.promote and "less accurate" in worse.reason
-    tie = decide(Contender("new", "d1", IDS, champion.correct.copy()), champion, floor=0.5, alpha=0.05)
+    tie = decide(Contender("new", DIGITS, "d1", IDS, champion.correct.copy()), champion, floor=0.5, alpha=0.05)
     assert not tie.promote and "ties" in tie.reason and tie.p_value == 1.0
 
 
@@ -72,3 +75,38 @@ def test_the_champion_itself_is_not_promoted_again():
 def test_champion_scored_on_another_dataset_version_must_be_re_evaluated():
     with pytest.raises(ValueError, match="evaluate both on the same test split"):
         decide(contender("new", 990, version="d2"), contender("old", 900, version="d1"), floor=0.5, alpha=0.05)
+
+
+def test_a_smoke_run_never_promotes_even_without_a_champion():
+    decision = decide(contender("smoke", 990), None, floor=0.5, alpha=0.05, smoke=True)
+    assert not decision.promote and decision.smoke and "smoke run" in decision.reason
+    better = decide(contender("smoke", 990), contender("old", 500), floor=0.5, alpha=0.05, smoke=True)
+    assert not better.promote and "never replaces production" in better.reason
+
+
+def test_a_champion_of_another_source_is_never_compared_or_replaced():
+    unscored_champion = Contender("fashion-cnn", FASHION)  # not evaluated on the digits' split
+    decision = decide(contender("digits-svm", 990), unscored_champion, floor=0.5, alpha=0.05)
+    assert not decision.promote and "another problem" in decision.reason
+    assert decision.champion_lineage.startswith("fashion-mnist (") and decision.challenger_lineage.startswith("mnist (")
+    assert decision.p_value is None and decision.champion_accuracy is None
+    renamed = Lineage("mnist", ("zero", *DIGITS.class_names[1:]))  # same source, other class names
+    assert not decide(contender("a", 990), Contender("b", renamed), floor=0.5, alpha=0.05).promote
+    unknown = decide(contender("a", 990), Contender("b", None), floor=0.5, alpha=0.05)
+    assert not unknown.promote and "unrecorded source" in unknown.reason
+
+
+def test_a_newer_version_of_the_same_source_is_compared():
+    champion = contender("old", 900, version="d2")  # re-scored on the new version's split
+    challenger = contender("new", 900, version="d2", extra_right=np.arange(0, 30))
+    assert decide(challenger, champion, floor=0.5, alpha=0.05).promote
+
+
+def test_only_a_different_model_of_the_same_problem_is_scored_for_comparison():
+    challenger = contender("new", 950)
+    assert needs_comparison(challenger, "old", DIGITS, smoke=False)
+    assert not needs_comparison(challenger, "old", DIGITS, smoke=True)
+    assert not needs_comparison(challenger, "old", FASHION, smoke=False)
+    assert not needs_comparison(challenger, "old", None, smoke=False)
+    assert not needs_comparison(challenger, "new", DIGITS, smoke=False)
+    assert not needs_comparison(challenger, None, None, smoke=False)

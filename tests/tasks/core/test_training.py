@@ -1,4 +1,5 @@
 from tasks.core.models.configs import LogRegConfig, MlpConfig
+from tasks.core.promotion import Lineage
 from tasks.core.training import Subset, model_id, training_record
 
 
@@ -16,13 +17,17 @@ def test_model_id_changes_with_everything_that_changes_the_model():
     assert base not in variants and len(variants) == 5
 
 
-
 def test_training_record_carries_lineage():
     from tasks.core.models.base import FitReport
 
     report = FitReport(0.9, 3, 2, [{"epoch": 1}], 1.5)
-    record = training_record("mlp", MlpConfig(), "d1", 7, Subset(), {"train": 10, "validation": 5}, report, 1)
+    lineage = Lineage("fashion-mnist", ("T-shirt/top", "Trouser"))
+    record = training_record("mlp", MlpConfig(), "d1", lineage, 7, Subset(), {"train": 10, "validation": 5}, report, 1)
     assert record["dataset_version"] == "d1" and record["seed"] == 7
+    assert record["source"] == "fashion-mnist" and record["class_names"] == ["T-shirt/top", "Trouser"]
+    assert record["smoke"] is False
+    smoke = training_record("mlp", MlpConfig(), "d1", lineage, 7, Subset(2000, 500), {"train": 10, "validation": 5}, report, 1)
+    assert smoke["smoke"] is True
     assert record["config"]["hidden"] == [256, 256]
     assert record["code_version"] and record["model_code"]
     assert set(record["libraries"]) >= {"torch", "scikit-learn", "numpy"}
