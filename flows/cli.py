@@ -47,9 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     source = argparse.ArgumentParser(add_help=False)
     source.add_argument(
         "--source",
-        default="mnist",
-        help="mnist (download, the default), fashion-mnist, mnist-sample (offline, 5,000 "
-        "digits), idx:DIR (four local IDX files) or csv:PATH (Kaggle train.csv)",
+        help="mnist (download), fashion-mnist, mnist-sample (offline, 5,000 digits), idx:DIR "
+        "(four local IDX files) or csv:PATH (Kaggle train.csv); default: the Prefect Variable "
+        "mnist_source where set, else mnist",
     )
     source.add_argument("--seed", type=int, help="seed of the validation/test split (default 0)")
     source.add_argument(
@@ -156,19 +156,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser(
         "predict", parents=[home, registry], help="classify images with the production model",
-        description="Print the predicted label and its probability for each input: PNG/JPEG "
-        "images (any size; converted to 28x28 white-on-black like MNIST), IDX image files "
-        "(.gz or not), or Parquet files with an `image` column. With --output, a Parquet file "
-        "of predictions is written through the `predict` flow instead.",
+        description="Print the predicted label, its class name (for datasets that name their "
+        "classes) and its probability for each input: PNG/JPEG images, IDX image files (.gz or "
+        "not), or Parquet files with an `image` column. A 28x28 single-channel image is used as "
+        "it is (inverted if its background is light); other sizes are converted the way the "
+        "model's dataset was made (digits: fitted into 20x20 and centred by mass; named items: "
+        "trimmed, longest edge 28, centred). With --output, a Parquet file of predictions is "
+        "written through the `predict` flow instead.",
     )
     predict.add_argument("files", nargs="+", metavar="FILE")
     predict.add_argument("--model", default="production", help="model id, prefix or alias (production)")
+    predict.add_argument(
+        "--preprocess", choices=("auto", "none", "digit"), default="auto",
+        help="how image files become 28x28: auto (as above), none (pixels as they are; 28x28 only) "
+        "or digit (MNIST's digit conversion whatever the size)",
+    )
     predict.add_argument("--json", action="store_true", help="one JSON object per input")
     predict.add_argument("--output", metavar="PARQUET", help="score one Parquet FILE into this Parquet file")
     predict.set_defaults(handler=_predict)
 
     models = commands.add_parser(
-        "models", help="list, show, promote or roll back registered models",
+        "models", help="list, show, promote, roll back or report registered models",
         description="The model registry: versions, their metrics and aliases.",
     )
     model_commands = models.add_subparsers(title="model commands", metavar="ACTION")
@@ -192,6 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--force", action="store_true",
                           help="roll back even to a model of another source than production's")
     rollback.set_defaults(handler=_models_rollback)
+    report = model_commands.add_parser(
+        "report", parents=[home, registry], help="write the registry report (one HTML page)",
+        description="Write one self-contained HTML page with every model version's metrics per "
+        "dataset, production's test accuracy over time and the alias history, and print its path "
+        "(default: <storage root>/reports/registry.html; train-all runs write it too).",
+    )
+    report.add_argument("--output", metavar="FILE", help="write the page here instead")
+    report.set_defaults(handler=_models_report)
     history = model_commands.add_parser("history", parents=[home, registry], help="every alias change")
     history.add_argument("--json", action="store_true", help="machine-readable output")
     history.set_defaults(handler=_models_history)
@@ -376,19 +392,24 @@ def _predict(args: argparse.Namespace) -> int:
         outcome = predict(config)
         print(f"{outcome['rows']} predictions by {outcome['model_id']} written to {outcome['output']}")
         return 0
+    from tasks.core.scoring import score
     from tasks.predict import load_registered, read_images
 
-    model_id, model = load_registered(args.home, args.registry, args.model)
+    registered = load_registered(args.home, args.registry, args.model)
     for path in args.files:
-        names, images = read_images(path)
-        proba = model.predict_proba(images)
-        for name, row in zip(names, proba):
-            label = int(row.argmax())
+        names, images = read_images(path, args.preprocess, registered.digits)
+        scores = score(registered.model, images, registered.class_names)
+        for i, name in enumerate(names):
+            label, label_name = int(scores.predicted[i]), scores.label_names[i]
             if args.json:
-                print(json.dumps({"input": name, "label": label, "probability": round(float(row[label]), 6),
-                                  "probabilities": [round(float(p), 6) for p in row], "model_id": model_id}))
-            else:
-                print(f"{name}\t{label}\t{row[label]:.4f}")
+                print(json.dumps({"input": name, "label": label, "label_name": label_name,
+                                  "probability": round(float(scores.probability[i]), 6),
+                                  "probabilities": [round(float(p), 6) for p in scores.probabilities[i]],
+                                  "model_id": registered.model_id}))
+            elif registered.digits:
+                print(f"{name}\t{label}\t{scores.probability[i]:.4f}")
+            else:  # the class name as a column of its own, between label and probability
+                print(f"{name}\t{label}\t{label_name}\t{scores.probability[i]:.4f}")
     return 0
 
 
@@ -413,13 +434,19 @@ def _models_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{k: v for k, v in m.items() if k != "card"} for m in versions], indent=2))
     elif not versions:
-        print("no registered models; run `mnist train-all`.")
+        print(f"no registered models in the registry {registry.location}; run `mnist train-all`.")
     else:
-        print(f"{'model id':<24} {'family':<7} {'dataset':<17} {'valid':>7} {'test':>7}  aliases")
+        print(f"{'model id':<24} {'family':<7} {'source':<22} {'dataset':<17} {'registered (UTC)':<17} "
+              f"{'valid':>7} {'test':>7}  aliases")
         for m in versions:
             test = m["metrics"].get("accuracy")
-            print(f"{m['model_id']:<24} {m['family']:<7} {m['dataset_version']:<17} "
-                  f"{m['validation_accuracy']:7.4f} {'-' if test is None else f'{test:7.4f}':>7}  {','.join(m['aliases'])}")
+            source = m["source"] or "?"
+            if ":" in source and "/" in source:  # idx:/long/path/name -> idx:name
+                source = f"{source.split(':', 1)[0]}:{source.rsplit('/', 1)[1]}"
+            source += " (smoke)" if m["smoke"] else ""
+            print(f"{m['model_id']:<24} {m['family']:<7} {source:<22} {m['dataset_version']:<17} "
+                  f"{m['registered_at'][:16].replace('T', ' '):<17} {m['validation_accuracy']:7.4f} "
+                  f"{'-' if test is None else f'{test:7.4f}':>7}  {','.join(m['aliases'])}")
     return 0
 
 
@@ -454,11 +481,25 @@ def _models_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models_report(args: argparse.Namespace) -> int:
+    from storage import reports
+    from storage.root import StorageRoot
+    from tasks.core.registry_report import build_registry_report
+
+    registry = _registry(args)
+    report = build_registry_report(registry.list_versions(), registry.history(), registry.location)
+    print(f"registry report: {reports.write_registry_report(StorageRoot(args.home), report.html, args.output)}")
+    return 0
+
+
 def _models_history(args: argparse.Namespace) -> int:
-    entries = _registry(args).history()
+    registry = _registry(args)
+    entries = registry.history()
     if args.json:
         print(json.dumps(entries, indent=2))
         return 0
+    if not entries:
+        print(f"no alias has been set in the registry {registry.location}; `mnist train-all` promotes the first model.")
     for e in entries:
         print(f"{e['changed_at'][:19]}  {e['alias']:<10} {e['from_model'] or '(none)':<24} -> {e['to_model']:<24} "
               f"{e['action']:<8} {e['reason']}")

@@ -168,15 +168,17 @@ class SourceTarget(Strict):
 
     # Storage root; None means $MNIST_HOME, else ~/.local/share/mnist-pipeline.
     home: str | None = None
-    # mnist, fashion-mnist, mnist-sample, idx:DIR or csv:PATH.
-    source: str = "mnist"
+    # mnist, fashion-mnist, mnist-sample, idx:DIR or csv:PATH. None means the Prefect Variable
+    # `mnist_source` (set once per server: `prefect variable set mnist_source idx:/data/mnist`),
+    # else mnist: an offline site points its nightly run at its own copy without editing files.
+    source: str | None = None
     # Decode and validate again even when this exact source was ingested before.
     force: bool = False
 
     @field_validator("source")
     @classmethod
-    def _known_source(cls, value: str) -> str:
-        return str(SourceSpec.parse(value))
+    def _known_source(cls, value: str | None) -> str | None:
+        return None if value is None else str(SourceSpec.parse(value))
 
 
 class IngestConfig(SourceTarget):
@@ -201,5 +203,5 @@ class TrainAllConfig(SourceTarget):
     def eda_config(self, dataset: str) -> EdaConfig:
         return EdaConfig(home=self.home, dataset=dataset, force=self.force, settings=self.eda)
 
-    def ingest_config(self) -> IngestConfig:
-        return IngestConfig(home=self.home, source=self.source, force=self.force, settings=self.ingest)
+    def ingest_config(self, source: str) -> IngestConfig:
+        return IngestConfig(home=self.home, source=source, force=self.force, settings=self.ingest)

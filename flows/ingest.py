@@ -27,7 +27,7 @@ class IngestOutcome:
 def _run_name() -> str:
     from prefect.runtime import flow_run
 
-    return f"ingest-{flow_run.parameters['config'].source.split('/')[-1]}"
+    return f"ingest-{steps.source_name(flow_run.parameters['config'].source)}"
 
 
 @flow(name="ingest", flow_run_name=_run_name, log_prints=True)
@@ -38,22 +38,23 @@ def ingest(config: IngestConfig = IngestConfig()) -> IngestOutcome:
         "validation_fraction": settings.validation_fraction,
         "test_fraction": settings.test_fraction,
     }
-    fetched = steps.fetch_source(config.source, config.home, settings.mirrors, settings.max_images_per_split)
+    source = steps.resolve_source(config.source)
+    fetched = steps.fetch_source(source, config.home, settings.mirrors, settings.max_images_per_split)
     fingerprint = dataset.source_fingerprint(fetched.checksums(), split_params)
     if not config.force:
         existing = steps.find_existing_version(config.home, fingerprint)
         if existing:
             damage = steps.verify_version(config.home, existing)
             if not damage:
-                print(f"{config.source} is unchanged since dataset {existing}; nothing to do.")
+                print(f"{source} is unchanged since dataset {existing}; nothing to do.")
                 return IngestOutcome(existing, "reused")
-            print(f"dataset {existing} is damaged; decoding {config.source} again to repair it.")
+            print(f"dataset {existing} is damaged; decoding {source} again to repair it.")
     decoded = steps.decode(
         fetched, settings.validation_fraction, settings.test_fraction, settings.seed,
         settings.max_images_per_split,
     )
     bounds = Bounds(
-        expected_source_rows=SourceSpec.parse(config.source).expected_rows,
+        expected_source_rows=SourceSpec.parse(source).expected_rows,
         min_rows_per_split=settings.min_rows_per_split,
         min_class_share=settings.min_class_share,
         max_class_share=settings.max_class_share,
@@ -61,6 +62,6 @@ def ingest(config: IngestConfig = IngestConfig()) -> IngestOutcome:
         max_blank_share=settings.max_blank_share,
         max_duplicate_share=settings.max_duplicate_share,
     )
-    validated = steps.validate(decoded, config.source, bounds)
+    validated = steps.validate(decoded, source, bounds)
     published = steps.publish(config.home, fetched, decoded, validated, fingerprint, split_params)
     return IngestOutcome(published.version, published.status)

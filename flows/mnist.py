@@ -7,7 +7,9 @@ not stop the others; the run then ends Failed, naming it, after the survivors we
 every stage.
 """
 
-from prefect import flow
+from contextlib import nullcontext
+
+from prefect import flow, tags
 from prefect.states import Completed, Failed
 
 from flows.config import TrainAllConfig
@@ -15,7 +17,10 @@ from flows.eda import eda
 from flows.ingest import ingest
 from flows.runners import training_runner
 from flows.train import train
+from tasks import ingest as ingest_steps
 from tasks import registry as steps
+from tasks.artifacts import SMOKE_TAG
+from tasks.summary import run_summary
 
 
 def _run_name() -> str:
@@ -23,16 +28,25 @@ def _run_name() -> str:
 
     config = flow_run.parameters["config"]
     smoke = "-smoke" if config.train.smoke else ""
-    return f"train-all-{config.source.split('/')[-1]}{smoke}"
+    return f"train-all-{ingest_steps.source_name(config.source)}{smoke}"
 
 
 @flow(name="mnist", flow_run_name=_run_name, log_prints=True)
 def mnist(config: TrainAllConfig = TrainAllConfig()):
-    dataset = ingest(config.ingest_config())
-    report = eda(config.eda_config(dataset.version))
-    training = train.with_options(task_runner=training_runner(config.train))(
+    # A smoke run's subflows and tasks carry the tag, and its artifacts keys of their own.
+    with tags(SMOKE_TAG) if config.train.smoke else nullcontext():
+        return _stages(config)
+
+
+def _stages(config: TrainAllConfig):
+    ingested = ingest(config.ingest_config(ingest_steps.resolve_source(config.source)), return_state=True)
+    dataset = ingested.result()
+    drawn = eda(config.eda_config(dataset.version), return_state=True)
+    report = drawn.result()
+    trained = train.with_options(task_runner=training_runner(config.train))(
         config.train_config(dataset.version), return_state=True
-    ).result(raise_on_failure=False)
+    )
+    training = trained.result(raise_on_failure=False)
     evaluated, promotion = [], None
     for summary in training.trained.values():
         steps.register_model(config.home, config.registry_url, summary["model_id"])
@@ -45,6 +59,7 @@ def mnist(config: TrainAllConfig = TrainAllConfig()):
             config.home, config.registry_url, dataset.version, evaluated,
             config.promotion.min_test_accuracy, config.promotion.alpha, config.train.smoke,
         )
+        steps.registry_report(config.home, config.registry_url)
     result = {
         "dataset_version": dataset.version,
         "dataset_reused": dataset.reused,
@@ -54,6 +69,8 @@ def mnist(config: TrainAllConfig = TrainAllConfig()):
         "evaluations": {e["family"]: e for e in evaluated},
         "promotion": promotion,
     }
+    run_summary(result, {name: state.state_details.flow_run_id for name, state in
+                         (("ingest", ingested), ("eda", drawn), ("train", trained))})
     if training.failed:
         return Failed(message=training.failure_message(), data=result)
     return Completed(data=result)

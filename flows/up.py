@@ -138,7 +138,7 @@ def up(port: int, home: str | None, logs: str | None, project: str | None, worke
             f"storage root {root.url}\n"
             f"  export PREFECT_API_URL={api_url}\n"
             f"  export PREFECT_API_AUTH_STRING=\"$(cat {secret})\"\n"
-            f"  prefect deployment run mnist/train-all      # or mnist/smoke for a half-minute check\n"
+            f"  prefect deployment run mnist/train-all      # or mnist/smoke: a 20-second check\n"
             "Ctrl-C stops the worker and the server.", flush=True,
         )
         stop = []

@@ -5,6 +5,7 @@ Layout of one evaluation::
     evaluations/<model id>/<dataset version>/metrics.json          written last
     evaluations/<model id>/<dataset version>/predictions.parquet   sample_id, predicted, confidence, correct
     evaluations/<model id>/<dataset version>/report.md
+    evaluations/<model id>/<dataset version>/report.html            self-contained: metrics and every figure
     evaluations/<model id>/<dataset version>/*.png                  confusion matrix, reliability, errors
 """
 
@@ -18,13 +19,14 @@ from fsspec.implementations.local import LocalFileSystem
 
 from storage.datasets import IMAGE_BYTES, from_table
 from storage.raw import read_input
-from storage.root import StorageRoot
+from storage.root import StorageRoot, write_url_atomic
 from tasks.core.digits import IMAGE_SHAPE, Digits
 from tasks.core.errors import InputError
 
 AREA = "evaluations"
 METRICS = "metrics.json"
 PREDICTIONS = "predictions.parquet"
+REPORT_HTML = "report.html"
 
 
 def evaluation_dir(root: StorageRoot, model_id: str, dataset_version: str) -> str:
@@ -38,7 +40,7 @@ def find_evaluation(root: StorageRoot, model_id: str, dataset_version: str) -> d
 
 def write_evaluation(
     root: StorageRoot, model_id: str, dataset_version: str, metrics: dict, figures: dict[str, bytes],
-    report_md: str, predictions: dict[str, np.ndarray], replace: bool = False,
+    report_md: str, report_html: str, predictions: dict[str, np.ndarray], replace: bool = False,
 ) -> str:
     """Write an evaluation atomically; returns the URL of its directory."""
     final = evaluation_dir(root, model_id, dataset_version)
@@ -51,6 +53,8 @@ def write_evaluation(
             pq.write_table(pa.table(predictions), handle, compression="zstd")
         with root.fs.open(f"{staging}/report.md", "w", encoding="utf-8") as handle:
             handle.write(report_md)
+        with root.fs.open(f"{staging}/{REPORT_HTML}", "w", encoding="utf-8") as handle:
+            handle.write(report_html)
         with root.fs.open(f"{staging}/{METRICS}", "w", encoding="utf-8") as handle:
             handle.write(json.dumps(metrics, indent=2) + "\n")
         root.publish_dir(staging, final, commit_file=METRICS, replace=replace)
@@ -64,10 +68,17 @@ def read_predictions(root: StorageRoot, model_id: str, dataset_version: str) -> 
     return {name: table.column(name).to_numpy() for name in table.column_names}
 
 
-def figure_urls(root: StorageRoot, model_id: str, dataset_version: str) -> dict[str, str]:
+def read_figures(root: StorageRoot, model_id: str, dataset_version: str) -> dict[str, bytes]:
+    """The evaluation's figures (PNG bytes by name)."""
     folder = evaluation_dir(root, model_id, dataset_version)
-    return {entry.rsplit("/", 1)[1][:-4]: root.url_of(entry)
+    return {entry.rsplit("/", 1)[1][:-4]: root.read_bytes(entry)
             for entry in sorted(root.fs.ls(folder, detail=False)) if entry.endswith(".png")}
+
+
+def report_url(root: StorageRoot, model_id: str, dataset_version: str) -> str | None:
+    """The URL of the evaluation's HTML report (None for evaluations stored before it existed)."""
+    path = f"{evaluation_dir(root, model_id, dataset_version)}/{REPORT_HTML}"
+    return root.url_of(path) if root.exists(path) else None
 
 
 # -- files users score with `mnist predict` / the predict flow ---------------------------------
@@ -84,6 +95,12 @@ def read_images_parquet(url: str) -> Digits:
     if "label" not in table.column_names:
         table = table.append_column("label", pa.array(np.zeros(n, np.uint8)))
     column = table.column("image")
+    if column.null_count:
+        rows = np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))
+        ids = table.column("sample_id").to_numpy()[rows]
+        more = f" and {len(rows) - 1:,} more" if len(rows) > 1 else ""
+        raise InputError(f"{url}: row {rows[0]:,} (sample_id {ids[0]}){more} has no image (null); every row "
+                         "needs its 784 pixels, so remove or fill those rows")
     if pa.types.is_fixed_size_binary(column.type) and column.type.byte_width == IMAGE_BYTES:
         return from_table(table.select(["sample_id", "label", "image"]))
     try:
@@ -116,20 +133,9 @@ def _real(fs, path: str) -> str:
 
 def write_predictions(url: str, columns: dict[str, np.ndarray], probabilities: np.ndarray) -> str:
     """Write a predictions Parquet atomically (temporary file, then rename)."""
-    import fsspec
-
-    fs, path = fsspec.core.url_to_fs(url)
     table = pa.table(columns).append_column(
         "probabilities", pa.FixedSizeListArray.from_arrays(pa.array(probabilities.reshape(-1), pa.float32()), probabilities.shape[1])
     )
-    parent = path.rsplit("/", 1)[0] if "/" in path else "."
-    fs.makedirs(parent, exist_ok=True)
-    temporary = f"{path}.tmp-writing"
-    try:
-        with fs.open(temporary, "wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
-        fs.mv(temporary, path)
-    finally:
-        if fs.exists(temporary):
-            fs.rm(temporary)
-    return url
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return write_url_atomic(url, sink.getvalue().to_pybytes())

@@ -140,6 +140,12 @@ class Registry:
         metadata.create_all(self.engine)
         self._add_missing_columns()
 
+    @property
+    def location(self) -> str:
+        """Where the registry is, for messages: the SQLite file, or the URL without its password."""
+        url = sa.engine.make_url(self.url)
+        return url.database if url.get_backend_name() == "sqlite" else url.render_as_string(hide_password=True)
+
     @classmethod
     def open(cls, root: StorageRoot, url: str | None = None, *, create: bool = True) -> "Registry":
         """The registry of a storage root; ``create=False`` for commands that must not create one."""
@@ -234,8 +240,8 @@ class Registry:
         if reference in ALIASES:
             model_id, _ = self.alias(reference)
             if model_id is None:
-                raise RegistryError(f"no model has the alias {reference!r} yet; run `mnist train-all` "
-                                    "or `mnist models promote VERSION`")
+                raise RegistryError(f"no model has the alias {reference!r} yet in the registry {self.location}; "
+                                    "run `mnist train-all` or `mnist models promote VERSION`")
             return model_id
         prefix = sa.func.substr(versions.c.model_id, 1, len(reference)) == reference
         with self.engine.connect() as connection:
@@ -245,7 +251,8 @@ class Registry:
         if len(ids) == 1:
             return ids[0]
         problem = "matches no registered model" if not ids else f"is ambiguous ({', '.join(sorted(ids))})"
-        raise RegistryError(f"model {reference!r} {problem}; `mnist models list` shows them")
+        raise RegistryError(f"model {reference!r} {problem} in the registry {self.location}; "
+                            "`mnist models list` shows them")
 
     def lineage(self, model_id: str) -> tuple[Lineage | None, bool]:
         """The problem a registered model solves (None when unrecorded) and whether it is a smoke model."""

@@ -1,10 +1,12 @@
-"""EDA reports under ``reports/eda/<dataset version>/<report key>/``: index.html and the PNGs.
+"""Reports: EDA reports under ``reports/eda/<dataset version>/<report key>/`` (index.html and the
+PNGs), and the registry report ``reports/registry.html``.
 
-The report key names the report code that made it, so a new report version never reuses an
+The EDA report key names the report code that made it, so a new report version never reuses an
 old report, and re-running the same code on the same dataset finds the report already there.
 """
 
-from storage.root import StorageRoot
+from storage.root import StorageRoot, write_url_atomic
+from tasks.core.errors import InputError
 
 AREA = "reports"
 INDEX = "index.html"
@@ -46,13 +48,32 @@ def write_eda_report(
     return root.url_of(f"{final}/{INDEX}")
 
 
-def eda_figure_urls(root: StorageRoot, version: str, report_key: str) -> dict[str, str]:
+def eda_figures(root: StorageRoot, version: str, report_key: str) -> dict[str, bytes]:
+    """The report's figures (PNG bytes by name)."""
     folder = eda_dir(root, version, report_key)
     return {
-        path.rsplit("/", 1)[1][: -len(".png")]: root.url_of(path)
+        path.rsplit("/", 1)[1][: -len(".png")]: root.read_bytes(path)
         for path in sorted(root.fs.glob(f"{folder}/*.png"))
     }
 
 
 def read_eda_summary(root: StorageRoot, version: str, report_key: str) -> str:
     return root.read_bytes(f"{eda_dir(root, version, report_key)}/{SUMMARY}").decode()
+
+
+REGISTRY_REPORT = "registry.html"
+
+
+def write_registry_report(root: StorageRoot, html: str, output: str | None = None) -> str:
+    """Write the registry report (atomically) to ``reports/registry.html``, or to ``output``;
+    returns where it went."""
+    if output is None:
+        path = root.join(AREA, REGISTRY_REPORT)
+        root.write_bytes_atomic(path, html.encode())
+        return root.url_of(path)
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(output)
+    if output.endswith("/") or fs.isdir(path):
+        raise InputError(f"--output {output} is a directory; name the HTML file to write")
+    return write_url_atomic(output, html.encode())

@@ -26,9 +26,31 @@ DEFAULT_HOME = "~/.local/share/mnist-pipeline"
 def resolve_home(home: str | os.PathLike | None = None) -> str:
     """Return the storage root: ``home`` if given, else ``$MNIST_HOME``, else the default."""
     chosen = str(home) if home else os.environ.get(HOME_ENV) or DEFAULT_HOME
+    if "{{" in chosen:  # prefect.yaml's "{{ $MNIST_HOME }}", left as it was by a shell without it
+        raise InputError(
+            f"the storage root is {chosen!r}: the deployment was made from a shell without {HOME_ENV}; "
+            f"export {HOME_ENV}=DIR and run `prefect --no-prompt deploy ...` again"
+        )
     if "://" in chosen:
         return chosen
     return str(Path(chosen).expanduser().resolve())
+
+
+def write_url_atomic(url: str, data: bytes) -> str:
+    """Write ``data`` to a file the user named (a path or fsspec URL) so that readers see the old
+    file or the new one, never half; returns ``url``."""
+    fs, path = fsspec.core.url_to_fs(url)
+    parent = path.rsplit("/", 1)[0] if "/" in path else "."
+    fs.makedirs(parent, exist_ok=True)
+    temporary = f"{parent}/.tmp-{uuid.uuid4().hex}-{path.rsplit('/', 1)[-1]}"
+    try:
+        with fs.open(temporary, "wb") as handle:
+            handle.write(data)
+        fs.mv(temporary, path)
+    finally:
+        if fs.exists(temporary):
+            fs.rm(temporary)
+    return url
 
 
 class StorageRoot:
@@ -71,16 +93,7 @@ class StorageRoot:
 
     def write_bytes_atomic(self, path: str, data: bytes) -> None:
         """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
-        parent = path.rsplit("/", 1)[0]
-        self.fs.makedirs(parent, exist_ok=True)
-        temporary = f"{parent}/.tmp-{uuid.uuid4().hex}"
-        try:
-            with self.fs.open(temporary, "wb") as handle:
-                handle.write(data)
-            self.fs.mv(temporary, path)
-        finally:
-            if self.fs.exists(temporary):
-                self.fs.rm(temporary)
+        write_url_atomic(self.url_of(path), data)
 
     def read_commit_files(self, area: str, commit_file: str) -> list[bytes]:
         """The commit file of every complete directory in ``area`` (staging and retired skipped)."""

@@ -11,9 +11,14 @@ from prefect.logging import get_run_logger
 from storage import datasets as dataset_store
 from storage import reports
 from storage.root import StorageRoot
+from tasks.artifacts import artifact_key
 from tasks.caching import RESULT_SERIALIZER, key_while_stored, stored_result_cache
 from tasks.core.digits import SPLITS
-from tasks.core.eda.report import Previous, build_report
+from tasks.core.eda.report import TITLES, Previous, build_report
+from tasks.core.pages import markdown_figure, markdown_table
+
+# The figures shown in the Prefect UI's artifact (the rest are in the HTML report).
+INLINE_FIGURES = ("class-distribution", "samples", "mean-std")
 
 
 @task(name="resolve-dataset", cache_policy=NO_CACHE)
@@ -73,11 +78,14 @@ def eda_artifacts(home: str | None, version: str, report_key: str, url: str) -> 
     """Key numbers and figure paths as a markdown artifact, and a link to the HTML report."""
     root = StorageRoot(home)
     key_numbers = json.loads(reports.read_eda_summary(root, version, report_key))
-    figures = reports.eda_figure_urls(root, version, report_key)
-    lines = [f"# EDA report: dataset {version}", "", "| | |", "| --- | --- |"]
-    lines += [f"| {name} | {value} |" for name, value in key_numbers.items()]
-    lines += ["", "## Figures", *[f"- {name}: `{path}`" for name, path in figures.items()]]
-    lines += ["", f"HTML report: `{url}`"]
-    create_markdown_artifact(key="eda-report", markdown="\n".join(lines), description=f"EDA of {version}")
+    figures = reports.eda_figures(root, version, report_key)
+    lines = [f"# EDA report: dataset {version}", "",
+             markdown_table([{"key number": name, "value": value} for name, value in key_numbers.items()])]
+    for name in INLINE_FIGURES:  # the key figures inline; the HTML report has them all, full size
+        if name in figures:
+            title = TITLES[name][0]
+            lines += ["", f"## {title}", "", markdown_figure(title, figures[name], max_width=720)]
+    lines += ["", f"HTML report (every figure, full size): `{url}`"]
+    create_markdown_artifact(key=artifact_key("eda-report"), markdown="\n".join(lines), description=f"EDA of {version}")
     link = url if "://" in url else f"file://{url}"
-    create_link_artifact(key="eda-report-html", link=link, link_text=f"EDA report {version}")
+    create_link_artifact(key=artifact_key("eda-report-html"), link=link, link_text=f"EDA report {version}")

@@ -17,10 +17,12 @@ from prefect.logging import get_run_logger
 from storage import datasets as dataset_store
 from storage import raw as raw_store
 from storage.root import StorageRoot
+from tasks.artifacts import artifact_key
 from tasks.core import dataset, download, lineage, sources, validation
 from tasks.core.decode import check_file_size, decode_source
 from tasks.core.digits import Digits
-from tasks.core.errors import TransientDownloadError
+from tasks.core.errors import SourceError, TransientDownloadError
+from tasks.core.pages import markdown_table
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,41 @@ class Decoded:
 class Validated:
     report: validation.ValidationReport
     duplicates: dict[str, int]
+
+
+SOURCE_VARIABLE, DEFAULT_SOURCE = "mnist_source", "mnist"
+
+
+def source_or_variable(source: str | None) -> str:
+    """``source`` itself, or for None the Prefect Variable ``mnist_source`` (else mnist), checked."""
+    if source is not None:
+        return source
+    from prefect.variables import Variable
+
+    value = Variable.get(SOURCE_VARIABLE, default=DEFAULT_SOURCE)
+    try:
+        return str(sources.SourceSpec.parse(str(value)))
+    except SourceError as error:
+        raise SourceError(f"the Prefect Variable {SOURCE_VARIABLE} holds {value!r}: {error} Set it again with "
+                          f"`prefect variable set {SOURCE_VARIABLE} idx:DIR --overwrite`") from None
+
+
+def source_name(source: str | None) -> str:
+    """A short name of the source for run names (the folder or file name of idx: and csv:)."""
+    try:
+        return source_or_variable(source).split("/")[-1]
+    except Exception:  # a run name never fails a run; resolve_source reports the problem
+        return "unknown-source"
+
+
+@task(name="resolve-source", cache_policy=NO_CACHE)
+def resolve_source(source: str | None) -> str:
+    """The source this run reads: the configured one, else the Prefect Variable mnist_source, else mnist."""
+    chosen = source_or_variable(source)
+    if source is None:
+        get_run_logger().info("source %s (the Prefect Variable %s, or the default when it is unset)",
+                              chosen, SOURCE_VARIABLE)
+    return chosen
 
 
 def _retry_only_transient(task, task_run, state) -> bool:
@@ -162,7 +199,7 @@ def validate(decoded: Decoded, source: str, bounds: validation.Bounds) -> Valida
     summary = dataset.split_summary(decoded.splits, decoded.source_rows, duplicates)
     report = validation.validate(profile, summary, bounds)
     create_markdown_artifact(
-        key="dataset-validation",
+        key=artifact_key("dataset-validation"),
         markdown=_validation_markdown(source, report, summary, duplicates),
         description=f"Great Expectations result for {source}",
     )
@@ -221,19 +258,19 @@ def publish(
 def _validation_markdown(source, report, summary, duplicates) -> str:
     status = "passed" if report.success else "FAILED"
     row = summary.iloc[0]
+    splits = [{"split": split, "rows": f"{int(row[f'rows_{split}']):,}",
+               "smallest class share": f"{row[f'class_share_min_{split}']:.3f}",
+               "largest class share": f"{row[f'class_share_max_{split}']:.3f}",
+               "blank images": f"{row[f'blank_share_{split}']:.2%}",
+               "duplicates within": f"{duplicates[f'within_{split}']:,}"}
+              for split in ("train", "validation", "test")]
     lines = [
-        f"# Dataset validation {status}",
-        f"Source: `{source}`",
+        f"# Dataset validation {status}", f"Source: `{source}`", "",
+        markdown_table(splits, numeric=("rows", "smallest class share", "largest class share", "blank images",
+                                        "duplicates within")),
+        f"Test images with an exact copy in train or validation: {duplicates['test_in_train_or_validation']:,}",
         "",
-        "| split | rows | smallest class share | largest class share |",
-        "| --- | ---: | ---: | ---: |",
     ]
-    for split in ("train", "validation", "test"):
-        lines.append(
-            f"| {split} | {int(row[f'rows_{split}']):,} | {row[f'class_share_min_{split}']:.3f} "
-            f"| {row[f'class_share_max_{split}']:.3f} |"
-        )
-    lines += ["", f"Exact duplicates: {duplicates}", ""]
     failures = report.failures()
     if failures:
         lines += ["## Failed expectations", *[f"- {f}" for f in failures]]

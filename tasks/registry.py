@@ -14,11 +14,15 @@ from prefect.logging import get_run_logger
 from storage import datasets as dataset_store
 from storage import evaluations as evaluation_store
 from storage import models as model_store
+from storage import reports
 from storage.registry import Registry
 from storage.root import StorageRoot
+from tasks.artifacts import artifact_key
 from tasks.core import evaluation as evaluating
 from tasks.core import models
+from tasks.core.pages import p_value_text
 from tasks.core.promotion import Contender, decide, needs_comparison
+from tasks.core.registry_report import build_registry_report
 
 PROMOTE_ATTEMPTS = 5
 
@@ -49,8 +53,9 @@ def ensure_evaluated(root: StorageRoot, registry: Registry, record: dict, datase
     class_names = dataset_store.read_manifest(root, dataset_version)["class_names"]
     result = evaluating.evaluate(model, test, class_names, sum(len(v) for v in files.values()))
     report = evaluating.markdown(model_id, record["family"], dataset_version, result.metrics)
+    page = evaluating.html_report(model_id, record["family"], dataset_version, result.metrics, result.figures)
     evaluation_store.write_evaluation(
-        root, model_id, dataset_version, result.metrics, result.figures, report,
+        root, model_id, dataset_version, result.metrics, result.figures, report, page,
         {"sample_id": result.sample_ids, "predicted": result.predicted,
          "confidence": result.confidence, "correct": result.correct},
         replace=force,
@@ -83,13 +88,14 @@ def evaluate_model(home: str | None, registry_url: str | None, model_id: str, da
         metrics = ensure_evaluated(root, registry, record, dataset_version, force)
     finally:
         registry.close()
-    figures = evaluation_store.figure_urls(root, model_id, dataset_version)
-    text = evaluating.markdown(model_id, record["family"], dataset_version, metrics)
-    text += "\n## Figures\n" + "".join(f"- {name}: `{url}`\n" for name, url in figures.items())
-    create_markdown_artifact(key=f"evaluation-{record['family']}", markdown=text,
+    figures = evaluation_store.read_figures(root, model_id, dataset_version)
+    text = evaluating.markdown_with_figures(model_id, record["family"], dataset_version, metrics, figures)
+    html_report = evaluation_store.report_url(root, model_id, dataset_version)
+    text += f"\nHTML report (every figure, full size): `{html_report}`\n" if html_report else ""
+    create_markdown_artifact(key=artifact_key(f"evaluation-{record['family']}"), markdown=text,
                              description=f"{model_id} on the test split of {dataset_version}")
     get_run_logger().info("%s: test accuracy %.4f, macro F1 %.4f", model_id, metrics["accuracy"], metrics["macro_f1"])
-    return {"model_id": model_id, "family": record["family"], "accuracy": metrics["accuracy"],
+    return {"model_id": model_id, "family": record["family"], "accuracy": metrics["accuracy"], "report": html_report,
             "macro_f1": metrics["macro_f1"], "ece": metrics["expected_calibration_error"],
             "throughput": metrics.get("throughput_images_per_s"), "latency_ms": metrics.get("latency_ms_one_image"),
             "size_kib": round(metrics["model_size_bytes"] / 1024), "validation_accuracy": record["validation_accuracy"]}
@@ -102,7 +108,7 @@ def evaluation_leaderboard(dataset_version: str, rows: list[dict]) -> None:
               "test_accuracy": round(r["accuracy"], 4), "macro_f1": round(r["macro_f1"], 4),
               "ece": round(r["ece"], 4), "images_per_s": r["throughput"], "latency_ms": r["latency_ms"],
               "size_kib": r["size_kib"], "model_id": r["model_id"]} for i, r in enumerate(ranked, 1)]
-    create_table_artifact(key="evaluation-leaderboard", table=table,
+    create_table_artifact(key=artifact_key("evaluation-leaderboard"), table=table,
                           description=f"Test split of {dataset_version}, ranked by validation accuracy")
 
 
@@ -145,7 +151,7 @@ def promote_best(home: str | None, registry_url: str | None, dataset_version: st
         registry.record_decision(evidence, _flow_run())
     finally:
         registry.close()
-    create_markdown_artifact(key="promotion-decision", markdown=decision_markdown(evidence),
+    create_markdown_artifact(key=artifact_key("promotion-decision"), markdown=decision_markdown(evidence),
                              description=f"promotion of {challenger_id}")
     logger.info("promotion of %s: %s (%s)", challenger_id, "PROMOTED" if evidence["promote"] else "not promoted",
                 evidence["reason"])
@@ -157,6 +163,21 @@ def _contender(root: StorageRoot, registry: Registry, model_id: str, dataset_ver
     order = np.argsort(rows["sample_id"], kind="stable")
     lineage, _ = registry.lineage(model_id)
     return Contender(model_id, lineage, dataset_version, rows["sample_id"][order], rows["correct"][order].astype(bool))
+
+
+@task(name="registry-report", cache_policy=NO_CACHE)
+def registry_report(home: str | None, registry_url: str | None) -> str:
+    """Write the registry report (every version, production over time, alias history) to the
+    storage root and show it as a markdown artifact; returns the HTML page's URL."""
+    root, registry = _open(home, registry_url)
+    try:
+        report = build_registry_report(registry.list_versions(), registry.history(), registry.location)
+    finally:
+        registry.close()
+    url = reports.write_registry_report(root, report.html)
+    create_markdown_artifact(key=artifact_key("registry-report"), markdown=report.markdown + f"\nHTML report: `{url}`\n",
+                             description="every model version, production over time, alias history")
+    return url
 
 
 def decision_markdown(evidence: dict) -> str:
@@ -171,7 +192,7 @@ def decision_markdown(evidence: dict) -> str:
         f"| test accuracy on {evidence['dataset_version']} | {pct(evidence['challenger_accuracy'])} | {pct(evidence['champion_accuracy'])} |",
         f"| images only this model got right | {evidence['challenger_only_correct'] if evidence['challenger_only_correct'] is not None else '-'} "
         f"| {evidence['champion_only_correct'] if evidence['champion_only_correct'] is not None else '-'} |",
-        "", f"McNemar exact p-value: {'-' if evidence['p_value'] is None else format(evidence['p_value'], '.4g')} "
+        "", f"McNemar exact p-value: {p_value_text(evidence['p_value'])} "
         f"(significance level {evidence['alpha']}); accuracy floor {evidence['floor']}."
         + (" A smoke run: its best model becomes the candidate, never production." if evidence.get("smoke") else ""),
     ]) + "\n"

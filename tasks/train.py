@@ -20,6 +20,7 @@ from prefect.logging import get_run_logger
 from storage import datasets as dataset_store
 from storage import models as model_store
 from storage.root import StorageRoot
+from tasks.artifacts import artifact_key
 from tasks.caching import RESULT_SERIALIZER, key_while_stored, stored_result_cache
 from tasks.core.dataset import stratified_sample
 from tasks.core.models import FamilyConfig
@@ -114,7 +115,7 @@ class _Progress:
         self.family = family
         self.logger = get_run_logger()
         self.artifact_id = create_progress_artifact(
-            progress=0.0, key=f"train-progress-{family}", description=f"training {family}"
+            progress=0.0, key=artifact_key(f"train-progress-{family}"), description=f"training {family}"
         )
         self.bar = None
         if bar:
@@ -181,6 +182,6 @@ def training_leaderboard(dataset_version: str, trained: dict[str, dict], failed:
         for family, reason in failed.items()
     ]
     create_table_artifact(
-        key="training-leaderboard", table=rows,
+        key=artifact_key("training-leaderboard"), table=rows,
         description=f"Training on dataset {dataset_version}: validation accuracy (test is for evaluation)",
     )

@@ -7,6 +7,8 @@ import numpy as np
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
 SPLITS = ("train", "validation", "test")
+# The class names of a digit dataset (MNIST and its kin); other datasets name their classes.
+DIGIT_NAMES = tuple(str(d) for d in range(NUM_CLASSES))
 
 
 @dataclass(frozen=True)

@@ -100,8 +100,10 @@ def is_transient(error: BaseException) -> bool:
         return error.code in TRANSIENT_HTTP_CODES
     if isinstance(error, urllib.error.URLError):
         reason = error.reason
+        # A name that does not resolve (no DNS, an offline machine, a typo) stays unresolved for
+        # the next minute too: move on at once instead of retrying.
         return isinstance(reason, (OSError, TimeoutError)) and not isinstance(
-            reason, FileNotFoundError
+            reason, (FileNotFoundError, socket.gaierror)
         )
     return isinstance(
         error, (TimeoutError, socket.timeout, ConnectionError, http.client.IncompleteRead)
@@ -120,9 +122,12 @@ def _all_failed(filename: str, tried: list[Attempt]) -> DownloadError:
     lines = "\n".join(f"  - {a.url}: {a.error}" for a in tried)
     message = (
         f"could not download {filename} from any mirror; tried:\n{lines}\n"
-        "To use files you already have, run with --source idx:DIR (a folder holding the four "
-        "IDX files, gzipped or not), or --mirror URL to try another mirror first; "
-        "for an offline quickstart use --source mnist-sample."
+        "To use files you already have, point the pipeline at a folder holding the four IDX files "
+        "(gzipped or not): --source idx:DIR on the command line; for a deployment, "
+        "--param config='{\"source\": \"idx:DIR\"}' on one run, or "
+        "`prefect variable set mnist_source idx:DIR` for every run that names no source "
+        "(the nightly mnist/train-all). Or try another mirror first with --mirror URL "
+        "(ingest.mirrors in a deployment's config); for an offline quickstart use --source mnist-sample."
     )
     if tried and all(a.transient for a in tried):
         return TransientDownloadError(message)

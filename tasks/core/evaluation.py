@@ -11,6 +11,7 @@ import numpy as np
 
 from tasks.core.digits import NUM_CLASSES, Digits
 from tasks.core.models import Classifier
+from tasks.core.pages import class_label, html_figure, html_table, html_page, markdown_figure
 
 THROUGHPUT_BATCH = 1000
 GALLERY_SIZE = 24
@@ -150,9 +151,54 @@ def markdown(model_id: str, family: str, dataset_version: str, metrics: dict, sp
         ]
     lines += [f"| model size | {metrics['model_size_bytes'] / 1024:,.0f} KiB |", f"| family | {family} |", "",
               "| class | precision | recall | F1 | support |", "| --- | ---: | ---: | ---: | ---: |"]
-    lines += [f"| {r['label']} {r['name']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |"
-              for r in metrics["per_class"]]
+    lines += [f"| {class_label(r['label'], r['name'])} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} "
+              f"| {r['support']} |" for r in metrics["per_class"]]
     return "\n".join(lines) + "\n"
+
+
+FIGURE_TITLES = {
+    "confusion_matrix": "Confusion matrix",
+    "reliability": "Reliability diagram",
+    "confident_errors": "Most confidently wrong test images",
+}
+
+
+def markdown_with_figures(model_id: str, family: str, dataset_version: str, metrics: dict,
+                          figures: dict[str, bytes], max_width: int = 480) -> str:
+    """The markdown report with its figures inline (scaled down), for the Prefect UI."""
+    text = markdown(model_id, family, dataset_version, metrics)
+    return text + "\n" + "".join(f"\n### {FIGURE_TITLES.get(name, name)}\n\n{markdown_figure(FIGURE_TITLES.get(name, name), png, max_width)}"
+                                 for name, png in figures.items())
+
+
+def html_report(model_id: str, family: str, dataset_version: str, metrics: dict, figures: dict[str, bytes],
+                split: str = "test") -> str:
+    """One self-contained HTML page of an evaluation: metrics, per-class scores, every figure."""
+    summary = [
+        {"metric": "accuracy", "value": f"{metrics['accuracy']:.4f}"},
+        {"metric": "macro F1", "value": f"{metrics['macro_f1']:.4f}"},
+        {"metric": "expected calibration error", "value": f"{metrics['expected_calibration_error']:.4f}"},
+        {"metric": "images", "value": f"{metrics['images']:,}"},
+        {"metric": "model size", "value": f"{metrics['model_size_bytes'] / 1024:,.0f} KiB"},
+    ]
+    if "throughput_images_per_s" in metrics:
+        summary += [
+            {"metric": f"throughput (batch {metrics['throughput_batch_size']})",
+             "value": f"{metrics['throughput_images_per_s']:,.0f} images/s"},
+            {"metric": "latency, one image", "value": f"{metrics['latency_ms_one_image']:.2f} ms"},
+        ]
+    per_class = [{"class": class_label(r["label"], r["name"]), "precision": f"{r['precision']:.3f}",
+                  "recall": f"{r['recall']:.3f}", "F1": f"{r['f1']:.3f}", "support": r["support"]}
+                 for r in metrics["per_class"]]
+    body = [
+        f"<p>Model <code>{model_id}</code> ({family}) on the {split} split of dataset <code>{dataset_version}</code>.</p>",
+        "<section id='metrics'><h2>Metrics</h2>" + html_table(summary, numeric=("value",)) + "</section>",
+        "<section id='per-class'><h2>Per class</h2>"
+        + html_table(per_class, numeric=("precision", "recall", "F1", "support")) + "</section>",
+        "<section id='figures'><h2>Figures</h2>"
+        + "".join(html_figure(FIGURE_TITLES.get(name, name), png) for name, png in figures.items()) + "</section>",
+    ]
+    return html_page(f"Evaluation of {model_id} on {dataset_version}", "\n".join(body))
 
 
 def _png(figure) -> bytes:

@@ -1,30 +1,53 @@
-"""Turning arbitrary images into MNIST-looking 28x28 digits, the way the training data was made.
+"""Turning image files into the 28x28 white-on-black images a model was trained on.
 
-MNIST digits are white on black, size-normalised to fit a 20x20 box (aspect kept) and centred
-by their centre of mass in a 28x28 field. A photo or scan of a dark digit on light paper is
-inverted, cropped to its ink, scaled and centred the same way.
+``auto`` (the default) treats an image by what it already is:
+
+- a 28x28 single-channel image is a dataset image: its pixels are used as they are, inverted
+  only when its background is light (a dark digit saved on white);
+- any other image is converted the way its dataset was made. MNIST digits were size-normalised
+  into a 20x20 box (aspect kept) and centred by their centre of mass in 28x28 (``digit``);
+  Fashion-MNIST items were trimmed, scaled so the longest edge is 28 and centred (``item``).
+  Which one depends on the model's classes: the ten digits, or named classes.
+
+``none`` uses the pixels as they are (they must be 28x28); ``digit`` always applies the digit
+conversion. A transparent image (a canvas export: dark strokes on nothing) is laid on white first.
 """
 
 import io
+from typing import Literal
 
 import numpy as np
 
 from tasks.core.digits import IMAGE_SHAPE
 from tasks.core.errors import InputError
 
+Preprocess = Literal["auto", "none", "digit"]
+PREPROCESS_MODES: tuple[str, ...] = ("auto", "none", "digit")
 INK_THRESHOLD = 0.2  # share of the full range that counts as ink, after inversion
 # A 48-megapixel phone photo is 8064x6048; anything larger is not a photo of a digit, and
 # decoding it would take gigabytes (a 13,000x13,000 PNG took 3.3 GB), so it is refused from its
 # header, before the pixels are decoded.
 MAX_PIXELS = 50_000_000
+# Modes PIL opens single-channel images in (with or without transparency).
+SINGLE_CHANNEL_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
 
 
 class ImageError(InputError):
     """An input image cannot be read or holds no digit."""
 
 
-def load_image(data: bytes, name: str) -> np.ndarray:
-    """A ``(28, 28)`` uint8 digit from PNG/JPEG/... bytes of any size."""
+def load_image(data: bytes, name: str, *, preprocess: Preprocess = "auto", digits: bool = True) -> np.ndarray:
+    """A ``(28, 28)`` uint8 image for a model, from PNG/JPEG/... bytes of any size.
+
+    ``digits`` says whether the model's classes are the ten digits (see the module docstring).
+    """
+    gray, single_channel = decode_gray(data, name)
+    return prepare(gray, name, preprocess=preprocess, digits=digits, single_channel=single_channel)
+
+
+def decode_gray(data: bytes, name: str) -> tuple[np.ndarray, bool]:
+    """Grayscale pixels (float32, 0-255) of an image file, transparency laid on white, and
+    whether the file had a single channel."""
     import warnings
 
     from PIL import Image, UnidentifiedImageError
@@ -36,13 +59,89 @@ def load_image(data: bytes, name: str) -> np.ndarray:
         with image:
             _check_size(image.size, name)
             image.load()
+            single_channel = image.mode in SINGLE_CHANNEL_MODES
+            if image.mode in ("RGBA", "LA", "La", "RGBa", "PA") or "transparency" in image.info:
+                # A transparent background is no colour at all: lay it on white, as a viewer shows it.
+                rgba = image.convert("RGBA")
+                image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
             gray = np.asarray(image.convert("L"), dtype=np.float32)
     except Image.DecompressionBombError as error:  # PIL's own, far higher limit, checked in open()
         raise ImageError(f"{name} has more pixels than the {MAX_PIXELS:,} a digit image may have ({error}); "
                          "scale it down first") from error
     except (UnidentifiedImageError, OSError) as error:
         raise ImageError(f"{name} is not an image PIL can read ({error}); give PNG or JPEG files") from error
-    return to_mnist(gray, name)
+    return gray, single_channel
+
+
+def prepare(gray: np.ndarray, name: str = "image", *, preprocess: Preprocess = "auto", digits: bool = True,
+            single_channel: bool = True) -> np.ndarray:
+    """The ``(28, 28)`` uint8 image a model reads, from grayscale pixels (see the module docstring)."""
+    if preprocess not in PREPROCESS_MODES:
+        raise ImageError(f"unknown preprocessing {preprocess!r}; choose from {', '.join(PREPROCESS_MODES)}")
+    if preprocess == "none":
+        if gray.shape != IMAGE_SHAPE:
+            raise ImageError(f"{name} is {gray.shape[1]}x{gray.shape[0]} pixels; --preprocess none needs "
+                             f"{IMAGE_SHAPE[1]}x{IMAGE_SHAPE[0]} (use auto or digit to convert it)")
+        return _to_uint8(gray)
+    if preprocess == "auto" and gray.shape == IMAGE_SHAPE and single_channel:
+        return _to_uint8(_white_on_black(gray))
+    if preprocess == "digit" or digits:
+        return to_mnist(gray, name)
+    return to_item(gray, name)
+
+
+def to_mnist(gray: np.ndarray, name: str = "image") -> np.ndarray:
+    """MNIST's digit conversion: ink cropped, fitted into 20x20, centred by centre of mass in 28x28."""
+    from PIL import Image
+
+    small = _cropped_ink(gray, name)
+    scale = 20 / max(small.shape)
+    height, width = max(1, round(small.shape[0] * scale)), max(1, round(small.shape[1] * scale))
+    small = np.asarray(Image.fromarray(small.astype(np.uint8)).resize((width, height), Image.LANCZOS), np.float32)
+    canvas = np.zeros(IMAGE_SHAPE, np.float32)
+    total = small.sum()
+    cy, cx = ((np.indices(small.shape) * small).reshape(2, -1).sum(axis=1) / total) if total else (height / 2, width / 2)
+    top = int(np.clip(round(IMAGE_SHAPE[0] / 2 - cy), 0, IMAGE_SHAPE[0] - height))
+    left = int(np.clip(round(IMAGE_SHAPE[1] / 2 - cx), 0, IMAGE_SHAPE[1] - width))
+    canvas[top : top + height, left : left + width] = small
+    return _to_uint8(canvas)
+
+
+def to_item(gray: np.ndarray, name: str = "image") -> np.ndarray:
+    """Fashion-MNIST's conversion: trimmed to the item, longest edge scaled to 28, centred."""
+    from PIL import Image
+
+    small = _cropped_ink(gray, name)
+    scale = IMAGE_SHAPE[0] / max(small.shape)
+    height, width = max(1, round(small.shape[0] * scale)), max(1, round(small.shape[1] * scale))
+    small = np.asarray(Image.fromarray(small.astype(np.uint8)).resize((width, height), Image.LANCZOS), np.float32)
+    canvas = np.zeros(IMAGE_SHAPE, np.float32)
+    top, left = (IMAGE_SHAPE[0] - height) // 2, (IMAGE_SHAPE[1] - width) // 2
+    canvas[top : top + height, left : left + width] = small
+    return _to_uint8(canvas)
+
+
+def _white_on_black(gray: np.ndarray) -> np.ndarray:
+    """Inverted when the background (judged by the border) is light: dark ink becomes bright."""
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    return 255 - gray if border.mean() > 127 else gray
+
+
+def _cropped_ink(gray: np.ndarray, name: str) -> np.ndarray:
+    """White-on-black pixels stretched to 0-255 and cropped to what is not background."""
+    if gray.size == 0:
+        raise ImageError(f"{name} is empty")
+    gray = _white_on_black(gray)
+    low, high = float(gray.min()), float(gray.max())
+    if high - low < 1:
+        raise ImageError(f"{name} is blank (one colour): nothing to classify")
+    gray = (gray - low) / (high - low) * 255
+    rows, cols = np.nonzero(gray > INK_THRESHOLD * 255)
+    return gray[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+
+
+def _to_uint8(pixels: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
 
 
 def _check_size(size: tuple[int, int], name: str) -> None:
@@ -50,30 +149,3 @@ def _check_size(size: tuple[int, int], name: str) -> None:
     if width * height > MAX_PIXELS:
         raise ImageError(f"{name} is {width:,}x{height:,} pixels, more than the {MAX_PIXELS:,} a digit "
                          "image may have; scale it down first")
-
-
-def to_mnist(gray: np.ndarray, name: str = "image") -> np.ndarray:
-    from PIL import Image
-
-    if gray.size == 0:
-        raise ImageError(f"{name} is empty")
-    # Light background (judged by the border) means dark ink: invert to white on black.
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if border.mean() > 127:
-        gray = 255 - gray
-    low, high = float(gray.min()), float(gray.max())
-    if high - low < 1:
-        raise ImageError(f"{name} is blank (one colour): no digit to read")
-    gray = (gray - low) / (high - low) * 255
-    rows, cols = np.nonzero(gray > INK_THRESHOLD * 255)
-    gray = gray[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    scale = 20 / max(gray.shape)
-    height, width = max(1, round(gray.shape[0] * scale)), max(1, round(gray.shape[1] * scale))
-    small = np.asarray(Image.fromarray(gray.astype(np.uint8)).resize((width, height), Image.LANCZOS), np.float32)
-    canvas = np.zeros(IMAGE_SHAPE, np.float32)
-    total = small.sum()
-    cy, cx = ((np.indices(small.shape) * small).reshape(2, -1).sum(axis=1) / total) if total else (height / 2, width / 2)
-    top = int(np.clip(round(IMAGE_SHAPE[0] / 2 - cy), 0, IMAGE_SHAPE[0] - height))
-    left = int(np.clip(round(IMAGE_SHAPE[1] / 2 - cx), 0, IMAGE_SHAPE[1] - width))
-    canvas[top : top + height, left : left + width] = small
-    return np.clip(canvas, 0, 255).astype(np.uint8)

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from tasks.core.pages import p_value_text
+
 
 @dataclass(frozen=True)
 class Lineage:
@@ -127,9 +129,9 @@ def decide(challenger: Contender, champion: Contender | None, *, floor: float, a
         verdict = "ties with" if b == c else "is less accurate than"
         return Decision(False, f"challenger {verdict} the champion ({b} vs {c} discordant images)", **evidence, **common)
     if p >= alpha:
-        return Decision(False, f"challenger is more accurate but not significantly (McNemar p = {p:.4g} >= {alpha})",
-                        **evidence, **common)
-    return Decision(True, f"challenger is significantly more accurate (McNemar p = {p:.4g} < {alpha})",
+        return Decision(False, f"challenger is more accurate but not significantly (McNemar p = {p_value_text(p)} "
+                        f">= {alpha})", **evidence, **common)
+    return Decision(True, f"challenger is significantly more accurate (McNemar p = {p_value_text(p)} < {alpha})",
                     **evidence, **common)
 
 

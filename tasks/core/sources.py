@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tasks.core.digits import DIGIT_NAMES
 from tasks.core.download import Checksum
 from tasks.core.errors import SourceError
 
@@ -21,7 +22,6 @@ IDX_FILENAMES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
-DIGIT_NAMES = tuple(str(d) for d in range(10))
 SOURCE_FORMS = "mnist, fashion-mnist, mnist-sample, idx:DIR or csv:PATH"
 
 

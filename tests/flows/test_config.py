@@ -26,5 +26,11 @@ def test_fractions_are_bounded():
 
 def test_train_all_hands_its_ingest_settings_down():
     config = TrainAllConfig(home="/h", source="mnist-sample", force=True, ingest={"seed": 3})
-    ingest = config.ingest_config()
+    ingest = config.ingest_config(config.source)
     assert (ingest.home, ingest.source, ingest.force, ingest.settings.seed) == ("/h", "mnist-sample", True, 3)
+
+
+def test_no_source_means_the_prefect_variable_and_a_bad_source_is_refused():
+    assert TrainAllConfig().source is None  # resolved when the run starts (see tasks.ingest.resolve_source)
+    with pytest.raises(ValidationError, match="unknown source 'kmnist'"):
+        TrainAllConfig(source="kmnist")

@@ -76,7 +76,8 @@ def test_eda_leaves_artifacts_in_prefect(home, idx_folder):
     # Prefect 3.8 stores a link artifact as markdown holding the link.
     assert {a["key"] for a in found} == {"eda-report", "eda-report-html"}
     markdown = next(a["data"] for a in found if a["key"] == "eda-report")
-    assert "| validation | passed |" in markdown and "projection" in markdown
+    assert "| validation | passed |" in markdown and "## Class distribution" in markdown
+    assert markdown.count("](data:image/png;base64,") == 3  # the key figures, inline
     links = [a["data"] for a in found if a["key"] == "eda-report-html"]
     assert any(outcome.report in str(link) for link in links)
 

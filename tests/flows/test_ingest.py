@@ -296,3 +296,18 @@ def test_a_csv_with_more_rows_than_the_limit_is_refused(home, tmp_path):
     with pytest.raises(SourceError, match="the train split holds 200 images, more than max_images_per_split = 150"):
         ingest(IngestConfig(home=home, source=f"csv:{path}", settings=IngestSettings(max_images_per_split=150)))
     assert dataset_entries(home) == []
+
+
+def test_a_run_that_names_no_source_reads_the_prefect_variable(home, idx_folder):
+    from prefect.variables import Variable
+
+    assert IngestConfig(home=home).source is None
+    Variable.set("mnist_source", f"idx:{idx_folder}", overwrite=True)
+    try:
+        outcome = ingest(IngestConfig(home=home))
+        assert datasets.read_manifest(StorageRoot(home), outcome.version)["source"]["spec"] == f"idx:{idx_folder}"
+        Variable.set("mnist_source", "kmnist", overwrite=True)
+        with pytest.raises(SourceError, match="the Prefect Variable mnist_source holds 'kmnist'"):
+            ingest(IngestConfig(home=home))
+    finally:
+        Variable.unset("mnist_source")

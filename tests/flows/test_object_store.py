@@ -31,8 +31,8 @@ def test_train_all_on_an_fsspec_root_with_an_external_registry(tmp_path):
         areas = {path.rsplit("/", 1)[1] for path in fs.ls("/mnist-object-store", detail=False)}
         assert {"datasets", "reports", "models", "evaluations"} <= areas
         assert not [p for p in fs.find("/mnist-object-store") if "/.staging/" in p]
-        model_id, model = load_registered(home, registry_url, "production")
-        assert model_id == result["promotion"]["challenger"]
-        assert model.predict_proba(__import__("numpy").zeros((2, 28, 28), "uint8")).shape == (2, 10)
+        registered = load_registered(home, registry_url, "production")
+        assert registered.model_id == result["promotion"]["challenger"]
+        assert registered.model.predict_proba(__import__("numpy").zeros((2, 28, 28), "uint8")).shape == (2, 10)
     finally:
         fsspec.filesystem("memory").rm("/mnist-object-store", recursive=True)

@@ -58,14 +58,24 @@ def test_every_model_is_evaluated_registered_and_the_best_promoted(promoted):
         assert {"macro_f1", "expected_calibration_error", "throughput_images_per_s", "latency_ms_one_image",
                 "model_size_bytes", "per_class", "confusion_matrix"} <= set(metrics)
         folder = evaluations.evaluation_dir(StorageRoot(home), model["model_id"], version)
-        assert {"confusion_matrix.png", "reliability.png", "confident_errors.png", "report.md",
+        assert {"confusion_matrix.png", "reliability.png", "confident_errors.png", "report.md", "report.html",
                 "predictions.parquet"} <= set(os.listdir(folder))
     decisions = registry.list_decisions()
     assert decisions[-1]["promoted"] and decisions[-1]["challenger"] == best["model_id"]
     board = json.loads(artifact("evaluation-leaderboard")["data"])
     assert [row["family"] for row in board][0] == best["family"] and len(board) == 4
     assert "promoted to production" in artifact("promotion-decision")["data"]
-    assert "| accuracy |" in artifact(f"evaluation-{best['family']}")["data"]
+    evaluation_artifact = artifact(f"evaluation-{best['family']}")["data"]
+    assert "| accuracy |" in evaluation_artifact and evaluation_artifact.count("](data:image/png;base64,") == 3
+    assert "report.html" in evaluation_artifact
+    validation = artifact("dataset-validation")["data"]
+    assert "| split | rows |" in validation and "{" not in validation  # a table, not a Python dict
+    summary = artifact("train-all-summary")["data"]
+    for link in ("/runs/flow-run/", "/artifacts/key/eda-report", "/artifacts/key/training-leaderboard",
+                 f"/artifacts/key/evaluation-{best['family']}", "/artifacts/key/registry-report"):
+        assert link in summary, link
+    assert "](data:image/png;base64," in artifact("registry-report")["data"]
+    assert os.path.isfile(os.path.join(home, "reports", "registry.html"))
 
 
 def test_a_rerun_changes_nothing(promoted):
@@ -148,7 +158,16 @@ def test_predict_images_idx_and_parquet_with_the_production_model(promoted, tmp_
     assert sum(r["label"] == int(label) for r, label in zip(rows[1:6], test.labels[:5])) >= 4
 
     plain = run_cli(home, "predict", str(tmp_path / "one.png"))
-    assert plain.stdout.split("\t")[:2] == ["one.png", "1"]
+    assert plain.stdout.split("\t")[:2] == ["one.png", "1"] and len(plain.stdout.split("\t")) == 3
+    assert rows[0]["label_name"] == "1"
+
+    # A canvas export: dark strokes on a transparent background (black underneath).
+    canvas = Image.new("RGBA", (200, 200), (0, 0, 0, 0))
+    ImageDraw.Draw(canvas).line([(100, 20), (100, 180)], fill=(0, 0, 0, 255), width=16)
+    canvas.save(tmp_path / "canvas.png")
+    drawn = run_cli(home, "predict", str(tmp_path / "canvas.png"))
+    assert drawn.returncode == 0, drawn.stderr
+    assert drawn.stdout.split("\t")[:2] == ["canvas.png", "1"]
 
     # --output scores a Parquet file through the predict flow (against the test's Prefect server).
     from prefect.settings import PREFECT_API_URL
@@ -173,7 +192,7 @@ def test_the_predict_flow_scores_a_parquet_file(promoted, tmp_path):
                                     output=str(tmp_path / "out" / "predictions.parquet")))
     table = pq.read_table(tmp_path / "out" / "predictions.parquet")
     assert outcome["rows"] == table.num_rows == len(test)
-    assert table.column_names == ["sample_id", "predicted", "probability", "model_id", "probabilities"]
+    assert table.column_names == ["sample_id", "predicted", "label_name", "probability", "model_id", "probabilities"]
     predicted = table.column("predicted").to_numpy()
     accuracy = float((predicted == test.labels).mean())
     production = Registry.open(root).get(result["promotion"]["challenger"])
@@ -224,7 +243,9 @@ def test_a_smoke_run_only_ever_sets_the_candidate(promoted):
     assert registry.alias("production")[0] == champion
     assert registry.alias("candidate")[0] == decision["challenger"] != champion
     assert registry.lineage(decision["challenger"])[1] is True  # registered as a smoke model
-    assert "smoke run" in artifact("promotion-decision")["data"]
+    assert "smoke run" in artifact("promotion-decision-smoke")["data"]  # keys of its own:
+    assert "smoke run" not in artifact("promotion-decision")["data"]  # the real run's are still newest
+    assert artifact("train-all-summary-smoke") and artifact("training-leaderboard-smoke")
     refused = run_cli(home, "models", "promote", decision["challenger"])
     assert "is a smoke model" in one_error_line(refused)
 
@@ -305,3 +326,25 @@ def test_predict_refuses_its_input_as_output_directories_and_huge_images(promote
     Image.new("L", (14_000, 14_000), 255).save(tmp_path / "huge.png")
     huge = one_error_line(run_cli(home, "predict", str(tmp_path / "huge.png")))
     assert "huge.png" in huge and "than the 50,000,000 a digit image may have" in huge
+
+
+def test_models_list_and_report_show_sources_dates_and_history(promoted, tmp_path):
+    from tests.browser import chromium_page
+
+    home, result = promoted
+    listing = run_cli(home, "models", "list")
+    assert listing.returncode == 0 and "registered (UTC)" in listing.stdout and "mnist-sample" in listing.stdout
+    done = run_cli(home, "models", "report", "--output", str(tmp_path / "registry.html"))
+    assert done.returncode == 0 and str(tmp_path / "registry.html") in done.stdout
+    champion = Registry.open(StorageRoot(home)).alias("production")[0]
+    evaluation_page = evaluations.report_url(StorageRoot(home), champion, result["dataset_version"])
+    with chromium_page() as page:
+        page.goto(f"file://{tmp_path / 'registry.html'}")
+        for section in ("production-over-time", "versions", "alias-history"):
+            assert page.locator(f"#{section}").count() == 1, section
+        assert champion in page.inner_text("#versions")
+        figure = page.locator("#production-over-time img")
+        assert figure.evaluate("img => img.complete && img.naturalWidth > 300")
+        page.goto(f"file://{evaluation_page}")
+        assert "accuracy" in page.inner_text("#metrics") and page.locator("#per-class tr").count() == 11
+        assert page.locator("#figures img").evaluate_all("imgs => imgs.every(i => i.complete && i.naturalWidth > 100)")

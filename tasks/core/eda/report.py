@@ -1,6 +1,5 @@
 """Assembling the EDA report: figures as PNGs, key numbers, and one self-contained HTML page."""
 
-import base64
 import html
 import io
 from dataclasses import dataclass
@@ -9,6 +8,7 @@ import numpy as np
 
 from tasks.core.digits import SPLITS, Digits, concat
 from tasks.core.eda import figures, stats
+from tasks.core.pages import html_page, png_data_uri
 
 # Bumped when the report's content changes, so cached reports of older code are not reused.
 REPORT_FORMAT_VERSION = 1
@@ -145,25 +145,11 @@ def render_html(version: str, key_numbers: dict, pngs: dict[str, bytes], has_dri
                 "<p class='none'>No previous version of this source: nothing to compare with.</p></section>"
             )
             continue
-        data = base64.b64encode(pngs[name]).decode()
         parts.append(
             f"<section id='{name}'><h2>{html.escape(title)}</h2><p>{html.escape(caption)}</p>"
-            f"<img alt='{html.escape(title)}' src='data:image/png;base64,{data}'></section>"
+            f"<img alt='{html.escape(title)}' src='{png_data_uri(pngs[name])}'></section>"
         )
-    body = "\n".join(parts)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>EDA report: dataset {html.escape(version)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }}
-table {{ border-collapse: collapse; }} th, td {{ border: 1px solid #ccc; padding: 4px 10px; text-align: left; }}
-th {{ background: #f4f4f4; font-weight: 600; }} img {{ max-width: 100%; border: 1px solid #eee; }}
-section {{ margin-bottom: 2.5em; }} .none {{ color: #666; font-style: italic; }}
-</style></head>
-<body><h1>EDA report: dataset {html.escape(version)}</h1>
-{body}
-</body></html>
-"""
+    return html_page(f"EDA report: dataset {version}", "\n".join(parts))
 
 
 def report_code_key() -> str:

@@ -51,6 +51,9 @@ def test_all_mirrors_failing_lists_every_attempt_and_the_way_out(server):
     assert f"{server.url}/bad/f.gz: checksum mismatch: expected sha256:{CHECKSUM.hexdigest}" in message
     assert f"{server.url}/gone/f.gz: HTTP 404" in message
     assert "--source idx:DIR" in message and "--source mnist-sample" in message
+    # the deployment forms too: one run's parameters, or the Variable the nightly run reads
+    assert """--param config='{"source": "idx:DIR"}'""" in message
+    assert "prefect variable set mnist_source idx:DIR" in message
 
 
 def test_only_transient_failures_raise_the_retryable_error():
@@ -65,3 +68,11 @@ def test_md5_checksums_are_supported(server):
     server.routes["/m/f.gz"] = [(200, GOOD)]
     md5 = Checksum("md5", hashlib.md5(GOOD).hexdigest())
     assert download("f.gz", md5, [f"{server.url}/m"], **NO_SLEEP).data == GOOD
+
+
+def test_a_name_that_does_not_resolve_is_not_retried():
+    attempts = []
+    with pytest.raises(DownloadError) as caught:  # .invalid never resolves (RFC 2606)
+        download("f.gz", CHECKSUM, ["http://mirror.invalid/"], attempts_per_mirror=3, sleep=attempts.append)
+    assert not isinstance(caught.value, TransientDownloadError)
+    assert attempts == [] and "gaierror" in str(caught.value)

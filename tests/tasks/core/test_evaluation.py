@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from tasks.core.digits import Digits
-from tasks.core.evaluation import calibration, confusion_matrix, evaluate, markdown, per_class_scores
+from tasks.core.evaluation import (
+    calibration, confusion_matrix, evaluate, html_report, markdown, markdown_with_figures, per_class_scores,
+)
 from tasks.core.models.base import Classifier
 
 NAMES = [str(i) for i in range(10)]
@@ -68,4 +70,13 @@ def test_evaluate_reports_metrics_errors_and_figures():
     for png in result.figures.values():
         assert png.startswith(b"\x89PNG")
     text = markdown("fixed-1", "fixed", "d1", metrics)
-    assert "| accuracy | 0.9500 |" in text and "| 3 3 |" in text
+    assert "| accuracy | 0.9500 |" in text and "\n| 3 | " in text and "| 3 3 |" not in text
+
+    named = evaluate(FixedModel(proba), split, [f"item {i}" for i in range(10)], size_bytes=2048, measure_speed=False)
+    assert "\n| 3 item 3 | " in markdown("fixed-1", "fixed", "d1", named.metrics)
+
+    inline = markdown_with_figures("fixed-1", "fixed", "d1", metrics, result.figures)
+    assert inline.count("](data:image/png;base64,") == 3 and "### Confusion matrix" in inline
+    page = html_report("fixed-1", "fixed", "d1", metrics, result.figures)
+    assert page.startswith("<!DOCTYPE html>") and page.count("src='data:image/png;base64,") == 3
+    assert "<td>3</td>" in page and "Evaluation of fixed-1 on d1" in page and "http" not in page.split("<body>")[1]

@@ -38,3 +38,51 @@ def test_an_image_too_large_to_be_a_digit_is_refused_from_its_header():
     huge = png(Image.new("1", (13_000, 13_000), 1))  # 169 Mpx: below PIL's own bomb limit
     with pytest.raises(ImageError, match="13,000x13,000 pixels, more than the 50,000,000"):
         load_image(huge, "scan.png")
+
+
+def dataset_image() -> np.ndarray:
+    """A 28x28 white-on-black image like those of MNIST-format datasets (an off-centre blob)."""
+    image = np.zeros((28, 28), np.uint8)
+    image[3:25, 2:12] = np.arange(10, dtype=np.uint8) * 25 + 20
+    return image
+
+
+def test_a_28x28_single_channel_image_is_used_as_it_is():
+    image = dataset_image()
+    np.testing.assert_array_equal(load_image(png(Image.fromarray(image)), "item.png"), image)
+    # the same pixels dark on light (as saved from a drawing program): only inverted
+    np.testing.assert_array_equal(load_image(png(Image.fromarray(255 - image)), "inverted.png"), image)
+    for digits in (True, False):
+        np.testing.assert_array_equal(load_image(png(Image.fromarray(image)), "x.png", digits=digits), image)
+
+
+def test_none_keeps_pixels_and_digit_always_converts():
+    image = dataset_image()
+    np.testing.assert_array_equal(load_image(png(Image.fromarray(image)), "x.png", preprocess="none"), image)
+    with pytest.raises(ImageError, match="is 40x30 pixels; --preprocess none needs 28x28"):
+        load_image(png(Image.new("L", (40, 30))), "x.png", preprocess="none")
+    converted = load_image(png(Image.fromarray(image)), "x.png", preprocess="digit")
+    rows, cols = np.nonzero(converted > 50)
+    assert rows.max() - rows.min() + 1 <= 21 and not np.array_equal(converted, image)
+
+
+def test_other_sizes_follow_the_models_dataset_digits_or_items():
+    item = Image.new("L", (300, 150), 255)
+    ImageDraw.Draw(item).rectangle([60, 40, 240, 100], fill=0)  # a wide dark item on white paper
+    as_item = load_image(png(item), "bag.png", digits=False)
+    rows, cols = np.nonzero(as_item > 50)
+    assert cols.max() - cols.min() + 1 == 28  # Fashion-MNIST: longest edge scaled to 28
+    assert abs((rows.min() + rows.max()) / 2 - 13.5) <= 1  # centred
+    as_digit = load_image(png(item), "bag.png", digits=True)
+    rows, cols = np.nonzero(as_digit > 50)
+    assert cols.max() - cols.min() + 1 <= 21  # MNIST: fitted into the 20x20 box
+
+
+def test_a_transparent_canvas_export_is_laid_on_white():
+    canvas = Image.new("RGBA", (280, 280), (0, 0, 0, 0))  # transparent, and black underneath
+    ImageDraw.Draw(canvas).line([(140, 40), (140, 240)], fill=(0, 0, 0, 255), width=24)
+    digit = load_image(png(canvas), "drawing.png")
+    opaque = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(opaque).line([(140, 40), (140, 240)], fill=0, width=24)
+    np.testing.assert_array_equal(digit, load_image(png(opaque), "drawing-on-paper.png"))
+    assert digit.max() == 255 and digit[:, :5].max() == 0

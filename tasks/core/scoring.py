@@ -1,0 +1,39 @@
+"""Scoring images with a classifier: each image's label, the label's class name and probability.
+
+One function for `mnist predict` and the ``predict`` flow, so both answer the same for the same
+pixels.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tasks.core.digits import DIGIT_NAMES
+from tasks.core.models import Classifier
+
+
+@dataclass(frozen=True)
+class Scores:
+    predicted: np.ndarray  # (n,) uint8 labels
+    probability: np.ndarray  # (n,) float32: the predicted label's probability
+    probabilities: np.ndarray  # (n, classes) float32
+    label_names: list[str]  # the predicted label's class name, per image
+
+    def __len__(self) -> int:
+        return len(self.predicted)
+
+
+def score(model: Classifier, images: np.ndarray, class_names: tuple[str, ...] = DIGIT_NAMES) -> Scores:
+    probabilities = model.predict_proba(images).astype(np.float32)
+    predicted = probabilities.argmax(axis=1)
+    return Scores(
+        predicted=predicted.astype(np.uint8),
+        probability=probabilities[np.arange(len(predicted)), predicted],
+        probabilities=probabilities,
+        label_names=[class_names[label] for label in predicted],
+    )
+
+
+def names_digits(class_names: tuple[str, ...]) -> bool:
+    """Whether the classes are the ten digits (MNIST and its kin) rather than named items."""
+    return tuple(class_names) == DIGIT_NAMES

@@ -1,0 +1,86 @@
+"""`mnist predict` and the ``predict`` flow with a model of a dataset that names its classes
+(Fashion-MNIST): the same pixels get the same answer whatever file they come in."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from flows.config import PredictConfig, TrainAllConfig
+from flows.mnist import mnist
+from flows.predict import predict
+from storage import datasets
+from storage.root import StorageRoot
+from tasks.core.idx import encode_idx
+from tasks.core.sources import FASHION_MNIST
+
+from .test_registry import one_error_line, run_cli
+from .test_train import QUICK
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+@pytest.fixture(scope="module")
+def fashion(tmp_path_factory, fashion_dir):
+    """A storage root with a logistic regression of the full Fashion-MNIST in production, and
+    the first 100 test images."""
+    home = str(tmp_path_factory.mktemp("fashion-home"))
+    config = TrainAllConfig(home=home, source="fashion-mnist", train={"families": QUICK, "models": ["logreg"]})
+    result = mnist(config)
+    assert result["promotion"]["promote"]
+    test = datasets.read_split(StorageRoot(home), result["dataset_version"], "test")
+    return home, test.take(np.arange(100))
+
+
+def predictions(done) -> list[dict]:
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_the_same_pixels_get_the_same_answer_in_any_container(fashion, tmp_path):
+    home, test = fashion
+    pngs = []
+    for i, image in enumerate(test.images):
+        pngs.append(str(tmp_path / f"{i:03d}.png"))
+        Image.fromarray(image).save(pngs[-1])
+    (tmp_path / "hundred-idx3-ubyte").write_bytes(encode_idx(np.ascontiguousarray(test.images)))
+    datasets.write_split_file(StorageRoot(home), str(tmp_path / "hundred.parquet"), test)
+
+    as_png = predictions(run_cli(home, "predict", *pngs, "--json"))
+    as_idx = predictions(run_cli(home, "predict", str(tmp_path / "hundred-idx3-ubyte"), "--json"))
+    as_parquet = predictions(run_cli(home, "predict", str(tmp_path / "hundred.parquet"), "--json"))
+    assert len(as_png) == len(as_idx) == len(as_parquet) == 100
+    for png, idx, parquet in zip(as_png, as_idx, as_parquet):
+        assert png["label"] == idx["label"] == parquet["label"]
+        # one image at a time or a hundred in a batch: the same to float rounding
+        np.testing.assert_allclose(png["probabilities"], idx["probabilities"], atol=1e-5)
+        assert idx["probabilities"] == parquet["probabilities"]
+        assert png["label_name"] == FASHION_MNIST.class_names[png["label"]]
+    correct = sum(row["label"] == label for row, label in zip(as_idx, test.labels))
+    assert correct >= 75  # a two-epoch logistic regression: about 80%
+
+    text = run_cli(home, "predict", pngs[0]).stdout.strip().split("\t")
+    assert text[0] == "000.png" and text[2] == FASHION_MNIST.class_names[int(text[1])] and len(text) == 4
+
+
+def test_a_null_image_in_a_parquet_input_is_an_error_naming_its_row(fashion, tmp_path):
+    home, test = fashion
+    images = pa.array([image.tobytes() for image in test.images[:5]], pa.binary(784))
+    images = pa.array([None if i == 3 else value for i, value in enumerate(images.to_pylist())], pa.binary(784))
+    pq.write_table(pa.table({"sample_id": pa.array(np.arange(100, 105), pa.int64()), "image": images}),
+                   tmp_path / "holes.parquet")
+    line = one_error_line(run_cli(home, "predict", str(tmp_path / "holes.parquet")))
+    assert "row 3 (sample_id 103) has no image (null)" in line
+
+
+def test_the_predict_flow_writes_class_names(fashion, tmp_path):
+    home, test = fashion
+    datasets.write_split_file(StorageRoot(home), str(tmp_path / "batch.parquet"), test)
+    predict(PredictConfig(home=home, input=str(tmp_path / "batch.parquet"), output=str(tmp_path / "out.parquet")))
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.column_names == ["sample_id", "predicted", "label_name", "probability", "model_id", "probabilities"]
+    names = table.column("label_name").to_pylist()
+    assert names == [FASHION_MNIST.class_names[label] for label in table.column("predicted").to_pylist()]
