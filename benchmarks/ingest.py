@@ -1,8 +1,9 @@
 """Benchmark: ingest + validate + publish of the full 70,000-image Fashion-MNIST.
 
-Prints the wall time of each stage (the same functions the flow's tasks call), the whole
-`ingest` flow run through Prefect (a temporary local server, started before timing), the
-one-off import cost, and the process's peak memory.
+Prints the wall time of each stage (the same functions the flow's tasks call), the one-off
+import cost, the peak memory, and the whole process: ``mnist ingest`` started fresh each time
+against a Prefect server that is already running (a temporary local one, started before
+timing), from launch to exit, as a user or a worker runs it.
 
     .venv/bin/python benchmarks/ingest.py [--repeat 3]
 """
@@ -63,20 +64,37 @@ def stage_timings() -> dict[str, float]:
     return times
 
 
-def flow_timings(repeat: int) -> list[float]:
+def whole_process_timings(repeat: int) -> tuple[list[float], float]:
+    """``mnist ingest`` as a user runs it, a fresh process each time, against a Prefect server
+    that is already running: wall seconds of each run into a fresh storage root, and of one more
+    run that finds the dataset already there."""
+    import subprocess
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.config import IngestConfig
-    from flows.ingest import ingest
+    mnist = os.path.join(os.path.dirname(sys.executable), "mnist")
+
+    def run(home: str) -> float:
+        env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+        start = time.perf_counter()
+        done = subprocess.run([mnist, "ingest", "--source", "fashion-mnist", "--home", home],
+                              capture_output=True, text=True, env=env)
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(f"mnist ingest failed:\n{done.stderr[-3000:]}")
+        return seconds
 
     runs = []
     with prefect_test_harness(server_startup_timeout=60):
         for _ in range(repeat):
             with tempfile.TemporaryDirectory() as home:
-                start = time.perf_counter()
-                ingest(IngestConfig(home=home, source="fashion-mnist"))
-                runs.append(time.perf_counter() - start)
-    return runs
+                runs.append(run(home))
+        with tempfile.TemporaryDirectory() as home:
+            run(home)
+            reused = run(home)
+    return runs, reused
 
 
 def main() -> None:
@@ -102,9 +120,10 @@ def main() -> None:
         print(f"{name:<36} {median:>8.3f}")
     print(f"{'ingest + validate + publish':<36} {total:>8.3f}\n")
 
-    runs = flow_timings(args.repeat)
-    print(f"whole `ingest` flow through Prefect: {', '.join(f'{r:.2f}' for r in runs)} s "
-          f"(median {statistics.median(runs):.2f} s; server already running)")
+    runs, reused = whole_process_timings(args.repeat)
+    print(f"whole process `mnist ingest --source fashion-mnist`, Prefect server already running: "
+          f"{', '.join(f'{r:.2f}' for r in runs)} s (median {statistics.median(runs):.2f} s; target 3 s); "
+          f"run again on the same storage root (reused): {reused:.2f} s")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (RSS of this process, libraries included): {peak:.0f} MiB")
 

@@ -1,18 +1,20 @@
-"""Benchmark: the four model families on the full Fashion-MNIST (or MNIST), time / memory / accuracy.
+"""Benchmark: the whole ``mnist train-all`` on full Fashion-MNIST (or MNIST), against plain peers.
 
-Ingests the source into a temporary storage root (not timed), then, each in a fresh process:
+1. ``mnist train-all`` in a fresh temporary storage root, as a user runs it (its own temporary
+   Prefect server, ingest, EDA, every family, the ensemble, evaluation): wall time and peak memory.
+2. From what that run stored: each family's training time, validation and test accuracy, against
+   the targets below.
+3. A plain peer per family, each alone in a fresh process on all cores, on the same train split,
+   scored on the same test split: scikit-learn ``LogisticRegression``, ``SVC`` and
+   ``MLPClassifier`` with their defaults (256-256 hidden units for the MLP), and the CNN of
+   pytorch/examples ``mnist/main.py`` with its own recipe (Adadelta, lr 1.0, StepLR 0.7, batch 64).
 
-1. every family alone, on all cores: training time, test accuracy, time to predict the test
-   split, batch throughput (batches of 1,000) and one-image latency, peak memory;
-2. the ``train`` flow as the pipeline runs it (families in parallel, threads capped per family)
-   and one after another (one family at a time, all cores): wall time and peak memory;
-3. optionally (``--train-all``) the whole ``mnist train-all`` command.
+    .venv/bin/python benchmarks/train.py [--source fashion-mnist] [--skip-peers]
+        [--peer-epochs 14] [--peer-svc-rows 20000]
 
-    .venv/bin/python benchmarks/train.py [--source fashion-mnist] [--families logreg,svm] [--skip-flows]
-
-Targets (README): Fashion-MNIST LogReg >= 84.5% in <= 15 s, SVM >= 89.5% with fit <= 3 min and
-prediction of 10k <= 30 s, MLP >= 89% in <= 30 s, CNN >= 92% in <= 2 min; train-all <= 8 min and
-< 4 GiB. On MNIST: 92.5% / 98.4% / 98.2% / 99.4%.
+The peers' slow parts are capped by flags, printed with the table: the example CNN runs
+``--peer-epochs`` epochs (14 is its own default) and the SVC fits on ``--peer-svc-rows`` rows
+(0: all; scikit-learn's SVC on 54,000 rows takes over 10 minutes on 2 cores).
 """
 
 import argparse
@@ -23,129 +25,188 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# Test accuracy each family must reach (issue 12; README "Training").
 TARGETS = {
-    "fashion-mnist": {"logreg": (0.845, 15), "svm": (0.895, 180), "mlp": (0.89, 30), "cnn": (0.92, 120)},
-    "mnist": {"logreg": (0.925, 15), "svm": (0.984, 180), "mlp": (0.982, 30), "cnn": (0.994, 120)},
+    "fashion-mnist": {"logreg": 0.850, "svm": 0.900, "mlp": 0.900, "cnn": 0.935},
+    "mnist": {"logreg": 0.925, "svm": 0.986, "mlp": 0.984, "cnn": 0.994},
+}
+ENSEMBLE_MARGIN = 0.003  # the ensemble must beat the best single family by 0.3 points
+TRAIN_ALL_SECONDS = 300
+PEERS = {
+    "logreg": "sklearn LogisticRegression",
+    "svm": "sklearn SVC (rbf)",
+    "mlp": "sklearn MLPClassifier 256-256",
+    "cnn": "pytorch/examples mnist CNN",
 }
 
 
-def run_measured(command: list[str], env: dict | None = None) -> tuple[float, float, str]:
+def run_measured(command: list[str]) -> tuple[float, float, str]:
     """Run a command; its wall time, peak RSS (MiB) and stdout."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     if status != 0:
-        sys.exit(f"{' '.join(command)} failed with status {status}:\n{output}")
+        sys.exit(f"{' '.join(command)} failed with status {status}:\n{output[-5000:]}")
     return time.perf_counter() - started, usage.ru_maxrss / 1024, output
 
 
-def family_alone(home: str, version: str, family: str, threads: int) -> None:
-    """(child process) Train one family on all its threads, then score the test split."""
-    import torch
-    from threadpoolctl import threadpool_limits
+def stored_results(home: str) -> tuple[str, dict[str, dict]]:
+    """The dataset version and, per family, what the train-all run stored (training + test metrics)."""
+    from storage import datasets, evaluations, models
+    from storage.root import StorageRoot
+
+    root = StorageRoot(home)
+    version = datasets.resolve_version(root)
+    results = {}
+    for record in models.list_trained(root):
+        if models.is_smoke(record) or record["dataset_version"] != version:
+            continue
+        metrics = evaluations.find_evaluation(root, record["model_id"], version)
+        results[record["family"]] = {
+            "model_id": record["model_id"],
+            "train_s": record["train_seconds"],
+            "validation": record["validation_accuracy"],
+            "test": metrics["accuracy"] if metrics else float("nan"),
+            "images_per_s": metrics["throughput_images_per_s"] if metrics else float("nan"),
+            "size_mib": metrics["model_size_bytes"] / 2**20 if metrics else float("nan"),
+        }
+    return version, results
+
+
+# ----------------------------------------------------------------------------------------- peers
+def peer(home: str, version: str, family: str, epochs: int, svc_rows: int) -> None:
+    """(child process) Train the plain peer of one family; print its time and test accuracy."""
+    import numpy as np
 
     from storage import datasets
     from storage.root import StorageRoot
-    from tasks.core.models import ModelConfigs
-    from tasks.core.training import fit_family
 
-    torch.set_num_threads(threads)
     root = StorageRoot(home)
-    splits = {s: datasets.read_split(root, version, s) for s in ("train", "validation", "test")}
-    with threadpool_limits(threads):
-        model, report = fit_family(family, ModelConfigs().of(family), splits["train"], splits["validation"], seed=0)
-        started = time.perf_counter()
-        predicted = model.predict(splits["test"].images)
-        predict_s = time.perf_counter() - started
-        from tasks.core.evaluation import speed
-
-        throughput = speed(model, splits["test"].images)
-        throughput.pop("probabilities")
-    print(json.dumps({
-        "train_s": report.seconds, "predict_s": predict_s, **throughput,
-        "validation": report.validation_accuracy,
-        "test": float((predicted == splits["test"].labels).mean()),
-        "size_kb": sum(len(v) for v in model.to_files().values()) / 1024,
-    }))
-
-
-def train_flow(home: str, version: str, families: list[str], parallelism: int, threads: int) -> None:
-    """(child process) The train flow, forced to retrain, under a given parallelism."""
-    from flows.config import TrainConfig, TrainSettings
-    from flows.runners import training_runner
-    from flows.train import train
-
-    settings = TrainSettings(models=families, parallelism=parallelism, threads_per_model=threads)
+    train, test = (datasets.read_split(root, version, s) for s in ("train", "test"))
+    x_train = train.images.reshape(len(train), -1).astype(np.float32) / 255
+    x_test = test.images.reshape(len(test), -1).astype(np.float32) / 255
     started = time.perf_counter()
-    state = train.with_options(task_runner=training_runner(settings))(
-        TrainConfig(home=home, dataset=version, force=True, settings=settings), return_state=True
-    )
-    outcome = state.result(raise_on_failure=False)
-    print(json.dumps({"flow_s": time.perf_counter() - started, "failed": outcome.failed,
-                      "trained": {f: s["train_seconds"] for f, s in outcome.trained.items()}}))
+    note = ""
+    if family == "cnn":
+        predicted = _example_cnn(x_train, train.labels, x_test, epochs)
+        note = f"{epochs} epochs"
+    else:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.neural_network import MLPClassifier
+        from sklearn.svm import SVC
+
+        rows = len(x_train)
+        if family == "svm" and svc_rows and svc_rows < rows:
+            # A stratified-enough random subset: the labels of both datasets are balanced.
+            rows = svc_rows
+            note = f"{rows:,} train rows"
+        chosen = np.random.default_rng(0).permutation(len(x_train))[:rows]
+        model = {
+            "logreg": lambda: LogisticRegression(max_iter=100),
+            "svm": lambda: SVC(),
+            "mlp": lambda: MLPClassifier(hidden_layer_sizes=(256, 256), early_stopping=True, random_state=0),
+        }[family]()
+        model.fit(x_train[chosen], train.labels[chosen])
+        predicted = model.predict(x_test)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "test": float((predicted == test.labels).mean()), "note": note}))
 
 
-def ingest(home: str, source: str) -> str:
-    from flows.config import IngestConfig
-    from flows.ingest import ingest as ingest_flow
+def _example_cnn(x_train, y_train, x_test, epochs: int):
+    """pytorch/examples mnist/main.py: its network, optimiser, schedule, batch sizes and normalisation."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
 
-    return ingest_flow(IngestConfig(home=home, source=source)).version
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 32, 3, 1)
+            self.conv2 = nn.Conv2d(32, 64, 3, 1)
+            self.dropout1 = nn.Dropout(0.25)
+            self.dropout2 = nn.Dropout(0.5)
+            self.fc1 = nn.Linear(9216, 128)
+            self.fc2 = nn.Linear(128, 10)
+
+        def forward(self, x):
+            x = F.relu(self.conv1(x))
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+            x = torch.flatten(self.dropout1(x), 1)
+            x = self.dropout2(F.relu(self.fc1(x)))
+            return F.log_softmax(self.fc2(x), dim=1)
+
+    torch.manual_seed(1)
+    images = ((torch.from_numpy(x_train) - 0.1307) / 0.3081).reshape(-1, 1, 28, 28)
+    labels = torch.from_numpy(y_train.astype("int64"))
+    model = Net()
+    optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
+    for _ in range(epochs):
+        model.train()
+        for batch in torch.randperm(len(images)).split(64):
+            optimizer.zero_grad()
+            F.nll_loss(model(images[batch]), labels[batch]).backward()
+            optimizer.step()
+        scheduler.step()
+    model.eval()
+    test = ((torch.from_numpy(x_test) - 0.1307) / 0.3081).reshape(-1, 1, 28, 28)
+    with torch.no_grad():
+        return torch.cat([model(chunk).argmax(1) for chunk in test.split(1000)]).numpy()
 
 
+# ------------------------------------------------------------------------------------------ main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", default="fashion-mnist")
-    parser.add_argument("--families", default="logreg,svm,mlp,cnn")
-    parser.add_argument("--skip-flows", action="store_true", help="only the families one by one")
-    parser.add_argument("--skip-families", action="store_true", help="only the flows")
-    parser.add_argument("--train-all", action="store_true", help="also time `mnist train-all`")
+    parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--peer-epochs", type=int, default=14, help="epochs of the pytorch/examples CNN")
+    parser.add_argument("--peer-svc-rows", type=int, default=20_000, help="train rows of the SVC peer (0: all)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if args.child:
-        kind, home, version, *rest = args.child
-        if kind == "family":
-            family_alone(home, version, rest[0], int(rest[1]))
-        else:
-            train_flow(home, version, rest[0].split(","), int(rest[1]), int(rest[2]))
+        home, version, family = args.child
+        peer(home, version, family, args.peer_epochs, args.peer_svc_rows)
         return
 
-    families = args.families.split(",")
-    cores = os.cpu_count() or 1
     targets = TARGETS.get(args.source, TARGETS["fashion-mnist"])
-    me = [sys.executable, os.path.abspath(__file__), "--child"]
+    mnist = os.path.join(os.path.dirname(sys.executable), "mnist")
     with tempfile.TemporaryDirectory() as home:
-        _, _, output = run_measured([sys.executable, "-c", f"import sys; sys.path.insert(0, {os.getcwd()!r}); "
-                                     f"from benchmarks.train import ingest; print(ingest({home!r}, {args.source!r}))"])
-        version = output.strip().splitlines()[-1]
-        print(f"{args.source}: dataset {version}, {cores} cores")
-        if not args.skip_families:
-            print(f"\n{'family':<7} {'train s':>8} {'target':>7} {'test acc':>9} {'target':>7} "
-                  f"{'valid acc':>9} {'predict 10k s':>13} {'images/s':>9} {'latency ms':>10} {'size KiB':>9} {'peak MiB':>9}")
-            for family in families:
-                _, rss, output = run_measured(me + ["family", home, version, family, str(cores)])
-                r = json.loads(output.strip().splitlines()[-1])
-                accuracy_target, seconds_target = targets[family]
-                print(f"{family:<7} {r['train_s']:8.1f} {seconds_target:7d} {r['test']:9.4f} {accuracy_target:7.3f} "
-                      f"{r['validation']:9.4f} {r['predict_s']:13.2f} {r['throughput_images_per_s']:9.0f} "
-                      f"{r['latency_ms_one_image']:10.2f} {r['size_kb']:9.0f} {rss:9.0f}", flush=True)
-        if not args.skip_flows:
-            print(f"\n{'train flow':<34} {'wall s':>7} {'peak MiB':>9}  per family (s)")
-            for label, parallelism, threads in (
-                (f"parallel ({min(cores, len(families))} at once, 1 thread each)", min(cores, len(families)), max(1, cores // min(cores, len(families)))),
-                (f"one after another ({cores} threads)", 1, cores),
-            ):
-                wall, rss, output = run_measured(me + ["flow", home, version, ",".join(families), str(parallelism), str(threads)])
-                r = json.loads(output.strip().splitlines()[-1])
-                per = ", ".join(f"{f} {s:.0f}" for f, s in r["trained"].items())
-                print(f"{label:<34} {r['flow_s']:7.1f} {rss:9.0f}  {per}{'  FAILED ' + str(r['failed']) if r['failed'] else ''}", flush=True)
-        if args.train_all:
-            wall, rss, _ = run_measured(
-                [os.path.join(os.path.dirname(sys.executable), "mnist"), "train-all", "--home", home,
-                 "--source", args.source, "--force", "--no-progress"])
-            print(f"\nmnist train-all --force (ingest, EDA, training; temporary Prefect server): "
-                  f"{wall:.1f} s wall, peak {rss:.0f} MiB")
+        wall, rss, _ = run_measured([mnist, "train-all", "--home", home, "--source", args.source, "--no-progress"])
+        version, ours = stored_results(home)
+        print(f"mnist train-all --source {args.source} (fresh storage root, temporary Prefect server, "
+              f"{os.cpu_count()} cores): {wall:.0f} s wall (target <= {TRAIN_ALL_SECONDS}), peak {rss:.0f} MiB; "
+              f"dataset {version}\n", flush=True)
+        best_single = max(r["test"] for f, r in ours.items() if f in targets)
+        goals = {**targets, "ensemble": best_single + ENSEMBLE_MARGIN}
+        header = (f"{'family':<9} {'target':>7} {'test acc':>9} {'met':>4} {'valid acc':>9} {'train s':>8} {'images/s':>9} {'MiB':>5}  "
+                  f"{'plain peer':<30} {'peer acc':>8} {'peer s':>7} {'error vs peer':>13}  peer note")
+        print(header)
+        print("-" * len(header))
+        for family in (*targets, "ensemble"):
+            if family not in ours:
+                print(f"{family:<9} {goals[family]:7.3f} {'(not trained)':>9}")
+                continue
+            r = ours[family]
+            met = "yes" if r["test"] >= goals[family] else "NO"
+            line = (f"{family:<9} {goals[family]:7.3f} {r['test']:9.4f} {met:>4} {r['validation']:9.4f} "
+                    f"{r['train_s']:8.1f} {r['images_per_s']:9,.0f} {r['size_mib']:5.1f}  ")
+            if family in PEERS and not args.skip_peers:
+                _, _, output = run_measured([sys.executable, os.path.abspath(__file__), "--child", home, version,
+                                             family, "--peer-epochs", str(args.peer_epochs),
+                                             "--peer-svc-rows", str(args.peer_svc_rows)])
+                p = json.loads(output.strip().splitlines()[-1])
+                ratio = (1 - r["test"]) / (1 - p["test"])
+                line += f"{PEERS[family]:<30} {p['test']:8.4f} {p['seconds']:7.1f} {ratio:12.2f}x  {p['note']}"
+            elif family == "ensemble":
+                line += f"{'(best single + 0.3 pp)':<30}"
+            print(line, flush=True)
+        print("\ntrain s: the family's own training (the ensemble: its weights, on its members' stored validation "
+              "outputs); images/s: batches of 1,000 on the test split, from the evaluation step; error vs peer: our "
+              "test error divided by the peer's (below 1: fewer mistakes).")
 
 
 if __name__ == "__main__":

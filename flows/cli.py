@@ -118,7 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train_all.add_argument(
         "--smoke", action="store_true",
-        help="tiny subset and one epoch per family, to check a set-up in seconds",
+        help="tiny subset and a few dozen optimizer steps per family, to check a set-up in seconds",
+    )
+    train_all.add_argument(
+        "--no-ensemble", action="store_true",
+        help="do not combine the trained families into a weighted soft vote (the `ensemble` model)",
     )
     train_all.add_argument("--train-seed", type=int, help="seed of model training (default 0)")
     train_all.add_argument(
@@ -129,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train_all.add_argument(
         "--time-budget", type=float, metavar="SECONDS",
-        help="wall-clock allowance per family (default 900); a family over it fails alone",
+        help="wall-clock allowance per family (default 900): a torch family stops at its next "
+        "validation and keeps its best weights; an SVM not yet fitted fails alone",
     )
     train_all.add_argument(
         "--no-progress", action="store_true", help="no progress bars on the terminal"
@@ -258,6 +263,7 @@ def _promotion_settings(args: argparse.Namespace) -> dict:
 def _train_settings(args: argparse.Namespace) -> dict:
     settings = {
         "smoke": args.smoke,
+        "ensemble": not args.no_ensemble,
         "progress_bar": not args.no_progress and sys.stderr.isatty(),
     }
     for option, name in (("models", "models"), ("train_seed", "seed"), ("parallelism", "parallelism"),

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tasks.core.models.configs import FAMILIES, Family, ModelConfigs
 from tasks.core.sources import SourceSpec
-from tasks.core.training import TRAINING_ORDER, Subset
+from tasks.core.training import TRAINING_ORDER, WIDE_FAMILIES, Subset
 
 
 class Strict(BaseModel):
@@ -75,13 +75,15 @@ class TrainSettings(Strict):
     # Seeds initialisation, shuffling, dropout, PCA and subsets: same seed + data = same metrics.
     seed: int = 0
     # A tiny run for checking a set-up: `smoke_rows` training images, a quarter as many for
-    # validation, one epoch per family.
+    # validation, a few dozen optimizer steps per family.
     smoke: bool = False
     smoke_rows: int = Field(default=2000, ge=100)
-    # Trainings running at once on this machine; None means one per CPU core.
+    # Trainings running at once on this machine (the families other than the CNN); None means one
+    # per CPU core. The CNN then trains alone on every core (see WIDE_FAMILIES).
     parallelism: int | None = Field(default=None, ge=1)
-    # torch / BLAS threads per training; None means cores / parallelism (at least 1), so
-    # parallel trainings never ask for more threads than there are cores.
+    # torch / BLAS threads per training; None means cores / parallelism (at least 1) for the
+    # families trained side by side, and every core for the CNN, so trainings never ask for more
+    # threads than there are cores.
     threads_per_model: int | None = Field(default=None, ge=1)
     # tcp://host:port of an existing Dask scheduler: train there instead of on this machine.
     dask_address: str | None = None
@@ -89,6 +91,9 @@ class TrainSettings(Strict):
     time_budget_s: float | None = Field(default=900, gt=0)
     # Draw a progress bar per family on the terminal (the CLI turns it on for a TTY).
     progress_bar: bool = False
+    # Combine the trained families into a weighted soft vote (registered, evaluated and eligible
+    # for promotion like any model); it needs two families or more.
+    ensemble: bool = True
     families: ModelConfigs = ModelConfigs()
 
     @field_validator("models")
@@ -101,18 +106,30 @@ class TrainSettings(Strict):
     def ordered_models(self) -> list[str]:
         return [family for family in TRAINING_ORDER if family in self.models]
 
-    def workers(self) -> int:
-        return self.parallelism or min(len(self.models), os.cpu_count() or 1)
+    def side_by_side(self) -> list[str]:
+        """The families trained at once, one core each (all of them on a Dask cluster)."""
+        return [f for f in self.ordered_models() if self.dask_address or f not in WIDE_FAMILIES]
 
-    def threads(self) -> int:
+    def one_at_a_time(self) -> list[str]:
+        """The families trained after those, each alone on every core."""
+        return [f for f in self.ordered_models() if f not in self.side_by_side()]
+
+    def workers(self) -> int:
+        return self.parallelism or max(1, min(len(self.side_by_side()), os.cpu_count() or 1))
+
+    def threads(self, family: str | None = None) -> int:
         if self.threads_per_model:
             return self.threads_per_model
         if self.dask_address:
             return 1  # one training per Dask worker thread; size the cluster instead
+        if family in self.one_at_a_time():
+            return os.cpu_count() or 1
         return max(1, (os.cpu_count() or 1) // self.workers())
 
-    def family_config(self, family: str):
-        config = self.families.of(family)
+    def family_config(self, family: str, digits: bool = True):
+        """A family's config for this run: made for the dataset's kind (digits or named classes),
+        and cut to a few dozen steps for a smoke run."""
+        config = self.families.of(family).for_dataset(digits)
         return config.smoke() if self.smoke else config
 
     def subset(self) -> Subset:

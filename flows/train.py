@@ -12,6 +12,7 @@ from prefect.states import Completed, Failed
 from flows.config import TrainConfig
 from tasks import eda as dataset_steps
 from tasks import train as steps
+from tasks.core.models import ENSEMBLE
 
 
 @dataclass(frozen=True)
@@ -35,15 +36,29 @@ def _run_name() -> str:
 def train(config: TrainConfig = TrainConfig()):
     settings = config.settings
     version = dataset_steps.resolve_dataset(config.home, config.dataset)
-    futures = {
-        family: steps.train_model.with_options(refresh_cache=config.force).submit(
-            config.home, version, family, settings.family_config(family), settings.seed,
-            settings.subset(), settings.threads(), settings.time_budget_s, config.force,
-            settings.progress_bar,
+    digits = steps.dataset_is_digits(config.home, version)
+    training = steps.train_model.with_options(refresh_cache=config.force)
+
+    def arguments(family: str) -> tuple:
+        return (config.home, version, family, settings.family_config(family, digits), settings.seed,
+                settings.subset(), settings.threads(family), settings.time_budget_s, config.force,
+                settings.progress_bar)
+
+    # Side by side, one core each; then, one at a time, the families that use every core.
+    trained, failed = steps.gather({f: training.submit(*arguments(f)) for f in settings.side_by_side()})
+    for family in settings.one_at_a_time():
+        done, not_done = steps.outcome(family, training(*arguments(family), return_state=True))
+        trained.update(done)
+        failed.update(not_done)
+    if settings.ensemble and len(trained) >= 2:
+        combined = steps.train_ensemble.with_options(refresh_cache=config.force)(
+            config.home, version, sorted(s["model_id"] for s in trained.values()),
+            settings.family_config(ENSEMBLE, digits), settings.seed, settings.subset(), config.force,
+            return_state=True,
         )
-        for family in settings.ordered_models()
-    }
-    trained, failed = steps.gather(futures)
+        trained_ensemble, failed_ensemble = steps.outcome(ENSEMBLE, combined)
+        trained.update(trained_ensemble)
+        failed.update(failed_ensemble)
     steps.training_leaderboard(version, trained, failed)
     outcome = TrainOutcome(version, trained, failed)
     if failed:

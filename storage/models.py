@@ -4,6 +4,7 @@ Layout of one trained model::
 
     models/<model id>/model.json            family, config, what loading needs
     models/<model id>/weights.safetensors   (torch families) or model.skops (SVM)
+    models/<model id>/validation.npy        its probabilities on the validation split (float32)
     models/<model id>/training.json         written last: lineage, fit report, file checksums
 
 The model id is ``<family>-<hash>`` of everything that determines the model (dataset version,
@@ -13,13 +14,17 @@ on load, so a truncated or tampered file is reported instead of being half-read.
 """
 
 import hashlib
+import io
 import json
+
+import numpy as np
 
 from storage.root import StorageRoot
 from tasks.core.errors import MnistError, ModelFileError
 
 AREA = "models"
 RECORD = "training.json"
+VALIDATION = "validation.npy"
 
 
 class ModelNotFound(MnistError, LookupError):
@@ -44,24 +49,35 @@ def read_record(root: StorageRoot, model_id: str) -> dict:
 
 
 def write_trained(
-    root: StorageRoot, model_id: str, files: dict[str, bytes], record: dict, replace: bool = False
+    root: StorageRoot, model_id: str, files: dict[str, bytes], record: dict, replace: bool = False,
+    validation_probabilities: np.ndarray | None = None,
 ) -> dict:
     """Store a model's files and its record atomically; returns the record as stored.
 
     With ``replace`` an existing copy (from a forced retrain) is swapped out in one step;
-    without it an existing copy wins and is returned unchanged.
+    without it an existing copy wins and is returned unchanged. ``validation_probabilities``
+    (the model's output on the validation split it was chosen on) are kept beside the files,
+    so combining models later need not score the validation split again.
     """
-    if RECORD in files:
-        raise ValueError(f"{RECORD} is reserved for the training record")
+    if RECORD in files or VALIDATION in files:
+        raise ValueError(f"{RECORD} and {VALIDATION} are reserved names")
+    outputs = {}
+    if validation_probabilities is not None:
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(validation_probabilities, dtype=np.float32), allow_pickle=False)
+        outputs[VALIDATION] = buffer.getvalue()
     record = {
         **record,
         "model_id": model_id,
-        "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for name, data in files.items()},
+        "files": _checksums(files),
+        "outputs": _checksums(outputs),
     }
     final = model_dir(root, model_id)
     root.remove_stale_staging(AREA)
     with root.staging_dir(AREA) as staging:
-        for name, data in files.items():
+        for name, data in {**files, **outputs}.items():
+            if "/" in name:  # an ensemble keeps its members' files in folders of their own
+                root.fs.makedirs(f"{staging}/{name.rsplit('/', 1)[0]}", exist_ok=True)
             with root.fs.open(f"{staging}/{name}", "wb") as handle:
                 handle.write(data)
         with root.fs.open(f"{staging}/{RECORD}", "w", encoding="utf-8") as handle:
@@ -71,12 +87,29 @@ def write_trained(
     return record
 
 
+def read_validation_probabilities(root: StorageRoot, model_id: str) -> np.ndarray | None:
+    """The model's probabilities on its validation split, checked (None if not kept)."""
+    record = read_record(root, model_id)
+    if VALIDATION not in record.get("outputs", {}):
+        return None
+    data = _checked_files(root, model_id, record["outputs"])[VALIDATION]
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
 def read_model_files(root: StorageRoot, model_id: str, record: dict | None = None) -> dict[str, bytes]:
     """A stored model's files, each checked against the checksum recorded at training time
     (``record``, when the caller has already read it)."""
     record = record or read_record(root, model_id)
+    return _checked_files(root, model_id, record["files"])
+
+
+def _checksums(files: dict[str, bytes]) -> dict[str, dict]:
+    return {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for name, data in files.items()}
+
+
+def _checked_files(root: StorageRoot, model_id: str, recorded: dict[str, dict]) -> dict[str, bytes]:
     files = {}
-    for name, expected in record["files"].items():
+    for name, expected in recorded.items():
         path = f"{model_dir(root, model_id)}/{name}"
         if not root.exists(path):
             raise ModelFileError(f"model {model_id}: {root.url_of(path)} is missing; retrain the model")
@@ -98,7 +131,7 @@ def list_trained(root: StorageRoot) -> list[dict]:
 
 
 def is_smoke(record: dict) -> bool:
-    """Whether a model was trained as a smoke check: on a subset of its split (one epoch)."""
+    """Whether a model was trained as a smoke check: on a subset of its split, briefly."""
     subset = record.get("subset") or {}
     return bool(record.get("smoke", subset.get("train_rows") is not None))
 

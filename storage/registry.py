@@ -7,7 +7,7 @@ root (``storage/models.py``, ``storage/evaluations.py``).
 
 Model versions are immutable: a version's row is written once, keyed by the model id (a hash of
 everything that made the model), with its lineage: the source its dataset came from, the class
-names, and whether it is a smoke model (a subset, one epoch). Aliases (``production``,
+names, and whether it is a smoke model (a subset, a few dozen steps). Aliases (``production``,
 ``candidate``) carry a revision number; moving one is a compare-and-set on that revision, in the
 same transaction as its history row, so two flows promoting at once never both win and never
 lose an update. Moving an alias to the model it already names changes nothing and records nothing.
@@ -375,7 +375,7 @@ class Registry:
         if not force:
             _, smoke = self.lineage(model_id)
             if smoke:
-                raise RegistryError(f"{model_id} is a smoke model (a subset, one epoch): it does not belong "
+                raise RegistryError(f"{model_id} is a smoke model (a subset, a few dozen steps): it does not belong "
                                     "in production; pass --force if you really mean it")
             if current is not None:
                 self._refuse_other_problem("production", current, model_id, "promote")

@@ -198,15 +198,30 @@ def decision_markdown(evidence: dict) -> str:
     ]) + "\n"
 
 
+def _kept(record: dict) -> str:
+    """Which weights the model kept; records written before step schedules counted epochs."""
+    if "best_step" not in record:
+        return f"best epoch {record.get('best_epoch')} of {record.get('epochs_run')}"
+    stopped = f"; {record['stopped_early']}" if record.get("stopped_early") else ""
+    return f"kept the weights of step {record['best_step']:,} of {record['steps']:,}{stopped}"
+
+
 def model_card(record: dict) -> str:
     config = "\n".join(f"| {k} | {v} |" for k, v in record["config"].items())
     libraries = ", ".join(f"{k} {v}" for k, v in record["libraries"].items())
+    if record.get("members"):  # an ensemble: what it combines, and how much each counts
+        trained_on = (f"a weighted vote of {len(record['members'])} models of dataset version "
+                      f"`{record['dataset_version']}`, weighted on its {record['rows']['validation']:,} validation "
+                      "images: " + ", ".join(f"`{m['model_id']}` {m['weight']:.3f}" for m in record["members"]))
+    else:
+        trained_on = (f"dataset version `{record['dataset_version']}` ({record['rows']['train']:,} training images, "
+                      f"{record['rows']['validation']:,} validation images for model selection; the test split is "
+                      "never used in training)")
     return f"""# Model card: {record['model_id']}
 
 - **Family**: {record['family']}
-- **Trained on**: dataset version `{record['dataset_version']}` ({record['rows']['train']:,} training images,
-  {record['rows']['validation']:,} validation images for model selection; the test split is never used in training)
-- **Validation accuracy**: {record['validation_accuracy']:.4f} (best epoch {record['best_epoch']} of {record['epochs_run']})
+- **Trained on**: {trained_on}
+- **Validation accuracy**: {record['validation_accuracy']:.4f} ({_kept(record)})
 - **Training time**: {record['train_seconds']:.1f} s on {record['threads']} thread(s); seed {record['seed']}
 - **Code**: {record['code_version']} (model code {record['model_code']}); {libraries}
 - **Trained at**: {record['trained_at']}

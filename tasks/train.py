@@ -23,26 +23,43 @@ from storage.root import StorageRoot
 from tasks.artifacts import artifact_key
 from tasks.caching import RESULT_SERIALIZER, key_while_stored, stored_result_cache
 from tasks.core.dataset import stratified_sample
-from tasks.core.models import FamilyConfig
+from tasks.core import models
+from tasks.core.models import ENSEMBLE, FamilyConfig
+from tasks.core.models.configs import EnsembleConfig
+from tasks.core.models.ensemble import Ensemble
+from tasks.core.scoring import names_digits
 from tasks.core.training import Subset, fit_family, model_id, training_record
+
+
+def _identity(parameters: dict) -> str:
+    return model_id(parameters.get("family", ENSEMBLE), parameters["config"], parameters["dataset_version"],
+                    parameters["seed"], parameters["subset"], parameters.get("member_ids", ()))
 
 
 def _cache_key(context, parameters) -> str | None:
     """Per (root, model id), while that model is in storage."""
     root = StorageRoot(parameters["home"])
-    identity = model_id(parameters["family"], parameters["config"], parameters["dataset_version"],
-                        parameters["seed"], parameters["subset"])
+    identity = _identity(parameters)
     return key_while_stored(model_store.find_trained(root, identity) is not None, "train", root.url, identity)
 
 
-@task(
-    name="train-model",
-    task_run_name="train-{family}-{dataset_version}",
-    cache_policy=stored_result_cache(_cache_key),
-    cache_expiration=datetime.timedelta(days=90),
-    persist_result=True,
-    result_serializer=RESULT_SERIALIZER,
-)
+@task(name="dataset-kind", cache_policy=NO_CACHE)
+def dataset_is_digits(home: str | None, dataset_version: str) -> bool:
+    """Whether a dataset's classes are the ten digits (its model configs' choices depend on it)."""
+    lineage = dataset_store.lineage_of(dataset_store.read_manifest(StorageRoot(home), dataset_version))
+    return names_digits(lineage.class_names)
+
+
+# Both training tasks: cached per model id while the model is in storage, results as JSON.
+_CACHED_WHILE_STORED = {
+    "cache_policy": stored_result_cache(_cache_key),
+    "cache_expiration": datetime.timedelta(days=90),
+    "persist_result": True,
+    "result_serializer": RESULT_SERIALIZER,
+}
+
+
+@task(name="train-model", task_run_name="train-{family}-{dataset_version}", **_CACHED_WHILE_STORED)
 def train_model(
     home: str | None,
     dataset_version: str,
@@ -80,17 +97,54 @@ def train_model(
         family, config, dataset_version, lineage, seed, subset,
         {"train": len(train), "validation": len(validation)}, report, threads,
     )
+    record = model_store.write_trained(root, identity, model.to_files(), record, replace=force,
+                                       validation_probabilities=report.validation_probabilities)
+    logger.info("%s: validation accuracy %.4f after %.1f s; stored as %s%s", family, report.validation_accuracy,
+                report.seconds, identity, f" ({report.stopped_early})" if report.stopped_early else "")
+    return _summary(record, reused=False)
+
+
+@task(name="train-ensemble", task_run_name="train-ensemble-{dataset_version}", **_CACHED_WHILE_STORED)
+def train_ensemble(
+    home: str | None,
+    dataset_version: str,
+    member_ids: list[str],
+    config: EnsembleConfig,
+    seed: int,
+    subset: Subset,
+    force: bool = False,
+) -> dict:
+    """Combine the run's trained models into a soft vote weighted on the validation split; store it."""
+    logger = get_run_logger()
+    root = StorageRoot(home)
+    identity = model_id(ENSEMBLE, config, dataset_version, seed, subset, member_ids)
+    existing = model_store.find_trained(root, identity)
+    if existing and not force:
+        logger.info("ensemble of %s already stored as %s; not refitting", ", ".join(member_ids), identity)
+        return _summary(existing, reused=True)
+    members = {i: models.load(model_store.read_model_files(root, i)) for i in member_ids}
+    known = {i: model_store.read_validation_probabilities(root, i) for i in member_ids}
+    validation = stratified_sample(
+        dataset_store.read_split(root, dataset_version, "validation"), subset.validation_rows, seed
+    )
+    model = Ensemble(config, members, validation_probabilities={i: p for i, p in known.items() if p is not None})
+    report = model.fit(None, validation, seed=seed)  # the members learned from train; only weights are fitted
+    lineage = dataset_store.lineage_of(dataset_store.read_manifest(root, dataset_version))
+    record = training_record(
+        ENSEMBLE, config, dataset_version, lineage, seed, subset, {"train": 0, "validation": len(validation)},
+        report, threads=1, extra={"members": model.extra_meta()["members"]},
+    )
     record = model_store.write_trained(root, identity, model.to_files(), record, replace=force)
-    logger.info("%s: validation accuracy %.4f after %.1f s; stored as %s",
-                family, report.validation_accuracy, report.seconds, identity)
+    logger.info("ensemble: cross-fitted validation accuracy %.4f, weights %s; stored as %s",
+                report.validation_accuracy, report.history[-1]["weights"], identity)
     return _summary(record, reused=False)
 
 
 def _summary(record: dict, reused: bool) -> dict:
     """What the flow needs of a trained model (small: it is cached and sent between processes)."""
     keys = ("model_id", "family", "dataset_version", "validation_accuracy", "train_seconds",
-            "epochs_run", "best_epoch", "threads")
-    return {**{k: record[k] for k in keys}, "reused": reused}
+            "steps", "best_step", "stopped_early", "threads")
+    return {**{k: record.get(k) for k in keys}, "reused": reused}
 
 
 @contextmanager
@@ -145,12 +199,17 @@ def gather(futures: dict[str, PrefectFuture]) -> tuple[dict[str, dict], dict[str
     wait(list(futures.values()))
     trained, failed = {}, {}
     for family, future in futures.items():
-        state = future.state
-        if state.is_completed():
-            trained[family] = future.result()
-        else:
-            failed[family] = _reason(state)
+        done, not_done = outcome(family, future.state)
+        trained.update(done)
+        failed.update(not_done)
     return trained, failed
+
+
+def outcome(family: str, state) -> tuple[dict[str, dict], dict[str, str]]:
+    """``({family: summary}, {})`` for a completed training, ``({}, {family: reason})`` otherwise."""
+    if state.is_completed():
+        return {family: state.result()}, {}
+    return {}, {family: _reason(state)}
 
 
 def _reason(state) -> str:
@@ -170,7 +229,8 @@ def training_leaderboard(dataset_version: str, trained: dict[str, dict], failed:
             "family": s["family"],
             "validation_accuracy": round(s["validation_accuracy"], 4),
             "train_seconds": s["train_seconds"],
-            "epochs (best)": f"{s['epochs_run']} ({s['best_epoch']})",
+            "steps (best)": f"{s['steps']} ({s['best_step']})",
+            "note": s["stopped_early"] or "",
             "model_id": s["model_id"],
             "status": "reused" if s["reused"] else "trained",
         }
@@ -178,7 +238,7 @@ def training_leaderboard(dataset_version: str, trained: dict[str, dict], failed:
     ]
     rows += [
         {"rank": "-", "family": family, "validation_accuracy": "-", "train_seconds": "-",
-         "epochs (best)": "-", "model_id": "-", "status": f"FAILED: {reason}"}
+         "steps (best)": "-", "note": "", "model_id": "-", "status": f"FAILED: {reason}"}
         for family, reason in failed.items()
     ]
     create_table_artifact(

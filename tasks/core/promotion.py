@@ -1,7 +1,7 @@
 """Whether the run's best model replaces the production model: a pure, tested decision.
 
 The challenger (the run's best model by validation accuracy) is promoted when
-(a) the run is not a smoke run (a subset, one epoch: a set-up check, never a production model),
+(a) the run is not a smoke run (a subset, a few dozen steps: a set-up check, never a production model),
 (b) its test accuracy reaches the floor,
 (c) there is no champion, or the champion solves the same problem (same source and class names;
     a newer version of the same source is fine) and the challenger is more accurate on the same
@@ -100,7 +100,7 @@ def decide(challenger: Contender, champion: Contender | None, *, floor: float, a
     )
     unscored = dict(challenger_only_correct=None, champion_only_correct=None, p_value=None)
     if smoke:
-        return Decision(False, "smoke run: a model trained on a subset for one epoch checks a set-up and "
+        return Decision(False, "smoke run: a model trained briefly on a subset checks a set-up and "
                         "never replaces production (it is the candidate)", **unscored, **common)
     if challenger.accuracy < floor:
         return Decision(False, f"test accuracy {challenger.accuracy:.4f} is below the floor {floor:.4f}",

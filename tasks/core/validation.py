@@ -7,6 +7,7 @@ Both validate in well under a second on the full datasets.
 """
 
 import functools
+import itertools
 import logging
 from dataclasses import dataclass
 
@@ -115,10 +116,9 @@ def validate(profile: pd.DataFrame, summary: pd.DataFrame, bounds: Bounds) -> Va
     import great_expectations as gx
     from great_expectations.core import ExpectationSuite
 
-    _quiet_great_expectations()
-    context = gx.get_context(mode="ephemeral")
-    _disable_progress_bars(context)
-    source = context.data_sources.add_pandas("ingest")
+    context = _context()
+    run = next(_RUNS)  # names are unique within the process-wide context
+    source = context.data_sources.add_pandas(f"ingest-{run}")
     results, docs = {}, {}
     for name, frame, expectations, index_columns in (
         ("images", profile, image_expectations(), ["sample_id", "split"]),
@@ -126,9 +126,9 @@ def validate(profile: pd.DataFrame, summary: pd.DataFrame, bounds: Bounds) -> Va
     ):
         batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
         # A suite built from a list: adding 784-odd expectations one by one is very slow.
-        suite = context.suites.add(ExpectationSuite(name=f"mnist-{name}", expectations=expectations))
+        suite = context.suites.add(ExpectationSuite(name=f"mnist-{name}-{run}", expectations=expectations))
         definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"mnist-{name}", data=batch, suite=suite)
+            gx.ValidationDefinition(name=f"mnist-{name}-{run}", data=batch, suite=suite)
         )
         result_format = {"result_format": "SUMMARY", "partial_unexpected_count": 5}
         if index_columns:
@@ -140,6 +140,21 @@ def validate(profile: pd.DataFrame, summary: pd.DataFrame, bounds: Bounds) -> Va
         docs[name] = render_data_docs(result)
     success = all(r["success"] for r in results.values())
     return ValidationReport(success, results, docs)
+
+
+_RUNS = itertools.count()
+
+
+@functools.cache
+def _context():
+    """One ephemeral Great Expectations context per process: a long-lived process (a worker,
+    the test suite) builds it once."""
+    import great_expectations as gx
+
+    _quiet_great_expectations()
+    context = gx.get_context(mode="ephemeral")
+    _disable_progress_bars(context)
+    return context
 
 
 def check(report: ValidationReport, source: str) -> None:

@@ -94,9 +94,10 @@ def test_train_all_smoke_with_chosen_models(home, idx_folder):
     assert first.returncode == 0, first.stderr
     assert "EDA report:" in first.stdout and "models (by validation accuracy):" in first.stdout
     assert "logreg" in first.stdout and "mlp" in first.stdout and "cnn " not in first.stdout
-    assert first.stdout.count("(trained in") == 2
+    # The two chosen families, and the ensemble over them.
+    assert first.stdout.count("(trained in") == 3 and "ensemble-" in first.stdout
     again = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
-    assert again.returncode == 0 and again.stdout.count("(reused)") == 2
+    assert again.returncode == 0 and again.stdout.count("(reused)") == 3
 
 
 def test_up_outside_a_checkout_is_one_clear_line(tmp_path):

@@ -246,7 +246,8 @@ def test_checksum_mismatch_on_every_mirror_fails_and_writes_nothing(home, served
 
 
 def test_the_mnist_flow_runs_ingestion(home, idx_folder):
-    result = mnist(TrainAllConfig(home=home, source=f"idx:{idx_folder}"))
+    # A smoke run: full schedules on this small folder would take minutes and test nothing more here.
+    result = mnist(TrainAllConfig(home=home, source=f"idx:{idx_folder}", train={"smoke": True}))
     assert datasets.resolve_version(StorageRoot(home)) == result["dataset_version"]
 
 

