@@ -11,13 +11,13 @@ import resource
 import tempfile
 import time
 
-from storage import datasets, reports
-from storage.root import StorageRoot
-from tasks.core import dataset, sources
-from tasks.core.decode import decode_source
-from tasks.core.digits import SPLITS
-from tasks.core.eda.report import build_report, report_code_key
-from storage import raw
+from mnist_pipeline.storage import datasets, reports
+from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.core import dataset, sources
+from mnist_pipeline.tasks.core.decode import decode_source
+from mnist_pipeline.tasks.core.digits import SPLITS
+from mnist_pipeline.tasks.core.eda.report import build_report, report_code_key
+from mnist_pipeline.storage import raw
 
 
 def ingest_fashion(root: StorageRoot) -> str:

@@ -20,10 +20,10 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
 def stage_timings() -> dict[str, float]:
-    from storage import datasets, raw
-    from storage.root import StorageRoot
-    from tasks.core import dataset, sources, validation
-    from tasks.core.decode import decode_source
+    from mnist_pipeline.storage import datasets, raw
+    from mnist_pipeline.storage.root import StorageRoot
+    from mnist_pipeline.tasks.core import dataset, sources, validation
+    from mnist_pipeline.tasks.core.decode import decode_source
 
     spec = sources.SourceSpec.parse("fashion-mnist")
     times, clock = {}, time.perf_counter

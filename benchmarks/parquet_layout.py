@@ -13,10 +13,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from storage import datasets
-from tasks.core import sources
-from tasks.core.decode import decode_source
-from storage import raw
+from mnist_pipeline.storage import datasets
+from mnist_pipeline.tasks.core import sources
+from mnist_pipeline.tasks.core.decode import decode_source
+from mnist_pipeline.storage import raw
 
 
 def best_of(fn, repeat=3):

@@ -55,8 +55,8 @@ def run_measured(command: list[str]) -> tuple[float, float, str]:
 
 def stored_results(home: str) -> tuple[str, dict[str, dict]]:
     """The dataset version and, per family, what the train-all run stored (training + test metrics)."""
-    from storage import datasets, evaluations, models
-    from storage.root import StorageRoot
+    from mnist_pipeline.storage import datasets, evaluations, models
+    from mnist_pipeline.storage.root import StorageRoot
 
     root = StorageRoot(home)
     version = datasets.resolve_version(root)
@@ -81,8 +81,8 @@ def peer(home: str, version: str, family: str, epochs: int, svc_rows: int) -> No
     """(child process) Train the plain peer of one family; print its time and test accuracy."""
     import numpy as np
 
-    from storage import datasets
-    from storage.root import StorageRoot
+    from mnist_pipeline.storage import datasets
+    from mnist_pipeline.storage.root import StorageRoot
 
     root = StorageRoot(home)
     train, test = (datasets.read_split(root, version, s) for s in ("train", "test"))

@@ -4,9 +4,9 @@ import os
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tasks.core.models.configs import FAMILIES, Family, ModelConfigs
-from tasks.core.sources import SourceSpec
-from tasks.core.training import TRAINING_ORDER, WIDE_FAMILIES, Subset
+from mnist_pipeline.tasks.core.models.configs import FAMILIES, Family, ModelConfigs
+from mnist_pipeline.tasks.core.sources import SourceSpec
+from mnist_pipeline.tasks.core.training import TRAINING_ORDER, WIDE_FAMILIES, Subset
 
 
 class Strict(BaseModel):

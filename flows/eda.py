@@ -4,9 +4,9 @@ from dataclasses import dataclass
 
 from prefect import flow
 
-from flows.config import EdaConfig
-from tasks import eda as steps
-from tasks.core.eda.report import report_code_key
+from mnist_pipeline.flows.config import EdaConfig
+from mnist_pipeline.tasks import eda as steps
+from mnist_pipeline.tasks.core.eda.report import report_code_key
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ def _run_name() -> str:
 
 @flow(name="eda", flow_run_name=_run_name, log_prints=True)
 def eda(config: EdaConfig = EdaConfig()) -> EdaOutcome:
+    """Draw the EDA report of a dataset version (the newest by default) once per version and
+    report code; leave its figures as artifacts."""
     version = steps.resolve_dataset(config.home, config.dataset)
     key = report_code_key()
     report = steps.eda_report.with_options(refresh_cache=config.force)(

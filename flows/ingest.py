@@ -4,11 +4,11 @@ from dataclasses import dataclass
 
 from prefect import flow
 
-from flows.config import IngestConfig
-from tasks import ingest as steps
-from tasks.core import dataset
-from tasks.core.sources import SourceSpec
-from tasks.core.validation import Bounds
+from mnist_pipeline.flows.config import IngestConfig
+from mnist_pipeline.tasks import ingest as steps
+from mnist_pipeline.tasks.core import dataset
+from mnist_pipeline.tasks.core.sources import SourceSpec
+from mnist_pipeline.tasks.core.validation import Bounds
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ def _run_name() -> str:
 
 @flow(name="ingest", flow_run_name=_run_name, log_prints=True)
 def ingest(config: IngestConfig = IngestConfig()) -> IngestOutcome:
+    """Fetch a source, decode and split it, validate it with Great Expectations and publish it as a
+    versioned Parquet dataset; an unchanged, intact source is reused without decoding."""
     settings = config.settings
     split_params = {
         "seed": settings.seed,

@@ -8,19 +8,31 @@ every stage.
 """
 
 from contextlib import nullcontext
+from dataclasses import asdict, dataclass
 
 from prefect import flow, tags
 from prefect.states import Completed, Failed
 
-from flows.config import TrainAllConfig
-from flows.eda import eda
-from flows.ingest import ingest
-from flows.runners import training_runner
-from flows.train import train
-from tasks import ingest as ingest_steps
-from tasks import registry as steps
-from tasks.artifacts import SMOKE_TAG
-from tasks.summary import run_summary
+from mnist_pipeline.flows.config import TrainAllConfig
+from mnist_pipeline.flows.eda import eda
+from mnist_pipeline.flows.ingest import ingest
+from mnist_pipeline.flows.runners import training_runner
+from mnist_pipeline.flows.train import train
+from mnist_pipeline.tasks import ingest as ingest_steps
+from mnist_pipeline.tasks import registry as steps
+from mnist_pipeline.tasks.artifacts import SMOKE_TAG
+from mnist_pipeline.tasks.summary import run_summary
+
+
+@dataclass(frozen=True)
+class PipelineOutcome:
+    dataset_version: str
+    dataset_reused: bool  # the source was ingested before: nothing decoded or written
+    eda_report: str  # URL of the HTML report
+    models: dict[str, dict]  # family -> training summary (model_id, validation_accuracy, ...)
+    failed: dict[str, str]  # family -> why it failed
+    evaluations: dict[str, dict]  # family -> test-split summary (accuracy, macro_f1, ...)
+    promotion: dict | None  # the promotion decision and its evidence (None: nothing to promote)
 
 
 def _run_name() -> str:
@@ -33,6 +45,8 @@ def _run_name() -> str:
 
 @flow(name="mnist", flow_run_name=_run_name, log_prints=True)
 def mnist(config: TrainAllConfig = TrainAllConfig()):
+    """The nightly pipeline: ingest, EDA, train every family and the ensemble, evaluate and
+    register them, and promote the best when the evidence says so."""
     # A smoke run's subflows and tasks carry the tag, and its artifacts keys of their own.
     with tags(SMOKE_TAG) if config.train.smoke else nullcontext():
         return _stages(config)
@@ -60,16 +74,16 @@ def _stages(config: TrainAllConfig):
             config.promotion.min_test_accuracy, config.promotion.alpha, config.train.smoke,
         )
         steps.registry_report(config.home, config.registry_url)
-    result = {
-        "dataset_version": dataset.version,
-        "dataset_reused": dataset.reused,
-        "eda_report": report.report,
-        "models": training.trained,
-        "failed": training.failed,
-        "evaluations": {e["family"]: e for e in evaluated},
-        "promotion": promotion,
-    }
-    run_summary(result, {name: state.state_details.flow_run_id for name, state in
+    result = PipelineOutcome(
+        dataset_version=dataset.version,
+        dataset_reused=dataset.reused,
+        eda_report=report.report,
+        models=training.trained,
+        failed=training.failed,
+        evaluations={e["family"]: e for e in evaluated},
+        promotion=promotion,
+    )
+    run_summary(asdict(result), {name: state.state_details.flow_run_id for name, state in
                          (("ingest", ingested), ("eda", drawn), ("train", trained))})
     if training.failed:
         return Failed(message=training.failure_message(), data=result)

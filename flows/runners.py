@@ -2,7 +2,7 @@
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from flows.config import TrainSettings
+from mnist_pipeline.flows.config import TrainSettings
 
 
 def training_runner(settings: TrainSettings) -> TaskRunner:

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from prefect import flow
 from prefect.states import Completed, Failed
 
-from flows.config import TrainConfig
-from tasks import eda as dataset_steps
-from tasks import train as steps
-from tasks.core.models import ENSEMBLE
+from mnist_pipeline.flows.config import TrainConfig
+from mnist_pipeline.tasks import eda as dataset_steps
+from mnist_pipeline.tasks import train as steps
+from mnist_pipeline.tasks.core.models import ENSEMBLE
 
 
 @dataclass(frozen=True)
@@ -34,27 +34,31 @@ def _run_name() -> str:
 
 @flow(name="train", flow_run_name=_run_name, log_prints=True)
 def train(config: TrainConfig = TrainConfig()):
+    """Train the chosen families on a dataset version (side by side, then the CNN on every core)
+    and the ensemble over them; a family that fails fails alone."""
     settings = config.settings
     version = dataset_steps.resolve_dataset(config.home, config.dataset)
     digits = steps.dataset_is_digits(config.home, version)
     training = steps.train_model.with_options(refresh_cache=config.force)
 
-    def arguments(family: str) -> tuple:
-        return (config.home, version, family, settings.family_config(family, digits), settings.seed,
-                settings.subset(), settings.threads(family), settings.time_budget_s, config.force,
-                settings.progress_bar)
+    def job(family: str, **members) -> steps.TrainJob:
+        return steps.TrainJob(
+            home=config.home, dataset_version=version, family=family,
+            config=settings.family_config(family, digits), seed=settings.seed, subset=settings.subset(),
+            threads=settings.threads(family), budget_s=settings.time_budget_s, force=config.force,
+            progress_bar=settings.progress_bar, **members,
+        )
 
     # Side by side, one core each; then, one at a time, the families that use every core.
-    trained, failed = steps.gather({f: training.submit(*arguments(f)) for f in settings.side_by_side()})
+    trained, failed = steps.gather({f: training.submit(job(f)) for f in settings.side_by_side()})
     for family in settings.one_at_a_time():
-        done, not_done = steps.outcome(family, training(*arguments(family), return_state=True))
+        done, not_done = steps.outcome(family, training(job(family), return_state=True))
         trained.update(done)
         failed.update(not_done)
     if settings.ensemble and len(trained) >= 2:
+        members = tuple(sorted(s["model_id"] for s in trained.values()))
         combined = steps.train_ensemble.with_options(refresh_cache=config.force)(
-            config.home, version, sorted(s["model_id"] for s in trained.values()),
-            settings.family_config(ENSEMBLE, digits), settings.seed, settings.subset(), config.force,
-            return_state=True,
+            job(ENSEMBLE, member_ids=members), return_state=True
         )
         trained_ensemble, failed_ensemble = steps.outcome(ENSEMBLE, combined)
         trained.update(trained_ensemble)

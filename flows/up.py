@@ -23,8 +23,8 @@ import sys
 import time
 import urllib.request
 
-from tasks.core.errors import MnistError
-from tasks.core.lineage import PROJECT_DIR
+from mnist_pipeline.tasks.core.errors import MnistError
+from mnist_pipeline.tasks.core.lineage import PROJECT_DIR
 
 POOL = "mnist"
 PREFECT_FILE = os.path.join("deployments", "prefect.yaml")
@@ -84,8 +84,8 @@ def api_request(api_url: str, auth: str, path: str, body: dict) -> list | dict:
 
 
 def up(port: int, home: str | None, logs: str | None, project: str | None, worker: bool = True) -> int:
-    from storage import services
-    from storage.root import StorageRoot
+    from mnist_pipeline.storage import services
+    from mnist_pipeline.storage.root import StorageRoot
 
     project = project or PROJECT_DIR
     if not os.path.isfile(os.path.join(project, PREFECT_FILE)):

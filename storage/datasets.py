@@ -25,10 +25,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from storage.root import StorageRoot
-from tasks.core.digits import IMAGE_SHAPE, SPLITS, Digits
-from tasks.core.errors import MnistError
-from tasks.core.promotion import Lineage
+from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, SPLITS, Digits
+from mnist_pipeline.tasks.core.errors import MnistError
+from mnist_pipeline.tasks.core.promotion import Lineage
 
 AREA = "datasets"
 MANIFEST = "manifest.json"

@@ -17,11 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from storage.datasets import IMAGE_BYTES, from_table
-from storage.raw import read_input
-from storage.root import StorageRoot, write_url_atomic
-from tasks.core.digits import IMAGE_SHAPE, Digits
-from tasks.core.errors import InputError
+from mnist_pipeline.storage.datasets import IMAGE_BYTES, from_table
+from mnist_pipeline.storage.raw import read_input
+from mnist_pipeline.storage.root import StorageRoot, write_url_atomic
+from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, Digits
+from mnist_pipeline.tasks.core.errors import InputError
 
 AREA = "evaluations"
 METRICS = "metrics.json"

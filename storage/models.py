@@ -19,8 +19,8 @@ import json
 
 import numpy as np
 
-from storage.root import StorageRoot
-from tasks.core.errors import MnistError, ModelFileError
+from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.core.errors import MnistError, ModelFileError
 
 AREA = "models"
 RECORD = "training.json"

@@ -8,8 +8,8 @@ import hashlib
 
 import fsspec
 
-from storage.root import StorageRoot
-from tasks.core.errors import InputError
+from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.core.errors import InputError
 
 
 def read_input(uri: str) -> bytes:

@@ -22,11 +22,11 @@ import os
 
 import sqlalchemy as sa
 
-from storage.datasets import lineage_of, read_manifest
-from storage.models import is_smoke, read_record
-from storage.root import HOME_ENV, StorageRoot
-from tasks.core.errors import MnistError
-from tasks.core.promotion import Lineage
+from mnist_pipeline.storage.datasets import lineage_of, read_manifest
+from mnist_pipeline.storage.models import is_smoke, read_record
+from mnist_pipeline.storage.root import HOME_ENV, StorageRoot
+from mnist_pipeline.tasks.core.errors import MnistError
+from mnist_pipeline.tasks.core.promotion import Lineage
 
 REGISTRY_ENV = "MNIST_REGISTRY_URL"
 SQLITE_FILE = "registry.db"
@@ -309,27 +309,54 @@ class Registry:
                   action: str = "promote", flow_run: str | None = None) -> bool:
         """Compare-and-set: point ``name`` at ``model_id`` only if its revision is still
         ``expected_revision``. Returns False (and changes nothing) when another writer got there first."""
+        with self.engine.begin() as connection:
+            return self._move_alias(connection, name, model_id, expected_revision, reason, action, flow_run)
+
+    def record_promotion(self, evidence: dict, production_revision: int, flow_run: str | None = None) -> bool:
+        """A promotion decision's outcome, in one transaction: production moves to the challenger
+        when the evidence says so (only if production is still at ``production_revision``), the
+        challenger becomes ``candidate``, and the decision with its evidence is kept. Returns False,
+        having recorded nothing, when another writer moved production meanwhile."""
+        challenger = evidence["challenger"]
+        with self.engine.begin() as connection:
+            if evidence["promote"] and not self._move_alias(
+                connection, "production", challenger, production_revision, evidence["reason"], "promote", flow_run
+            ):
+                return False  # nothing written yet in this transaction
+            self._move_alias(connection, "candidate", challenger, self._revision(connection, "candidate"),
+                             "best model of the latest run", "promote", flow_run)
+            connection.execute(decisions.insert().values(
+                decided_at=_now(), flow_run=flow_run, challenger=challenger, champion=evidence.get("champion"),
+                promoted=bool(evidence["promote"]), evidence=json.dumps(evidence, default=str)))
+        return True
+
+    @staticmethod
+    def _revision(connection, name: str) -> int:
+        row = connection.execute(sa.select(aliases.c.revision).where(aliases.c.name == name)).first()
+        return row[0] if row else 0
+
+    def _move_alias(self, connection, name: str, model_id: str, expected_revision: int, reason: str,
+                    action: str, flow_run: str | None) -> bool:
         if name not in ALIASES:
             raise RegistryError(f"unknown alias {name!r}; aliases are {', '.join(ALIASES)}")
-        with self.engine.begin() as connection:
-            if not connection.execute(sa.select(versions.c.model_id).where(versions.c.model_id == model_id)).first():
-                raise RegistryError(f"model version {model_id!r} is not registered; `mnist models list` shows them")
-            current = connection.execute(sa.select(aliases.c.model_id, aliases.c.revision).where(aliases.c.name == name)).first()
-            if (current[1] if current else 0) != expected_revision:
+        if not connection.execute(sa.select(versions.c.model_id).where(versions.c.model_id == model_id)).first():
+            raise RegistryError(f"model version {model_id!r} is not registered; `mnist models list` shows them")
+        current = connection.execute(sa.select(aliases.c.model_id, aliases.c.revision).where(aliases.c.name == name)).first()
+        if (current[1] if current else 0) != expected_revision:
+            return False
+        if current is not None and current[0] == model_id:
+            return True  # already there: nothing moves, nothing is recorded
+        if current is None:
+            connection.execute(aliases.insert().values(name=name, model_id=model_id, revision=1))
+        else:
+            updated = connection.execute(aliases.update().where(
+                (aliases.c.name == name) & (aliases.c.revision == expected_revision)
+            ).values(model_id=model_id, revision=expected_revision + 1))
+            if updated.rowcount != 1:
                 return False
-            if current is not None and current[0] == model_id:
-                return True  # already there: nothing moves, nothing is recorded
-            if current is None:
-                connection.execute(aliases.insert().values(name=name, model_id=model_id, revision=1))
-            else:
-                updated = connection.execute(aliases.update().where(
-                    (aliases.c.name == name) & (aliases.c.revision == expected_revision)
-                ).values(model_id=model_id, revision=expected_revision + 1))
-                if updated.rowcount != 1:
-                    return False
-            connection.execute(alias_history.insert().values(
-                alias=name, revision=expected_revision + 1, from_model=current[0] if current else None,
-                to_model=model_id, changed_at=_now(), flow_run=flow_run, reason=reason, action=action))
+        connection.execute(alias_history.insert().values(
+            alias=name, revision=expected_revision + 1, from_model=current[0] if current else None,
+            to_model=model_id, changed_at=_now(), flow_run=flow_run, reason=reason, action=action))
         return True
 
     def history(self, name: str | None = None) -> list[dict]:
@@ -392,13 +419,6 @@ class Registry:
             )
 
     # -- decisions --------------------------------------------------------------------------
-    def record_decision(self, evidence: dict, flow_run: str | None = None) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(decisions.insert().values(
-                decided_at=_now(), flow_run=flow_run, challenger=evidence["challenger"],
-                champion=evidence.get("champion"), promoted=bool(evidence["promote"]),
-                evidence=json.dumps(evidence, default=str)))
-
     def list_decisions(self) -> list[dict]:
         with self.engine.connect() as connection:
             rows = connection.execute(sa.select(decisions).order_by(decisions.c.id)).mappings().all()

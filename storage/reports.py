@@ -5,8 +5,8 @@ The EDA report key names the report code that made it, so a new report version n
 old report, and re-running the same code on the same dataset finds the report already there.
 """
 
-from storage.root import StorageRoot, write_url_atomic
-from tasks.core.errors import InputError
+from mnist_pipeline.storage.root import StorageRoot, write_url_atomic
+from mnist_pipeline.tasks.core.errors import InputError
 
 AREA = "reports"
 INDEX = "index.html"
@@ -41,10 +41,9 @@ def write_eda_report(
             handle.write(key_numbers_json)
         with root.fs.open(f"{staging}/{INDEX}", "w", encoding="utf-8") as handle:
             handle.write(html)
-        if not root.publish_dir(staging, final, commit_file=INDEX):
-            # Same report code and data give the same report: replace the old one in one step.
-            root.fs.rm(final, recursive=True)
-            root.publish_dir(staging, final, commit_file=INDEX)
+        # Same report code and data give the same report: a forced redraw replaces the old one
+        # (moved aside, the new one renamed in, then the old one deleted), never deleting first.
+        root.publish_dir(staging, final, commit_file=INDEX, replace=True)
     return root.url_of(f"{final}/{INDEX}")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from tasks.core.errors import InputError
+from mnist_pipeline.tasks.core.errors import InputError
 
 HOME_ENV = "MNIST_HOME"
 # XDG-style default, so a user who never sets MNIST_HOME finds the data in one obvious place.

@@ -11,8 +11,8 @@ import os
 import secrets
 import stat
 
-from storage.root import StorageRoot
-from tasks.core.errors import InputError
+from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.core.errors import InputError
 
 AUTH_FILE = "prefect-api-auth"
 SERVER_FILE = "prefect-server.json"

@@ -1,2 +1,2 @@
 """Prefect tasks (thin wrappers that add retries, caching, logging and names) and, in
-:mod:`tasks.core`, the pure logic they call."""
+:mod:`mnist_pipeline.tasks.core`, the pure logic they call."""

@@ -8,14 +8,14 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from storage import datasets as dataset_store
-from storage import reports
-from storage.root import StorageRoot
-from tasks.artifacts import artifact_key
-from tasks.caching import RESULT_SERIALIZER, key_while_stored, stored_result_cache
-from tasks.core.digits import SPLITS
-from tasks.core.eda.report import TITLES, Previous, build_report
-from tasks.core.pages import markdown_figure, markdown_table
+from mnist_pipeline.storage import datasets as dataset_store
+from mnist_pipeline.storage import reports
+from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.artifacts import artifact_key
+from mnist_pipeline.tasks.caching import RESULT_SERIALIZER, key_while_stored, stored_result_cache
+from mnist_pipeline.tasks.core.digits import SPLITS
+from mnist_pipeline.tasks.core.eda.report import TITLES, Previous, build_report
+from mnist_pipeline.tasks.core.pages import markdown_figure, markdown_table
 
 # The figures shown in the Prefect UI's artifact (the rest are in the HTML report).
 INLINE_FIGURES = ("class-distribution", "samples", "mean-std")

@@ -1,6 +1,6 @@
 """Prefect tasks of the ingest stage: fetch, decode, validate, publish.
 
-Each task is a thin wrapper: the work happens in :mod:`tasks.core` (pure) and :mod:`storage`
+Each task is a thin wrapper: the work happens in :mod:`mnist_pipeline.tasks.core` (pure) and :mod:`mnist_pipeline.storage`
 (all I/O). Tasks that carry image arrays neither cache nor persist their results: hashing or
 storing 55 MB per call would cost more than the work (see the ingest flow for how an unchanged
 source is still never decoded twice).
@@ -14,15 +14,15 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from storage import datasets as dataset_store
-from storage import raw as raw_store
-from storage.root import StorageRoot
-from tasks.artifacts import artifact_key
-from tasks.core import dataset, download, lineage, sources, validation
-from tasks.core.decode import check_file_size, decode_source
-from tasks.core.digits import Digits
-from tasks.core.errors import SourceError, TransientDownloadError
-from tasks.core.pages import markdown_table
+from mnist_pipeline.storage import datasets as dataset_store
+from mnist_pipeline.storage import raw as raw_store
+from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.artifacts import artifact_key
+from mnist_pipeline.tasks.core import dataset, download, lineage, sources, validation
+from mnist_pipeline.tasks.core.decode import check_file_size, decode_source
+from mnist_pipeline.tasks.core.digits import Digits
+from mnist_pipeline.tasks.core.errors import SourceError, TransientDownloadError
+from mnist_pipeline.tasks.core.pages import markdown_table
 
 
 @dataclass(frozen=True)

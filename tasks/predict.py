@@ -1,6 +1,5 @@
 """Scoring images with a registered model: `mnist predict` and the ``predict`` flow."""
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -8,24 +7,15 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from storage import evaluations as evaluation_store
-from storage import models as model_store
-from storage.raw import read_input
-from storage.registry import Registry
-from storage.root import StorageRoot
-from tasks.core import models
-from tasks.core.decode import max_file_bytes
-from tasks.core.errors import InputError
-from tasks.core.digits import DIGIT_NAMES
-from tasks.core.idx import decode_idx, gunzip_if_needed
-from tasks.core.images import Preprocess, load_image
-from tasks.core.scoring import names_digits, score
-
-# An IDX file to score holds at most this many images (it is checked while decompressing).
-MAX_IMAGES_PER_FILE = 1_000_000
-PARQUET_SUFFIXES = (".parquet", ".pq")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
+from mnist_pipeline.storage import evaluations as evaluation_store
+from mnist_pipeline.storage import models as model_store
+from mnist_pipeline.storage.inputs import read_images_to_score
+from mnist_pipeline.storage.registry import Registry
+from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.core import models
+from mnist_pipeline.tasks.core.digits import DIGIT_NAMES
+from mnist_pipeline.tasks.core.images import Preprocess, load_image
+from mnist_pipeline.tasks.core.scoring import names_digits, score
 
 @dataclass(frozen=True)
 class Registered:
@@ -56,23 +46,13 @@ def load_registered(home: str | None, registry_url: str | None, reference: str) 
 def read_images(path: str, preprocess: Preprocess = "auto", digits: bool = True) -> tuple[list[str], np.ndarray]:
     """Names and ``(n, 28, 28)`` uint8 images from a PNG/JPEG, an IDX images file or a Parquet file.
 
-    Files of images are prepared for the model (see :mod:`tasks.core.images`); IDX and Parquet
-    files hold dataset images, used as they are.
+    Pictures are prepared for the model (see :mod:`mnist_pipeline.tasks.core.images`); IDX and
+    Parquet files hold dataset images, used as they are.
     """
-    name = os.path.basename(path)
-    lower = name.lower()
-    if lower.endswith(PARQUET_SUFFIXES):
-        digits_read = evaluation_store.read_images_parquet(path)
-        return [f"{name}[{i}]" for i in digits_read.sample_ids], digits_read.images
-    if lower.endswith(IMAGE_SUFFIXES):
-        return [name], load_image(read_input(path), name, preprocess=preprocess, digits=digits)[None]
-    data = gunzip_if_needed(read_input(path), name, max_file_bytes("images", MAX_IMAGES_PER_FILE))
-    if data[:2] == b"\x00\x00":  # IDX magic: two zero bytes, a type code, the number of dimensions
-        images = decode_idx(data, name, expected_ndim=3)
-        if images.shape[1:] != (28, 28):
-            raise InputError(f"{name} holds {images.shape[1]}x{images.shape[2]} images; 28x28 are expected")
-        return [f"{name}[{i}]" for i in range(len(images))], images.astype(np.uint8)
-    return [name], load_image(data, name, preprocess=preprocess, digits=digits)[None]
+    found = read_images_to_score(path)
+    if found.images is not None:
+        return found.names, found.images
+    return found.names, load_image(found.picture, found.names[0], preprocess=preprocess, digits=digits)[None]
 
 
 @task(name="score-parquet", cache_policy=NO_CACHE)

@@ -11,18 +11,18 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from storage import datasets as dataset_store
-from storage import evaluations as evaluation_store
-from storage import models as model_store
-from storage import reports
-from storage.registry import Registry
-from storage.root import StorageRoot
-from tasks.artifacts import artifact_key
-from tasks.core import evaluation as evaluating
-from tasks.core import models
-from tasks.core.pages import p_value_text
-from tasks.core.promotion import Contender, decide, needs_comparison
-from tasks.core.registry_report import build_registry_report
+from mnist_pipeline.storage import datasets as dataset_store
+from mnist_pipeline.storage import evaluations as evaluation_store
+from mnist_pipeline.storage import models as model_store
+from mnist_pipeline.storage import reports
+from mnist_pipeline.storage.registry import Registry
+from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.artifacts import artifact_key
+from mnist_pipeline.tasks.core import evaluation as evaluating
+from mnist_pipeline.tasks.core import models
+from mnist_pipeline.tasks.core.pages import p_value_text
+from mnist_pipeline.tasks.core.promotion import Contender, decide, needs_comparison
+from mnist_pipeline.tasks.core.registry_report import build_registry_report
 
 PROMOTE_ATTEMPTS = 5
 
@@ -124,31 +124,15 @@ def promote_best(home: str | None, registry_url: str | None, dataset_version: st
         challenger = _contender(root, registry, challenger_id, dataset_version)
         for _ in range(PROMOTE_ATTEMPTS):
             champion_id, revision = registry.alias("production")
-            champion = None
-            if champion_id == challenger_id:
-                champion = challenger
-            elif champion_id is not None:
-                champion_lineage, _ = registry.lineage(champion_id)
-                if needs_comparison(challenger, champion_id, champion_lineage, smoke):
-                    # A champion scored on an earlier version of the same source is re-scored on this split.
-                    ensure_evaluated(root, registry, model_store.read_record(root, champion_id), dataset_version)
-                    champion = _contender(root, registry, champion_id, dataset_version)
-                else:
-                    champion = Contender(champion_id, champion_lineage)
-            decision = decide(challenger, champion, floor=floor, alpha=alpha, smoke=smoke)
-            evidence = decision.as_dict()
-            if not decision.promote:
-                break
-            if registry.set_alias("production", challenger_id, revision, reason=decision.reason, flow_run=_flow_run()):
+            champion = _champion(root, registry, challenger, champion_id, dataset_version, smoke)
+            evidence = decide(challenger, champion, floor=floor, alpha=alpha, smoke=smoke).as_dict()
+            if registry.record_promotion(evidence, revision, _flow_run()):
                 break
             logger.warning("production changed while deciding (another run promoted); deciding again")
         else:
             evidence = {**evidence, "promote": False, "reason": "production kept changing; gave up after "
                         f"{PROMOTE_ATTEMPTS} attempts"}
-        _, candidate_revision = registry.alias("candidate")
-        registry.set_alias("candidate", challenger_id, candidate_revision, reason="best model of the latest run",
-                           action="promote", flow_run=_flow_run())
-        registry.record_decision(evidence, _flow_run())
+            registry.record_promotion(evidence, revision, _flow_run())
     finally:
         registry.close()
     create_markdown_artifact(key=artifact_key("promotion-decision"), markdown=decision_markdown(evidence),
@@ -156,6 +140,21 @@ def promote_best(home: str | None, registry_url: str | None, dataset_version: st
     logger.info("promotion of %s: %s (%s)", challenger_id, "PROMOTED" if evidence["promote"] else "not promoted",
                 evidence["reason"])
     return evidence
+
+
+def _champion(root: StorageRoot, registry: Registry, challenger: Contender, champion_id: str | None,
+              dataset_version: str, smoke: bool) -> Contender | None:
+    """The production model as the decision needs it: scored on this test split when it is to be
+    compared (a champion scored on an earlier version of the same source is scored again)."""
+    if champion_id is None:
+        return None
+    if champion_id == challenger.model_id:
+        return challenger
+    lineage, _ = registry.lineage(champion_id)
+    if not needs_comparison(challenger, champion_id, lineage, smoke):
+        return Contender(champion_id, lineage)
+    ensure_evaluated(root, registry, model_store.read_record(root, champion_id), dataset_version)
+    return _contender(root, registry, champion_id, dataset_version)
 
 
 def _contender(root: StorageRoot, registry: Registry, model_id: str, dataset_version: str) -> Contender:

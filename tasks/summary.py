@@ -8,8 +8,8 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks.artifacts import artifact_key
-from tasks.core.pages import markdown_table
+from mnist_pipeline.tasks.artifacts import artifact_key
+from mnist_pipeline.tasks.core.pages import markdown_table
 
 
 def _ui(path: str) -> str:

@@ -10,6 +10,7 @@ that finished.
 import datetime
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from prefect import task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
@@ -17,30 +18,45 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, wait
 from prefect.logging import get_run_logger
 
-from storage import datasets as dataset_store
-from storage import models as model_store
-from storage.root import StorageRoot
-from tasks.artifacts import artifact_key
-from tasks.caching import RESULT_SERIALIZER, key_while_stored, stored_result_cache
-from tasks.core.dataset import stratified_sample
-from tasks.core import models
-from tasks.core.models import ENSEMBLE, FamilyConfig
-from tasks.core.models.configs import EnsembleConfig
-from tasks.core.models.ensemble import Ensemble
-from tasks.core.scoring import names_digits
-from tasks.core.training import Subset, fit_family, model_id, training_record
+from mnist_pipeline.storage import datasets as dataset_store
+from mnist_pipeline.storage import models as model_store
+from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.artifacts import artifact_key
+from mnist_pipeline.tasks.caching import RESULT_SERIALIZER, key_while_stored, stored_result_cache
+from mnist_pipeline.tasks.core.dataset import stratified_sample
+from mnist_pipeline.tasks.core import models
+from mnist_pipeline.tasks.core.models import ENSEMBLE, FamilyConfig
+from mnist_pipeline.tasks.core.models.ensemble import Ensemble
+from mnist_pipeline.tasks.core.scoring import names_digits
+from mnist_pipeline.tasks.core.training import Subset, fit_family, model_id, training_record
 
 
-def _identity(parameters: dict) -> str:
-    return model_id(parameters.get("family", ENSEMBLE), parameters["config"], parameters["dataset_version"],
-                    parameters["seed"], parameters["subset"], parameters.get("member_ids", ()))
+@dataclass(frozen=True)
+class TrainJob:
+    """One model to train: what the training tasks take (a dataset version, never arrays)."""
+
+    home: str | None
+    dataset_version: str
+    family: str
+    config: FamilyConfig  # made for the dataset (and cut down for a smoke run) by the flow
+    seed: int
+    subset: Subset
+    threads: int = 1
+    budget_s: float | None = None
+    force: bool = False  # train again even when the model is in storage
+    progress_bar: bool = False
+    member_ids: tuple[str, ...] = field(default=())  # the ensemble's members
+
+    @property
+    def model_id(self) -> str:
+        return model_id(self.family, self.config, self.dataset_version, self.seed, self.subset, self.member_ids)
 
 
 def _cache_key(context, parameters) -> str | None:
     """Per (root, model id), while that model is in storage."""
-    root = StorageRoot(parameters["home"])
-    identity = _identity(parameters)
-    return key_while_stored(model_store.find_trained(root, identity) is not None, "train", root.url, identity)
+    job = parameters["job"]
+    root = StorageRoot(job.home)
+    return key_while_stored(model_store.find_trained(root, job.model_id) is not None, "train", root.url, job.model_id)
 
 
 @task(name="dataset-kind", cache_policy=NO_CACHE)
@@ -59,23 +75,15 @@ _CACHED_WHILE_STORED = {
 }
 
 
-@task(name="train-model", task_run_name="train-{family}-{dataset_version}", **_CACHED_WHILE_STORED)
-def train_model(
-    home: str | None,
-    dataset_version: str,
-    family: str,
-    config: FamilyConfig,
-    seed: int,
-    subset: Subset,
-    threads: int,
-    budget_s: float | None,
-    force: bool = False,
-    progress_bar: bool = False,
-) -> dict:
+@task(name="train-model", task_run_name="train-{job.family}-{job.dataset_version}", **_CACHED_WHILE_STORED)
+def train_model(job: TrainJob) -> dict:
     """Train one family on the train split (validation split for choices) and store it."""
     logger = get_run_logger()
+    home, dataset_version, family, config, seed, subset = (
+        job.home, job.dataset_version, job.family, job.config, job.seed, job.subset)
+    threads, budget_s, force = job.threads, job.budget_s, job.force
     root = StorageRoot(home)
-    identity = model_id(family, config, dataset_version, seed, subset)
+    identity = job.model_id
     existing = model_store.find_trained(root, identity)
     if existing and not force:
         logger.info("%s already trained as %s (validation accuracy %.4f); not retraining",
@@ -88,7 +96,7 @@ def train_model(
     )
     logger.info("training %s on %d images (%d for validation), %d thread(s), budget %s s",
                 family, len(train), len(validation), threads, budget_s)
-    with _limited_threads(threads), _Progress(family, progress_bar) as progress:
+    with _limited_threads(threads), _Progress(family, job.progress_bar) as progress:
         model, report = fit_family(
             family, config, train, validation, seed=seed, budget_s=budget_s, progress=progress
         )
@@ -104,20 +112,15 @@ def train_model(
     return _summary(record, reused=False)
 
 
-@task(name="train-ensemble", task_run_name="train-ensemble-{dataset_version}", **_CACHED_WHILE_STORED)
-def train_ensemble(
-    home: str | None,
-    dataset_version: str,
-    member_ids: list[str],
-    config: EnsembleConfig,
-    seed: int,
-    subset: Subset,
-    force: bool = False,
-) -> dict:
-    """Combine the run's trained models into a soft vote weighted on the validation split; store it."""
+@task(name="train-ensemble", task_run_name="train-ensemble-{job.dataset_version}", **_CACHED_WHILE_STORED)
+def train_ensemble(job: TrainJob) -> dict:
+    """Combine the run's trained models (``job.member_ids``) into a soft vote weighted on the
+    validation split; store it."""
     logger = get_run_logger()
+    home, dataset_version, member_ids, config, seed, subset, force = (
+        job.home, job.dataset_version, job.member_ids, job.config, job.seed, job.subset, job.force)
     root = StorageRoot(home)
-    identity = model_id(ENSEMBLE, config, dataset_version, seed, subset, member_ids)
+    identity = job.model_id
     existing = model_store.find_trained(root, identity)
     if existing and not force:
         logger.info("ensemble of %s already stored as %s; not refitting", ", ".join(member_ids), identity)

@@ -7,8 +7,8 @@ import tempfile
 import numpy as np
 import pytest
 
-from tasks.core.digits import Digits
-from tasks.core.idx import encode_idx
+from mnist_pipeline.tasks.core.digits import Digits
+from mnist_pipeline.tasks.core.idx import encode_idx
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 

@@ -14,9 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from tasks.core.digits import IMAGE_SHAPE, Digits
-from tasks.core.errors import SourceError
-from tasks.core.idx import gunzip_if_needed
+from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, Digits
+from mnist_pipeline.tasks.core.errors import SourceError
+from mnist_pipeline.tasks.core.idx import gunzip_if_needed
 
 N_PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
 KAGGLE_COLUMNS = ["label"] + [f"pixel{i}" for i in range(N_PIXELS)]

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from tasks.core.digits import SPLITS, Digits, concat
+from mnist_pipeline.tasks.core.digits import SPLITS, Digits, concat
 
 # Bumped whenever the published layout or the split procedure changes, so that a new code
 # version never reuses a dataset version made by the old one.

@@ -7,11 +7,11 @@ that would expand to gigabytes stops at the limit), and on the decoded images.
 
 import hashlib
 
-from tasks.core.csv_digits import decode_digits_csv
-from tasks.core.digits import IMAGE_SHAPE, Digits
-from tasks.core.errors import SourceError
-from tasks.core.idx import decode_idx_pair, gunzip_if_needed
-from tasks.core.sources import SourceKind
+from mnist_pipeline.tasks.core.csv_digits import decode_digits_csv
+from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, Digits
+from mnist_pipeline.tasks.core.errors import SourceError
+from mnist_pipeline.tasks.core.idx import decode_idx_pair, gunzip_if_needed
+from mnist_pipeline.tasks.core.sources import SourceKind
 
 IMAGE_BYTES = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
 IDX_IMAGES_HEADER, IDX_LABELS_HEADER = 16, 8

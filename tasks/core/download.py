@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tasks.core.errors import DownloadError, TransientDownloadError
+from mnist_pipeline.tasks.core.errors import DownloadError, TransientDownloadError
 
 TRANSIENT_HTTP_CODES = {408, 425, 429, 500, 502, 503, 504}
 USER_AGENT = "mnist-pipeline/0.1 (python urllib)"

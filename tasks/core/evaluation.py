@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tasks.core.digits import NUM_CLASSES, Digits
-from tasks.core.models import Classifier
-from tasks.core.pages import class_label, html_figure, html_table, html_page, markdown_figure
+from mnist_pipeline.tasks.core.digits import NUM_CLASSES, Digits
+from mnist_pipeline.tasks.core.models import Classifier
+from mnist_pipeline.tasks.core.pages import class_label, html_figure, html_table, html_page, markdown_figure
 
 THROUGHPUT_BATCH = 1000
 GALLERY_SIZE = 24

@@ -10,8 +10,8 @@ import zlib
 
 import numpy as np
 
-from tasks.core.digits import Digits
-from tasks.core.errors import SourceError
+from mnist_pipeline.tasks.core.digits import Digits
+from mnist_pipeline.tasks.core.errors import SourceError
 
 # IDX type codes and the numpy dtypes they mean (multi-byte values are big-endian).
 IDX_DTYPES = {

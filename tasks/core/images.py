@@ -18,8 +18,8 @@ from typing import Literal
 
 import numpy as np
 
-from tasks.core.digits import IMAGE_SHAPE
-from tasks.core.errors import InputError
+from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE
+from mnist_pipeline.tasks.core.errors import InputError
 
 Preprocess = Literal["auto", "none", "digit"]
 PREPROCESS_MODES: tuple[str, ...] = ("auto", "none", "digit")

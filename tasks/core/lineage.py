@@ -1,33 +1,102 @@
 """What produced an artifact: code version and library versions, recorded in manifests."""
 
+import ast
 import functools
+import hashlib
 import importlib.metadata
+import importlib.util
+import json
 import os
 import subprocess
 
+# The folder holding flows/, tasks/ and storage/: a checkout's root, or site-packages/mnist_pipeline.
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Written into a built wheel by tasks/core/build_hook.py: the commit it was built from.
+BUILD_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "build.json")
 TRACKED_LIBRARIES = ("numpy", "pandas", "pyarrow", "great-expectations", "prefect")
 
 
 @functools.cache
 def code_version() -> str:
-    """``git:<commit>[+dirty]`` when run from a checkout, else the installed package version."""
-    try:
-        commit = subprocess.run(
-            ["git", "-C", PROJECT_DIR, "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", PROJECT_DIR, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5, check=True,
-        ).stdout.strip()
-        return f"git:{commit}{'+dirty' if dirty else ''}"
-    except (OSError, subprocess.SubprocessError):
-        pass
+    """``git:<commit>[+dirty]``: from the metadata an installed wheel was built with, else from git
+    when this code runs from a checkout; else ``package:<version>`` or ``unknown``."""
+    if os.path.isfile(BUILD_FILE):
+        with open(BUILD_FILE, encoding="utf-8") as handle:
+            build = json.load(handle)
+        if build.get("commit"):
+            return f"git:{build['commit']}{'+dirty' if build.get('dirty') else ''}"
+    elif is_checkout(PROJECT_DIR):
+        try:
+            return f"git:{_git('rev-parse', 'HEAD')}{'+dirty' if _git('status', '--porcelain', '--untracked-files=no') else ''}"
+        except (OSError, subprocess.SubprocessError):
+            pass
     try:
         return f"package:{importlib.metadata.version('mnist-pipeline')}"
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
+
+
+def is_checkout(directory: str) -> bool:
+    """Whether ``directory`` is the root of a git checkout of this project (never a repository
+    that merely encloses an installed copy)."""
+    return os.path.exists(os.path.join(directory, ".git")) and os.path.isfile(os.path.join(directory, "pyproject.toml"))
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", "-C", PROJECT_DIR, *args], capture_output=True, text=True, timeout=5,
+                          check=True).stdout.strip()
+
+
+PACKAGE = "mnist_pipeline"
+
+
+@functools.cache
+def source_key(label: str, *modules: str) -> str:
+    """A short hash of the source of ``modules`` and of every project module they import, directly
+    or not, at the top or inside functions: a cache key that changes whenever any code that could
+    change the result does (a helper in another folder included)."""
+    digest = hashlib.sha256(label.encode())
+    for name, path in sorted(imported_sources(modules).items()):
+        with open(path, "rb") as handle:
+            digest.update(f"\0{name}\0".encode() + handle.read())
+    return digest.hexdigest()[:12]
+
+
+def imported_sources(modules: tuple[str, ...]) -> dict[str, str]:
+    """Module name -> source file, for ``modules`` and the project modules they import (read from
+    their syntax, so imports made only on some paths count too), and the packages around them."""
+    found: dict[str, str] = {}
+    pending = list(modules)
+    while pending:
+        name = pending.pop()
+        if name in found or not (name == PACKAGE or name.startswith(PACKAGE + ".")):
+            continue
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            continue
+        found[name] = spec.origin
+        pending.append(name.rsplit(".", 1)[0])  # its package's __init__ runs first
+        with open(spec.origin, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read(), spec.origin)
+        package = name if spec.submodule_search_locations else name.rsplit(".", 1)[0]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                pending += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) \
+                    if node.level else node.module
+                pending.append(base)
+                pending += [_submodule(base, alias.name) for alias in node.names]
+    return found
+
+
+def _submodule(package: str, name: str) -> str:
+    """``package.name`` when that is a module (``from package import module``), else the package."""
+    candidate = f"{package}.{name}"
+    try:
+        return candidate if importlib.util.find_spec(candidate) else package
+    except (ImportError, ValueError):  # ``from module import function``: module is no package
+        return package
 
 
 def library_versions(names: tuple[str, ...] = TRACKED_LIBRARIES) -> dict[str, str]:

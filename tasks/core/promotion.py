@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from tasks.core.pages import p_value_text
+from mnist_pipeline.tasks.core.pages import p_value_text
 
 
 @dataclass(frozen=True)

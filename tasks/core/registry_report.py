@@ -6,7 +6,7 @@ import datetime
 import io
 from dataclasses import dataclass
 
-from tasks.core.pages import html_figure, html_page, html_table, markdown_figure, markdown_table
+from mnist_pipeline.tasks.core.pages import html_figure, html_page, html_table, markdown_figure, markdown_table
 
 
 @dataclass(frozen=True)

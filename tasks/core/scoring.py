@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tasks.core.digits import DIGIT_NAMES
-from tasks.core.models import Classifier
+from mnist_pipeline.tasks.core.digits import DIGIT_NAMES
+from mnist_pipeline.tasks.core.models import Classifier
 
 
 @dataclass(frozen=True)

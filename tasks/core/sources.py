@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
-from tasks.core.digits import DIGIT_NAMES
-from tasks.core.download import Checksum
-from tasks.core.errors import SourceError
+from mnist_pipeline.tasks.core.digits import DIGIT_NAMES
+from mnist_pipeline.tasks.core.download import Checksum
+from mnist_pipeline.tasks.core.errors import SourceError
 
 SourceKind = Literal["mnist", "fashion-mnist", "idx", "csv", "mnist-sample"]
 IDX_FILENAMES = {

@@ -9,11 +9,11 @@ import time
 from dataclasses import dataclass
 
 
-from tasks.core.digits import Digits
-from tasks.core.lineage import code_version, library_versions
-from tasks.core.models import Budget, Classifier, FamilyConfig, FitReport, build, code_key
-from tasks.core.models.base import ProgressFn
-from tasks.core.promotion import Lineage
+from mnist_pipeline.tasks.core.digits import Digits
+from mnist_pipeline.tasks.core.lineage import code_version, library_versions
+from mnist_pipeline.tasks.core.models import Budget, Classifier, FamilyConfig, FitReport, build, code_key
+from mnist_pipeline.tasks.core.models.base import ProgressFn
+from mnist_pipeline.tasks.core.promotion import Lineage
 
 MODEL_LIBRARIES = ("numpy", "torch", "scikit-learn", "safetensors", "skops")
 # Longest first: with fewer workers than families, the long ones start at once and the short

@@ -1,7 +1,7 @@
 """The Great Expectations suite every ingest must pass before anything is published.
 
 Rather than 784 per-pixel expectations on a 70,000 x 785 table (about 40 s), the suite checks
-two derived frames (see :mod:`tasks.core.dataset`): a per-image profile (label, geometry,
+two derived frames (see :mod:`mnist_pipeline.tasks.core.dataset`): a per-image profile (label, geometry,
 pixel range, nulls) and a one-row summary (rows per split, class shares, test duplicates).
 Both validate in well under a second on the full datasets.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.core.digits import IMAGE_SHAPE, NUM_CLASSES, SPLITS
-from tasks.core.errors import ValidationFailed
+from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, NUM_CLASSES, SPLITS
+from mnist_pipeline.tasks.core.errors import ValidationFailed
 
 PROFILE_COLUMNS = [
     "sample_id", "split", "label", "height", "width",

@@ -17,8 +17,8 @@ import time
 import httpx
 import pytest
 
-from storage.registry import Registry
-from storage.root import StorageRoot
+from mnist_pipeline.storage.registry import Registry
+from mnist_pipeline.storage.root import StorageRoot
 from tests.browser import chromium_page
 from tests.http_server import MirrorServer
 
@@ -46,7 +46,7 @@ def stack(tmp_path_factory):
     env = {**os.environ, "PREFECT_HOME": str(base / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.pop("PREFECT_API_URL", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "up", "--port", str(port), "--home", home],
+        [sys.executable, "-m", "mnist_pipeline.flows.cli", "up", "--port", str(port), "--home", home],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
     output = []
@@ -155,7 +155,7 @@ def test_a_cli_run_killed_with_sigkill_is_started_and_killed(stack):
     env = {**stack["env"]}
     env.pop("PREFECT_API_AUTH_STRING")
     process = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "train-all", "--source", "mnist-sample", "--home", stack["home"],
+        [sys.executable, "-m", "mnist_pipeline.flows.cli", "train-all", "--source", "mnist-sample", "--home", stack["home"],
          "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120

@@ -12,8 +12,8 @@ import time
 import httpx
 import pytest
 
-from storage.registry import Registry
-from storage.root import StorageRoot
+from mnist_pipeline.storage.registry import Registry
+from mnist_pipeline.storage.root import StorageRoot
 from tests.deployments.test_deployments import PROJECT, free_port
 
 

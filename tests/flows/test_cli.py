@@ -6,13 +6,13 @@ import time
 
 import pytest
 
-from flows.cli import build_parser, main
+from mnist_pipeline.flows.cli import build_parser, main
 
 
 def run_cli(*args):
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "mnist_pipeline.flows.cli", *args], capture_output=True, text=True, timeout=60
     )
     return done, time.perf_counter() - started
 
@@ -28,7 +28,7 @@ def test_help_is_instant_and_lists_the_commands():
 
 def test_help_does_not_import_heavy_libraries():
     code = (
-        "import sys; from flows.cli import main\n"
+        "import sys; from mnist_pipeline.flows.cli import main\n"
         "try: main(['ingest', '--help'])\n"
         "except SystemExit: pass\n"
         "heavy = [m for m in ('prefect', 'great_expectations', 'torch', 'pyarrow') if m in sys.modules]\n"
@@ -88,7 +88,7 @@ def test_train_all_smoke_with_chosen_models(home, idx_folder):
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    args = [sys.executable, "-m", "flows.cli", "train-all", "--source", f"idx:{idx_folder}",
+    args = [sys.executable, "-m", "mnist_pipeline.flows.cli", "train-all", "--source", f"idx:{idx_folder}",
             "--home", home, "--smoke", "--models", "logreg,mlp"]
     first = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
     assert first.returncode == 0, first.stderr
@@ -130,7 +130,7 @@ def test_errors_inside_a_flow_are_one_line_without_prefect_tracebacks(home, tmp_
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    done = subprocess.run([sys.executable, "-m", "flows.cli", "ingest", "--source", f"csv:{tmp_path}",
+    done = subprocess.run([sys.executable, "-m", "mnist_pipeline.flows.cli", "ingest", "--source", f"csv:{tmp_path}",
                            "--home", home], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr, done.stderr
@@ -140,7 +140,7 @@ def test_errors_inside_a_flow_are_one_line_without_prefect_tracebacks(home, tmp_
 
 def test_a_genuine_bug_keeps_its_traceback(monkeypatch, home):
     """Only the project's own errors are shortened to a line; a ValueError from a bug is not."""
-    from storage import datasets
+    from mnist_pipeline.storage import datasets
 
     def broken(root):
         raise ValueError("a bug, not a user error")

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from flows.config import IngestConfig, IngestSettings, TrainAllConfig
+from mnist_pipeline.flows.config import IngestConfig, IngestSettings, TrainAllConfig
 
 
 def test_unknown_keys_are_rejected():

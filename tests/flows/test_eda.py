@@ -5,10 +5,10 @@ import os
 
 import pytest
 
-from flows.config import EdaConfig, IngestConfig, IngestSettings
-from flows.eda import eda
-from flows.ingest import ingest
-from tasks.core.eda.report import SECTION_IDS
+from mnist_pipeline.flows.config import EdaConfig, IngestConfig, IngestSettings
+from mnist_pipeline.flows.eda import eda
+from mnist_pipeline.flows.ingest import ingest
+from mnist_pipeline.tasks.core.eda.report import SECTION_IDS
 from tests.browser import chromium_page
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

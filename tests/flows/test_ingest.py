@@ -9,16 +9,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from flows.config import IngestConfig, IngestSettings
-from flows.ingest import ingest
-from flows.mnist import mnist
-from flows.config import TrainAllConfig
-from storage import datasets
-from storage.root import StorageRoot
-from tasks.core import sources
-from tasks.core.download import Checksum
-from tasks.core.errors import DownloadError, InputError, SourceError, ValidationFailed
-from tasks.core.idx import encode_idx
+from mnist_pipeline.flows.config import IngestConfig, IngestSettings
+from mnist_pipeline.flows.ingest import ingest
+from mnist_pipeline.flows.mnist import mnist
+from mnist_pipeline.flows.config import TrainAllConfig
+from mnist_pipeline.storage import datasets
+from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.core import sources
+from mnist_pipeline.tasks.core.download import Checksum
+from mnist_pipeline.tasks.core.errors import DownloadError, InputError, SourceError, ValidationFailed
+from mnist_pipeline.tasks.core.idx import encode_idx
 from tests.conftest import dataset_entries, kaggle_csv, make_digits, write_idx_folder
 from tests.http_server import MirrorServer
 
@@ -248,7 +248,7 @@ def test_checksum_mismatch_on_every_mirror_fails_and_writes_nothing(home, served
 def test_the_mnist_flow_runs_ingestion(home, idx_folder):
     # A smoke run: full schedules on this small folder would take minutes and test nothing more here.
     result = mnist(TrainAllConfig(home=home, source=f"idx:{idx_folder}", train={"smoke": True}))
-    assert datasets.resolve_version(StorageRoot(home)) == result["dataset_version"]
+    assert datasets.resolve_version(StorageRoot(home)) == result.dataset_version
 
 
 def test_a_damaged_version_is_repaired_by_the_next_ingest(home, tmp_path):

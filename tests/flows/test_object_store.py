@@ -4,11 +4,11 @@ which like an object store has no atomic directory rename), with the registry el
 import fsspec
 import pytest
 
-from flows.config import TrainAllConfig
-from flows.mnist import mnist
-from storage.registry import Registry, RegistryError
-from storage.root import StorageRoot
-from tasks.predict import load_registered
+from mnist_pipeline.flows.config import TrainAllConfig
+from mnist_pipeline.flows.mnist import mnist
+from mnist_pipeline.storage.registry import Registry, RegistryError
+from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.predict import load_registered
 
 from .test_train import QUICK
 
@@ -26,13 +26,13 @@ def test_train_all_on_an_fsspec_root_with_an_external_registry(tmp_path):
         state = mnist(config, return_state=True)
         assert state.is_completed(), state.message
         result = state.result()
-        assert result["eda_report"].startswith("memory://")
+        assert result.eda_report.startswith("memory://")
         fs = fsspec.filesystem("memory")
         areas = {path.rsplit("/", 1)[1] for path in fs.ls("/mnist-object-store", detail=False)}
         assert {"datasets", "reports", "models", "evaluations"} <= areas
         assert not [p for p in fs.find("/mnist-object-store") if "/.staging/" in p]
         registered = load_registered(home, registry_url, "production")
-        assert registered.model_id == result["promotion"]["challenger"]
+        assert registered.model_id == result.promotion["challenger"]
         assert registered.model.predict_proba(__import__("numpy").zeros((2, 28, 28), "uint8")).shape == (2, 10)
     finally:
         fsspec.filesystem("memory").rm("/mnist-object-store", recursive=True)

@@ -9,13 +9,13 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from flows.config import PredictConfig, TrainAllConfig
-from flows.mnist import mnist
-from flows.predict import predict
-from storage import datasets
-from storage.root import StorageRoot
-from tasks.core.idx import encode_idx
-from tasks.core.sources import FASHION_MNIST
+from mnist_pipeline.flows.config import PredictConfig, TrainAllConfig
+from mnist_pipeline.flows.mnist import mnist
+from mnist_pipeline.flows.predict import predict
+from mnist_pipeline.storage import datasets
+from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.core.idx import encode_idx
+from mnist_pipeline.tasks.core.sources import FASHION_MNIST
 
 from .test_registry import one_error_line, run_cli
 from .test_train import QUICK
@@ -30,8 +30,8 @@ def fashion(tmp_path_factory, fashion_dir):
     home = str(tmp_path_factory.mktemp("fashion-home"))
     config = TrainAllConfig(home=home, source="fashion-mnist", train={"families": QUICK, "models": ["logreg"]})
     result = mnist(config)
-    assert result["promotion"]["promote"]
-    test = datasets.read_split(StorageRoot(home), result["dataset_version"], "test")
+    assert result.promotion["promote"]
+    test = datasets.read_split(StorageRoot(home), result.dataset_version, "test")
     return home, test.take(np.arange(100))
 
 

@@ -10,14 +10,14 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from flows.config import EvaluateConfig, PredictConfig, TrainAllConfig
-from flows.evaluate import evaluate
-from flows.mnist import mnist
-from flows.predict import predict
-from storage import datasets, evaluations
-from storage.registry import Registry
-from storage.root import StorageRoot
-from tasks.core.idx import encode_idx
+from mnist_pipeline.flows.config import EvaluateConfig, PredictConfig, TrainAllConfig
+from mnist_pipeline.flows.evaluate import evaluate
+from mnist_pipeline.flows.mnist import mnist
+from mnist_pipeline.flows.predict import predict
+from mnist_pipeline.storage import datasets, evaluations
+from mnist_pipeline.storage.registry import Registry
+from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.core.idx import encode_idx
 
 from .test_train import QUICK, artifact
 
@@ -41,13 +41,13 @@ def promoted(tmp_path_factory):
 
 def test_every_model_is_evaluated_registered_and_the_best_promoted(promoted):
     home, result = promoted
-    version = result["dataset_version"]
+    version = result.dataset_version
     registry = Registry.open(StorageRoot(home))
     listed = {m["family"]: m for m in registry.list_versions()}
     assert set(listed) == {"logreg", "svm", "mlp", "cnn", "ensemble"}
     best = max(listed.values(), key=lambda m: m["validation_accuracy"])
-    assert result["promotion"]["promote"] and result["promotion"]["reason"] == "no production model yet"
-    assert registry.alias("production")[0] == best["model_id"] == result["promotion"]["challenger"]
+    assert result.promotion["promote"] and result.promotion["reason"] == "no production model yet"
+    assert registry.alias("production")[0] == best["model_id"] == result.promotion["challenger"]
     assert registry.alias("candidate")[0] == best["model_id"]
     for family, model in listed.items():
         assert 0.6 < model["metrics"]["accuracy"] <= 1, family
@@ -82,27 +82,27 @@ def test_a_rerun_changes_nothing(promoted):
     home, first = promoted
     history = Registry.open(StorageRoot(home)).history()
     again = train_all(home)
-    assert not again["promotion"]["promote"]
-    assert "already is the production model" in again["promotion"]["reason"]
+    assert not again.promotion["promote"]
+    assert "already is the production model" in again.promotion["reason"]
     registry = Registry.open(StorageRoot(home))
     assert len(registry.list_versions()) == 5
-    assert [h["to_model"] for h in registry.history("production")] == [first["promotion"]["challenger"]]
+    assert [h["to_model"] for h in registry.history("production")] == [first.promotion["challenger"]]
     assert registry.history() == history  # not even `candidate X -> X`
 
 
 def test_champion_from_another_dataset_version_is_re_evaluated_first(promoted):
     home, first = promoted
-    champion = first["promotion"]["challenger"]
+    champion = first.promotion["challenger"]
     # A different split seed is a different dataset version; only logistic regression trains.
     second = train_all(home, ingest={"seed": 1}, train={"families": QUICK, "models": ["logreg"]})
-    new_version = second["dataset_version"]
-    assert new_version != first["dataset_version"]
-    decision = second["promotion"]
+    new_version = second.dataset_version
+    assert new_version != first.dataset_version
+    decision = second.promotion
     assert decision["champion"] == champion and decision["dataset_version"] == new_version
     assert evaluations.find_evaluation(StorageRoot(home), champion, new_version) is not None
     assert decision["challenger_only_correct"] is not None and decision["p_value"] is not None
     registry = Registry.open(StorageRoot(home))
-    assert set(registry.get(champion)["evaluations"]) == {first["dataset_version"], new_version}
+    assert set(registry.get(champion)["evaluations"]) == {first.dataset_version, new_version}
     if not decision["promote"]:
         assert registry.alias("production")[0] == champion
 
@@ -110,8 +110,8 @@ def test_champion_from_another_dataset_version_is_re_evaluated_first(promoted):
 def test_mnist_eval_re_evaluates_a_version(promoted):
     home, result = promoted
     summary = evaluate(EvaluateConfig(home=home, model="production", force=True))
-    assert summary["model_id"] == result["promotion"]["challenger"]
-    assert summary["accuracy"] == result["evaluations"][summary["family"]]["accuracy"]
+    assert summary.model_id == result.promotion["challenger"] and summary.dataset_version == result.dataset_version
+    assert summary.accuracy == result.evaluations[summary.family]["accuracy"]
 
 
 def run_cli(home, *args, flows=False):
@@ -122,7 +122,7 @@ def run_cli(home, *args, flows=False):
         from prefect.settings import PREFECT_API_URL
 
         env["PREFECT_API_URL"] = PREFECT_API_URL.value()
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args, "--home", home],
+    return subprocess.run([sys.executable, "-m", "mnist_pipeline.flows.cli", *args, "--home", home],
                           capture_output=True, text=True, timeout=180, env=env)
 
 
@@ -140,7 +140,7 @@ def test_predict_images_idx_and_parquet_with_the_production_model(promoted, tmp_
 
     home, result = promoted
     root = StorageRoot(home)
-    test = datasets.read_split(root, result["dataset_version"], "test")
+    test = datasets.read_split(root, result.dataset_version, "test")
     photo = Image.new("L", (90, 120), 255)
     ImageDraw.Draw(photo).line([(45, 10), (45, 110)], fill=0, width=9)
     photo.save(tmp_path / "one.png")
@@ -153,7 +153,7 @@ def test_predict_images_idx_and_parquet_with_the_production_model(promoted, tmp_
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(rows) == 1 + 5 + 7
     assert rows[0]["input"] == "one.png" and rows[0]["label"] == 1
-    assert all(r["model_id"] == result["promotion"]["challenger"] for r in rows)
+    assert all(r["model_id"] == result.promotion["challenger"] for r in rows)
     assert all(0 <= r["probability"] <= 1 and abs(sum(r["probabilities"]) - 1) < 1e-4 for r in rows)
     assert sum(r["label"] == int(label) for r, label in zip(rows[1:6], test.labels[:5])) >= 4
 
@@ -173,7 +173,7 @@ def test_predict_images_idx_and_parquet_with_the_production_model(promoted, tmp_
     from prefect.settings import PREFECT_API_URL
 
     scored = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "predict", str(tmp_path / "some.parquet"), "--output",
+        [sys.executable, "-m", "mnist_pipeline.flows.cli", "predict", str(tmp_path / "some.parquet"), "--output",
          str(tmp_path / "scored.parquet"), "--home", home],
         capture_output=True, text=True, timeout=180, env={**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()},
     )
@@ -186,17 +186,17 @@ def test_predict_images_idx_and_parquet_with_the_production_model(promoted, tmp_
 def test_the_predict_flow_scores_a_parquet_file(promoted, tmp_path):
     home, result = promoted
     root = StorageRoot(home)
-    test = datasets.read_split(root, result["dataset_version"], "test")
+    test = datasets.read_split(root, result.dataset_version, "test")
     datasets.write_split_file(root, str(tmp_path / "batch.parquet"), test)
     outcome = predict(PredictConfig(home=home, input=str(tmp_path / "batch.parquet"),
                                     output=str(tmp_path / "out" / "predictions.parquet")))
     table = pq.read_table(tmp_path / "out" / "predictions.parquet")
-    assert outcome["rows"] == table.num_rows == len(test)
+    assert outcome.rows == table.num_rows == len(test)
     assert table.column_names == ["sample_id", "predicted", "label_name", "probability", "model_id", "probabilities"]
     predicted = table.column("predicted").to_numpy()
     accuracy = float((predicted == test.labels).mean())
-    production = Registry.open(root).get(result["promotion"]["challenger"])
-    assert accuracy == pytest.approx(production["evaluations"][result["dataset_version"]]["accuracy"])
+    production = Registry.open(root).get(result.promotion["challenger"])
+    assert accuracy == pytest.approx(production["evaluations"][result.dataset_version]["accuracy"])
 
 
 def test_models_cli_lists_shows_promotes_and_rolls_back(promoted):
@@ -221,7 +221,7 @@ def test_models_cli_lists_shows_promotes_and_rolls_back(promoted):
 
 def test_a_tampered_model_file_is_a_clear_error(promoted, tmp_path):
     home, result = promoted
-    model_id = result["models"]["logreg"]["model_id"]
+    model_id = result.models["logreg"]["model_id"]
     weights = os.path.join(home, "models", model_id, "weights.safetensors")
     original = open(weights, "rb").read()
     try:
@@ -237,7 +237,7 @@ def test_a_smoke_run_only_ever_sets_the_candidate(promoted):
     home, _ = promoted
     champion = Registry.open(StorageRoot(home)).alias("production")[0]
     smoke = train_all(home, train={"families": QUICK, "smoke": True})
-    decision = smoke["promotion"]
+    decision = smoke.promotion
     assert not decision["promote"] and decision["smoke"] and "smoke run" in decision["reason"]
     registry = Registry.open(StorageRoot(home))
     assert registry.alias("production")[0] == champion
@@ -258,13 +258,13 @@ def test_a_run_on_another_source_never_touches_production(promoted, tmp_path):
     champion = Registry.open(root).alias("production")[0]
     write_idx_folder(tmp_path / "digits", make_digits(60, seed=1), make_digits(20, seed=2, first_id=600))
     other = train_all(home, source=f"idx:{tmp_path / 'digits'}", train={"families": QUICK, "models": ["logreg"]})
-    decision = other["promotion"]
+    decision = other.promotion
     assert not decision["promote"] and "another problem" in decision["reason"]
     assert decision["champion"] == champion and decision["p_value"] is None
     assert decision["champion_lineage"].startswith("mnist-sample") and decision["challenger_lineage"].startswith("idx:")
     assert Registry.open(root).alias("production")[0] == champion
     # The champion was not scored on the other source's test split.
-    assert evaluations.find_evaluation(root, champion, other["dataset_version"]) is None
+    assert evaluations.find_evaluation(root, champion, other.dataset_version) is None
     assert "another problem" in artifact("promotion-decision")["data"]
 
     foreign = decision["challenger"]
@@ -290,12 +290,12 @@ def test_model_references_are_exact_text_never_patterns_or_other_case(promoted):
 
 
 def test_a_tampered_test_split_is_refused_not_scored(promoted):
-    from storage.datasets import DatasetDamaged
+    from mnist_pipeline.storage.datasets import DatasetDamaged
     from tests.storage.test_datasets import rewrite_labels
 
     home, result = promoted
     root = StorageRoot(home)
-    version, champion = result["dataset_version"], Registry.open(root).alias("production")[0]
+    version, champion = result.dataset_version, Registry.open(root).alias("production")[0]
     path = os.path.join(home, "datasets", version, "test.parquet")
     before = evaluations.find_evaluation(root, champion, version)
     original = open(path, "rb").read()
@@ -316,7 +316,7 @@ def test_predict_refuses_its_input_as_output_directories_and_huge_images(promote
     home, result = promoted
     root = StorageRoot(home)
     batch = str(tmp_path / "batch.parquet")
-    datasets.write_split_file(root, batch, datasets.read_split(root, result["dataset_version"], "test"))
+    datasets.write_split_file(root, batch, datasets.read_split(root, result.dataset_version, "test"))
     original = open(batch, "rb").read()
     same = one_error_line(run_cli(home, "predict", batch, "--output", str(tmp_path / "." / "batch.parquet")))
     assert "is the input file" in same and open(batch, "rb").read() == original
@@ -337,7 +337,7 @@ def test_models_list_and_report_show_sources_dates_and_history(promoted, tmp_pat
     done = run_cli(home, "models", "report", "--output", str(tmp_path / "registry.html"))
     assert done.returncode == 0 and str(tmp_path / "registry.html") in done.stdout
     champion = Registry.open(StorageRoot(home)).alias("production")[0]
-    evaluation_page = evaluations.report_url(StorageRoot(home), champion, result["dataset_version"])
+    evaluation_page = evaluations.report_url(StorageRoot(home), champion, result.dataset_version)
     with chromium_page() as page:
         page.goto(f"file://{tmp_path / 'registry.html'}")
         for section in ("production-over-time", "versions", "alias-history"):

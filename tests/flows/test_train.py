@@ -6,14 +6,14 @@ import os
 import httpx
 import pytest
 
-from flows.config import IngestConfig, TrainAllConfig, TrainConfig, TrainSettings
-from flows.ingest import ingest
-from flows.mnist import mnist
-from flows.runners import training_runner
-from flows.train import train
-from storage import models as model_store
-from storage.root import StorageRoot
-from tasks.core.models.configs import CnnConfig, LogRegConfig, MlpConfig, ModelConfigs, SvmConfig
+from mnist_pipeline.flows.config import IngestConfig, TrainAllConfig, TrainConfig, TrainSettings
+from mnist_pipeline.flows.ingest import ingest
+from mnist_pipeline.flows.mnist import mnist
+from mnist_pipeline.flows.runners import training_runner
+from mnist_pipeline.flows.train import train
+from mnist_pipeline.storage import models as model_store
+from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.core.models.configs import CnnConfig, LogRegConfig, MlpConfig, ModelConfigs, SvmConfig
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -137,15 +137,15 @@ def test_the_mnist_flow_smoke_run_end_to_end(tmp_path):
     state = mnist(config, return_state=True)
     assert state.is_completed(), state.message
     result = state.result()
-    assert set(result["models"]) == {"logreg", "svm", "mlp", "cnn", "ensemble"} and result["failed"] == {}
-    assert os.path.isfile(result["eda_report"])
+    assert set(result.models) == {"logreg", "svm", "mlp", "cnn", "ensemble"} and result.failed == {}
+    assert os.path.isfile(result.eda_report)
     records = model_store.list_trained(StorageRoot(home))
     assert {r["rows"]["train"] for r in records if r["family"] != "ensemble"} == {2000}  # the smoke subset
     assert {r["steps"] for r in records if r["family"] != "svm" and r["family"] != "ensemble"} == {30}
 
 
 def test_survivors_of_a_failed_family_are_evaluated_and_the_run_fails_naming_it(tmp_path):
-    from storage.registry import Registry
+    from mnist_pipeline.storage.registry import Registry
 
     home = str(tmp_path / "home")
     broken = QUICK.model_copy(update={"svm": SvmConfig(pca_components=200, max_train_rows=100)})
@@ -155,11 +155,11 @@ def test_survivors_of_a_failed_family_are_evaluated_and_the_run_fails_naming_it(
     state = mnist(config, return_state=True)
     assert state.is_failed() and state.message.startswith("training failed for svm")
     result = state.result(raise_on_failure=False)
-    assert set(result["evaluations"]) == {"logreg", "mlp", "ensemble"} and set(result["failed"]) == {"svm"}
-    assert result["promotion"]["promote"]
+    assert set(result.evaluations) == {"logreg", "mlp", "ensemble"} and set(result.failed) == {"svm"}
+    assert result.promotion["promote"]
     registry = Registry.open(StorageRoot(home))
     assert {m["family"] for m in registry.list_versions()} == {"logreg", "mlp", "ensemble"}
-    assert registry.alias("production")[0] == result["promotion"]["challenger"]
+    assert registry.alias("production")[0] == result.promotion["challenger"]
 
 
 class CommandOnLoad:
@@ -223,6 +223,6 @@ def test_cached_results_are_json_and_a_planted_pickle_is_never_loaded(tmp_path):
     again = mnist(config, return_state=True)
     assert again.is_completed(), again.message
     assert not marker.exists(), "a planted pickle was loaded"
-    assert again.result()["models"]["cnn"]["reused"]  # found in storage instead
+    assert again.result().models["cnn"]["reused"]  # found in storage instead
     rewritten = [json.loads(path.read_text()) for path in written if path.exists() and "pickle" in path.read_text()]
     assert not rewritten  # the entry was written again, as JSON

@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from storage import datasets
-from storage.root import StorageRoot
-from tasks.core import dataset
+from mnist_pipeline.storage import datasets
+from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.core import dataset
 from tests.conftest import dataset_entries, make_digits
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -118,8 +118,8 @@ KILLED_WRITER = textwrap.dedent(
     import sys, time
     sys.path.insert(0, {project!r})
     sys.path.insert(0, {tests!r})
-    from storage import datasets
-    from storage.root import StorageRoot
+    from mnist_pipeline.storage import datasets
+    from mnist_pipeline.storage.root import StorageRoot
     from tests.storage.test_datasets import publish
 
     write = datasets.write_split_file

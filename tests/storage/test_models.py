@@ -3,9 +3,9 @@ import os
 
 import pytest
 
-from storage import models as model_store
-from storage.root import StorageRoot
-from tasks.core.errors import ModelFileError
+from mnist_pipeline.storage import models as model_store
+from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.core.errors import ModelFileError
 
 FILES = {"model.json": b'{"family": "mlp"}', "weights.safetensors": b"\x00" * 1000}
 

@@ -2,8 +2,8 @@ import hashlib
 
 import pytest
 
-from storage import raw
-from storage.root import StorageRoot, resolve_home
+from mnist_pipeline.storage import raw
+from mnist_pipeline.storage.root import StorageRoot, resolve_home
 
 
 def test_downloads_are_kept_by_checksum_and_never_rewritten(home):

@@ -2,9 +2,9 @@ import multiprocessing
 
 import pytest
 
-from storage.registry import Registry, RegistryError
-from storage.root import StorageRoot
-from tasks.core.promotion import Lineage
+from mnist_pipeline.storage.registry import Registry, RegistryError
+from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.core.promotion import Lineage
 
 DIGITS = Lineage("mnist", tuple(str(d) for d in range(10)))
 
@@ -58,6 +58,24 @@ def test_compare_and_set_refuses_a_stale_revision(registry):
         registry.set_alias("production", "nope-0", 2, reason="x")
 
 
+def test_a_promotion_moves_production_and_candidate_and_keeps_the_decision_together(registry):
+    promoted = {"challenger": "cnn-b2", "champion": None, "promote": True, "reason": "no production model yet"}
+    assert registry.record_promotion(promoted, production_revision=0, flow_run="run-1")
+    assert registry.alias("production")[0] == registry.alias("candidate")[0] == "cnn-b2"
+    kept = {"challenger": "svm-c3", "champion": "cnn-b2", "promote": False, "reason": "not significantly better"}
+    assert registry.record_promotion(kept, production_revision=1)
+    assert registry.alias("production")[0] == "cnn-b2" and registry.alias("candidate")[0] == "svm-c3"
+    assert [(d["challenger"], d["promoted"]) for d in registry.list_decisions()] == [("cnn-b2", True), ("svm-c3", False)]
+
+
+def test_a_promotion_decided_on_a_stale_production_records_nothing(registry):
+    registry.set_alias("production", "mlp-a1", 0, reason="another run got there first")
+    stale = {"challenger": "cnn-b2", "champion": None, "promote": True, "reason": "no production model yet"}
+    assert not registry.record_promotion(stale, production_revision=0)
+    assert registry.alias("production")[0] == "mlp-a1" and registry.alias("candidate") == (None, 0)
+    assert registry.list_decisions() == []
+
+
 def test_rollback_steps_back_through_promotions(registry):
     with pytest.raises(RegistryError, match="nothing to roll back"):
         registry.rollback(reason="x")
@@ -86,9 +104,12 @@ def test_concurrent_promotions_have_exactly_one_winner_and_no_lost_update(home, 
         registry.register(record(name), f"/models/{name}", "#", DIGITS)
     context = multiprocessing.get_context("spawn")
     for round_number in range(3):
-        start, results = context.Barrier(len(contenders)), context.Queue()
+        # The model already in production would "win" by staying (a move to where the alias
+        # points changes nothing, so another writer may still move it after): not a contender.
+        racing = [name for name in contenders if name != registry.alias("production")[0]]
+        start, results = context.Barrier(len(racing)), context.Queue()
         processes = [context.Process(target=_promote_from_observed_revision, args=(home, name, start, results))
-                     for name in contenders]
+                     for name in racing]
         for process in processes:
             process.start()
         outcomes = [results.get(timeout=60) for _ in processes]

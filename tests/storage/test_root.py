@@ -2,8 +2,8 @@
 
 import pytest
 
-from storage.root import StorageRoot, resolve_home
-from tasks.core.errors import InputError
+from mnist_pipeline.storage.root import StorageRoot, resolve_home
+from mnist_pipeline.tasks.core.errors import InputError
 
 
 def test_home_comes_from_the_argument_then_the_environment_then_the_default(monkeypatch, tmp_path):

@@ -6,7 +6,7 @@ import pytest
 from prefect._internal.result_records import ResultRecord, ResultRecordMetadata
 from prefect.serializers import JSONSerializer, PickleSerializer
 
-from tasks.caching import (
+from mnist_pipeline.tasks.caching import (
     CacheKeyStorage, UntrustedResult, check_entry, key_while_stored, results_folder,
 )
 

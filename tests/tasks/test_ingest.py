@@ -2,8 +2,8 @@
 
 from prefect.states import Completed, Failed
 
-from tasks.ingest import _retry_only_transient
-from tasks.core.errors import DownloadError, SourceError, TransientDownloadError
+from mnist_pipeline.tasks.ingest import _retry_only_transient
+from mnist_pipeline.tasks.core.errors import DownloadError, SourceError, TransientDownloadError
 
 
 def failed(error):

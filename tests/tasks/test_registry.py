@@ -1,6 +1,6 @@
 """The model card: for models trained with step schedules, ensembles, and records from before them."""
 
-from tasks.registry import model_card
+from mnist_pipeline.tasks.registry import model_card
 
 RECORD = {
     "model_id": "cnn-0123456789abcdef", "family": "cnn", "config": {"steps": 5908}, "libraries": {"torch": "2.13.0"},

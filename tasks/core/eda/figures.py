@@ -10,8 +10,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from tasks.core.digits import NUM_CLASSES, SPLITS, Digits  # noqa: E402
-from tasks.core.eda import stats  # noqa: E402
+from mnist_pipeline.tasks.core.digits import NUM_CLASSES, SPLITS, Digits  # noqa: E402
+from mnist_pipeline.tasks.core.eda import stats  # noqa: E402
 
 SPLIT_COLORS = {"train": "#4C72B0", "validation": "#DD8452", "test": "#55A868"}
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tasks.core.digits import SPLITS, Digits, concat
-from tasks.core.eda import figures, stats
-from tasks.core.pages import html_page, png_data_uri
+from mnist_pipeline.tasks.core.digits import SPLITS, Digits, concat
+from mnist_pipeline.tasks.core.eda import figures, stats
+from mnist_pipeline.tasks.core.pages import html_page, png_data_uri
 
 # Bumped when the report's content changes, so cached reports of older code are not reused.
 REPORT_FORMAT_VERSION = 1
@@ -153,11 +153,7 @@ def render_html(version: str, key_numbers: dict, pngs: dict[str, bytes], has_dri
 
 
 def report_code_key() -> str:
-    """A short hash of the report code (this package's sources): part of the cache key."""
-    import hashlib
-    import pathlib
+    """A short hash of the report code and every project module it imports: part of the cache key."""
+    from mnist_pipeline.tasks.core.lineage import source_key
 
-    digest = hashlib.sha256(f"eda-report v{REPORT_FORMAT_VERSION}".encode())
-    for path in sorted(pathlib.Path(__file__).parent.glob("*.py")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+    return source_key(f"eda-report v{REPORT_FORMAT_VERSION}", __name__)

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tasks.core.dataset import row_hashes
-from tasks.core.digits import NUM_CLASSES, SPLITS, Digits
+from mnist_pipeline.tasks.core.dataset import row_hashes
+from mnist_pipeline.tasks.core.digits import NUM_CLASSES, SPLITS, Digits
 
 
 def ink(images: np.ndarray) -> np.ndarray:

@@ -2,16 +2,16 @@
 
 import json
 
-from tasks.core.errors import ModelFileError
-from tasks.core.models.base import META_FILE, Budget, Classifier, FitReport, TimeBudgetExceeded
-from tasks.core.models.configs import ENSEMBLE, FAMILIES, Family, FamilyConfig, ModelConfigs
+from mnist_pipeline.tasks.core.errors import ModelFileError
+from mnist_pipeline.tasks.core.models.base import META_FILE, Budget, Classifier, FitReport, TimeBudgetExceeded
+from mnist_pipeline.tasks.core.models.configs import ENSEMBLE, FAMILIES, Family, FamilyConfig, ModelConfigs
 
 
 def family_class(family: str) -> type[Classifier]:
     # Imported here: torch and scikit-learn take seconds to import.
-    from tasks.core.models.ensemble import Ensemble
-    from tasks.core.models.networks import Cnn, LogReg, Mlp
-    from tasks.core.models.svm import Svm
+    from mnist_pipeline.tasks.core.models.ensemble import Ensemble
+    from mnist_pipeline.tasks.core.models.networks import Cnn, LogReg, Mlp
+    from mnist_pipeline.tasks.core.models.svm import Svm
 
     classes = {"logreg": LogReg, "svm": Svm, "mlp": Mlp, "cnn": Cnn, ENSEMBLE: Ensemble}
     if family not in classes:
@@ -39,14 +39,17 @@ def load(files: dict[str, bytes]) -> Classifier:
 
 
 def code_key() -> str:
-    """A short hash of the model code: part of every trained model's identity (and cache key)."""
-    import hashlib
-    import pathlib
+    """A short hash of the model code: part of every trained model's identity (and cache key).
 
-    digest = hashlib.sha256(b"models v1")
-    for path in sorted(pathlib.Path(__file__).parent.glob("*.py")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+    It covers every module of this package (families are found by name, not imported by name),
+    the training helpers, and every project module those import (subsampling, digits, errors...).
+    """
+    import pkgutil
+
+    from mnist_pipeline.tasks.core.lineage import source_key
+
+    modules = sorted(f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__))
+    return source_key("models v1", __name__, "mnist_pipeline.tasks.core.training", *modules)
 
 
 __all__ = [

@@ -10,7 +10,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from tasks.core.models.configs import Augment
+from mnist_pipeline.tasks.core.models.configs import Augment
 
 SIDE = 28
 

@@ -15,8 +15,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from tasks.core.digits import IMAGE_SHAPE, NUM_CLASSES, Digits
-from tasks.core.errors import MnistError
+from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, NUM_CLASSES, Digits
+from mnist_pipeline.tasks.core.errors import MnistError
 
 # step, total steps, metrics of that step (epoch loss, validation accuracy, ...)
 ProgressFn = Callable[[int, int, dict], None]

@@ -16,9 +16,9 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import softmax
 
-from tasks.core.errors import ModelFileError
-from tasks.core.models.base import META_FILE, Classifier, FitReport, accuracy
-from tasks.core.models.configs import EnsembleConfig
+from mnist_pipeline.tasks.core.errors import ModelFileError
+from mnist_pipeline.tasks.core.models.base import META_FILE, Classifier, FitReport, accuracy
+from mnist_pipeline.tasks.core.models.configs import EnsembleConfig
 
 MEMBERS_FOLDER = "members"
 
@@ -87,7 +87,7 @@ class Ensemble(Classifier):
 
     @classmethod
     def from_weights(cls, config, files, meta) -> "Ensemble":
-        from tasks.core.models import load
+        from mnist_pipeline.tasks.core.models import load
 
         members, weights = {}, {}
         for entry in meta.get("members", []):

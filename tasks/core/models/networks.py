@@ -20,10 +20,10 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from tasks.core.errors import ModelFileError
-from tasks.core.models.augment import augment
-from tasks.core.models.base import Classifier, FitReport, accuracy, flat_pixels, validation_steps
-from tasks.core.models.configs import CnnConfig, LogRegConfig, MlpConfig, TorchConfig
+from mnist_pipeline.tasks.core.errors import ModelFileError
+from mnist_pipeline.tasks.core.models.augment import augment
+from mnist_pipeline.tasks.core.models.base import Classifier, FitReport, accuracy, flat_pixels, validation_steps
+from mnist_pipeline.tasks.core.models.configs import CnnConfig, LogRegConfig, MlpConfig, TorchConfig
 
 WEIGHTS_FILE = "weights.safetensors"
 PREDICT_BATCH = 2048

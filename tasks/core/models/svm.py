@@ -16,10 +16,10 @@ from scipy.special import log_softmax, softmax
 from sklearn.decomposition import PCA
 from sklearn.svm import SVC
 
-from tasks.core.dataset import stratified_sample
-from tasks.core.errors import ModelFileError
-from tasks.core.models.base import Classifier, FitReport, accuracy, flat_pixels
-from tasks.core.models.configs import SvmConfig
+from mnist_pipeline.tasks.core.dataset import stratified_sample
+from mnist_pipeline.tasks.core.errors import ModelFileError
+from mnist_pipeline.tasks.core.models.base import Classifier, FitReport, accuracy, flat_pixels
+from mnist_pipeline.tasks.core.models.configs import SvmConfig
 
 WEIGHTS_FILE = "model.skops"
 # Rows the deskewing trial fits on (twice), when it is chosen on validation.

@@ -3,9 +3,9 @@ import gzip
 import numpy as np
 import pytest
 
-from tasks.core.csv_digits import decode_digits_csv
-from tasks.core.errors import SourceError
-from tasks.core.sources import find_mnist_sample
+from mnist_pipeline.tasks.core.csv_digits import decode_digits_csv
+from mnist_pipeline.tasks.core.errors import SourceError
+from mnist_pipeline.tasks.core.sources import find_mnist_sample
 from tests.conftest import kaggle_csv, make_digits
 
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from tasks.core import dataset
-from tasks.core.digits import Digits, concat
+from mnist_pipeline.tasks.core import dataset
+from mnist_pipeline.tasks.core.digits import Digits, concat
 from tests.conftest import make_digits
 
 

@@ -3,8 +3,8 @@ import socket
 
 import pytest
 
-from tasks.core.download import Checksum, download
-from tasks.core.errors import DownloadError, TransientDownloadError
+from mnist_pipeline.tasks.core.download import Checksum, download
+from mnist_pipeline.tasks.core.errors import DownloadError, TransientDownloadError
 from tests.http_server import MirrorServer
 
 GOOD = b"the real file" * 1000

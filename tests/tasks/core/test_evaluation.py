@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from tasks.core.digits import Digits
-from tasks.core.evaluation import (
+from mnist_pipeline.tasks.core.digits import Digits
+from mnist_pipeline.tasks.core.evaluation import (
     calibration, confusion_matrix, evaluate, html_report, markdown, markdown_with_figures, per_class_scores,
 )
-from tasks.core.models.base import Classifier
+from mnist_pipeline.tasks.core.models.base import Classifier
 
 NAMES = [str(i) for i in range(10)]
 

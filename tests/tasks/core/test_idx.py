@@ -5,8 +5,8 @@ import zlib
 import numpy as np
 import pytest
 
-from tasks.core.errors import SourceError
-from tasks.core.idx import decode_idx, decode_idx_pair, encode_idx, gunzip_if_needed
+from mnist_pipeline.tasks.core.errors import SourceError
+from mnist_pipeline.tasks.core.idx import decode_idx, decode_idx_pair, encode_idx, gunzip_if_needed
 from tests.conftest import make_digits
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from tasks.core.images import ImageError, load_image
+from mnist_pipeline.tasks.core.images import ImageError, load_image
 
 
 def png(image: Image.Image, fmt: str = "PNG") -> bytes:

@@ -2,7 +2,7 @@ import io
 
 from PIL import Image
 
-from tasks.core.pages import class_label, html_table, markdown_table, p_value_text, png_data_uri
+from mnist_pipeline.tasks.core.pages import class_label, html_table, markdown_table, p_value_text, png_data_uri
 
 
 def test_p_values_read_as_people_read_them():

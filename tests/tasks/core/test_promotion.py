@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tasks.core.promotion import Contender, Lineage, decide, mcnemar_exact, needs_comparison
+from mnist_pipeline.tasks.core.promotion import Contender, Lineage, decide, mcnemar_exact, needs_comparison
 
 IDS = np.arange(1000)
 DIGITS = Lineage("mnist", tuple(str(d) for d in range(10)))

@@ -1,4 +1,4 @@
-from tasks.core.registry_report import build_registry_report
+from mnist_pipeline.tasks.core.registry_report import build_registry_report
 
 
 def version(model_id, family, accuracy, registered, aliases=(), smoke=False):

@@ -1,6 +1,6 @@
-from tasks.core.models.configs import LogRegConfig, MlpConfig
-from tasks.core.promotion import Lineage
-from tasks.core.training import Subset, model_id, training_record
+from mnist_pipeline.tasks.core.models.configs import LogRegConfig, MlpConfig
+from mnist_pipeline.tasks.core.promotion import Lineage
+from mnist_pipeline.tasks.core.training import Subset, model_id, training_record
 
 
 def test_model_id_changes_with_everything_that_changes_the_model():
@@ -20,7 +20,7 @@ def test_model_id_changes_with_everything_that_changes_the_model():
 
 
 def test_training_record_carries_lineage():
-    from tasks.core.models.base import FitReport
+    from mnist_pipeline.tasks.core.models.base import FitReport
 
     report = FitReport(0.9, 300, 200, [{"step": 100}], 1.5)
     lineage = Lineage("fashion-mnist", ("T-shirt/top", "Trouser"))

@@ -3,9 +3,9 @@ import re
 import numpy as np
 import pytest
 
-from tasks.core import dataset, validation
-from tasks.core.digits import Digits
-from tasks.core.errors import ValidationFailed
+from mnist_pipeline.tasks.core import dataset, validation
+from mnist_pipeline.tasks.core.digits import Digits
+from mnist_pipeline.tasks.core.errors import ValidationFailed
 from tests.conftest import make_digits
 
 BOUNDS = validation.Bounds(

@@ -4,9 +4,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from tasks.core.dataset import split_source
-from tasks.core.digits import Digits
-from tasks.core.eda import figures, stats
+from mnist_pipeline.tasks.core.dataset import split_source
+from mnist_pipeline.tasks.core.digits import Digits
+from mnist_pipeline.tasks.core.eda import figures, stats
 from tests.conftest import make_digits
 
 NAMES = [str(d) for d in range(10)]

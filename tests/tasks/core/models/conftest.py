@@ -2,9 +2,9 @@ import gzip
 
 import pytest
 
-from tasks.core.csv_digits import decode_digits_csv
-from tasks.core.models.configs import CnnConfig, LogRegConfig, MlpConfig, SvmConfig
-from tasks.core.sources import find_mnist_sample
+from mnist_pipeline.tasks.core.csv_digits import decode_digits_csv
+from mnist_pipeline.tasks.core.models.configs import CnnConfig, LogRegConfig, MlpConfig, SvmConfig
+from mnist_pipeline.tasks.core.sources import find_mnist_sample
 
 # Small but real: a few passes over 3,000 MNIST digits separate a working family from a broken one.
 FAST = {

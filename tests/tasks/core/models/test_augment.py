@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from tasks.core.models.augment import augment
-from tasks.core.models.base import validation_steps
-from tasks.core.models.configs import Augment, CnnConfig, ModelConfigs, SvmConfig
+from mnist_pipeline.tasks.core.models.augment import augment
+from mnist_pipeline.tasks.core.models.base import validation_steps
+from mnist_pipeline.tasks.core.models.configs import Augment, CnnConfig, ModelConfigs, SvmConfig
 
 
 def bar_images(n: int = 64) -> torch.Tensor:

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from tasks.core import models
-from tasks.core.errors import ModelFileError
-from tasks.core.models.configs import EnsembleConfig
-from tasks.core.models.ensemble import Ensemble
-from tasks.core.models.svm import deskew
+from mnist_pipeline.tasks.core import models
+from mnist_pipeline.tasks.core.errors import ModelFileError
+from mnist_pipeline.tasks.core.models.configs import EnsembleConfig
+from mnist_pipeline.tasks.core.models.ensemble import Ensemble
+from mnist_pipeline.tasks.core.models.svm import deskew
 
 from .conftest import FAST
 

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from tasks.core import models
-from tasks.core.models import Budget, ModelFileError, TimeBudgetExceeded
-from tasks.core.models.base import META_FILE
-from tasks.core.models.configs import FAMILIES, CnnConfig
+from mnist_pipeline.tasks.core import models
+from mnist_pipeline.tasks.core.models import Budget, ModelFileError, TimeBudgetExceeded
+from mnist_pipeline.tasks.core.models.base import META_FILE
+from mnist_pipeline.tasks.core.models.configs import FAMILIES, CnnConfig
 
 from .conftest import FAST
 

@@ -1,0 +1,182 @@
+"""What the command groups share: the common options, the storage-root and registry helpers,
+Prefect's preparation, and one-line errors. Only the standard library at import time."""
+
+import argparse
+import os
+from dataclasses import dataclass
+
+EXIT_USAGE, EXIT_FAILED = 2, 1
+
+
+@dataclass(frozen=True)
+class Options:
+    """Parent parsers of the options several commands share."""
+
+    home: argparse.ArgumentParser
+    source: argparse.ArgumentParser
+    registry: argparse.ArgumentParser
+    force: argparse.ArgumentParser
+
+
+def common_options() -> Options:
+    home = argparse.ArgumentParser(add_help=False)
+    home.add_argument(
+        "--home",
+        help="storage root (a folder or fsspec URL); default: $MNIST_HOME, "
+        "else ~/.local/share/mnist-pipeline",
+    )
+    source = argparse.ArgumentParser(add_help=False)
+    source.add_argument(
+        "--source",
+        help="mnist (download), fashion-mnist, mnist-sample (offline, 5,000 digits), idx:DIR "
+        "(four local IDX files) or csv:PATH (Kaggle train.csv); default: the Prefect Variable "
+        "mnist_source where set, else mnist",
+    )
+    source.add_argument("--seed", type=int, help="seed of the validation/test split (default 0)")
+    source.add_argument(
+        "--validation-fraction", type=float, help="share of train held out for validation (0.1)"
+    )
+    source.add_argument(
+        "--test-fraction", type=float, help="test share carved from sources without one (1/7)"
+    )
+    source.add_argument(
+        "--mirror", action="append", default=[], metavar="URL",
+        help="a mirror to try before the built-in ones (repeatable)",
+    )
+    source.add_argument(
+        "--max-images-per-split", type=int, metavar="N",
+        help="refuse sources with more images per split (default 1,000,000; files are checked "
+        "before reading and while decompressing)",
+    )
+
+    registry = argparse.ArgumentParser(add_help=False)
+    registry.add_argument(
+        "--registry", metavar="URL",
+        help="registry database (SQLAlchemy URL); default: $MNIST_REGISTRY_URL, else SQLite in the storage root",
+    )
+
+    force = argparse.ArgumentParser(add_help=False)
+    force.add_argument(
+        "--force", action="store_true",
+        help="redo every step even when its result exists (decode, validate, draw, train)",
+    )
+    return Options(home, source, registry, force)
+
+
+def ingest_settings(args: argparse.Namespace) -> dict:
+    settings = {"mirrors": args.mirror}
+    for name in ("seed", "validation_fraction", "test_fraction", "max_images_per_split"):
+        if getattr(args, name) is not None:
+            settings[name] = getattr(args, name)
+    return settings
+
+
+def existing_root(home: str | None):
+    """The storage root, which must exist: commands that only read never create one."""
+    from mnist_pipeline.storage.root import StorageRoot
+
+    return StorageRoot(home).require_existing()
+
+
+def open_registry(args: argparse.Namespace):
+    """The registry of an existing storage root (never created by a command that reads or moves aliases)."""
+    from mnist_pipeline.storage.registry import Registry
+    from mnist_pipeline.storage.root import StorageRoot
+
+    return Registry.open_existing(StorageRoot(args.home), args.registry)
+
+
+def read_manifest(home: str | None, version: str) -> dict:
+    from mnist_pipeline.storage import datasets
+    from mnist_pipeline.storage.root import StorageRoot
+
+    return datasets.read_manifest(StorageRoot(home), version)
+
+
+def dataset_summary(manifest: dict, detailed: bool = False) -> str:
+    rows = manifest["rows"]
+    validation = manifest["validation"]
+    checks = sum(s["evaluated_expectations"] for s in validation["statistics"].values())
+    lines = [
+        f"  source:     {manifest['source']['spec']}",
+        f"  rows:       train {rows['train']:,} | validation {rows['validation']:,} | "
+        f"test {rows['test']:,}",
+        f"  validation: {'passed' if validation['success'] else 'FAILED'} ({checks} expectations)",
+        f"  duplicates: {manifest['duplicates']['test_in_train_or_validation']} test images "
+        "also in train/validation",
+    ]
+    if detailed:
+        names = manifest["class_names"]
+        lines.append(f"  created:    {manifest['created_at']} by {manifest['code_version']}")
+        lines.append("  classes (train counts):")
+        for label, count in manifest["class_counts"]["train"].items():
+            lines.append(f"    {label}: {names[int(label)]:<12} {count:>6}")
+        lines.append(f"  split:      {manifest['split']}")
+    return "\n".join(lines)
+
+
+def prepare_prefect(home: str | None) -> None:
+    """Settings for the flow this command runs in-process, made before Prefect is imported."""
+    from mnist_pipeline.flows.up import heartbeat_env
+
+    # No network here or on many build machines: keep Prefect's telemetry off unless asked.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Heartbeats let a server's crash automation mark this run Crashed if the process is killed.
+    for name, value in heartbeat_env().items():
+        os.environ.setdefault(name, value)
+    # The secret of the server `mnist up` started for this storage root, sent to that server only.
+    api_url = os.environ.get("PREFECT_API_URL")
+    if api_url and not os.environ.get("PREFECT_API_AUTH_STRING"):
+        from mnist_pipeline.storage import services
+        from mnist_pipeline.storage.root import StorageRoot
+
+        auth = services.auth_for(StorageRoot(home), api_url)
+        if auth:
+            os.environ["PREFECT_API_AUTH_STRING"] = auth
+    import prefect.main  # noqa: F401  (sets up Prefect's logging, which the next line adjusts)
+
+    quiet_user_error_tracebacks()
+
+
+def is_user_error(error: BaseException) -> bool:
+    """Errors about input, configuration or stored data: one line. Anything else is a bug and
+    keeps its traceback."""
+    from pydantic import ValidationError
+
+    from mnist_pipeline.tasks.core.errors import MnistError
+
+    return isinstance(error, (MnistError, ValidationError))
+
+
+def quiet_user_error_tracebacks() -> None:
+    """Prefect logs each failed task and flow run with its traceback on the console; for the
+    errors the user can act on, the log line and our closing `error:` line say it all. (The
+    Prefect API, and so the UI, still gets the full log.)"""
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and not isinstance(handler.formatter, _UserErrorFormatter):
+            handler.setFormatter(_UserErrorFormatter(handler.formatter))
+
+
+class _UserErrorFormatter:
+    """Formats like the formatter it wraps, without the traceback of user errors."""
+
+    def __init__(self, inner) -> None:
+        import logging
+
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record) -> str:
+        import logging
+
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and is_user_error(error):
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        return self.inner.format(record)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
