@@ -24,6 +24,8 @@ from pathlib import Path
 from prefect.cache_policies import CacheKeyFnPolicy, CachePolicy
 from prefect.filesystems import LocalFileSystem
 
+from mnist_pipeline.tasks.core.errors import MnistError
+
 # What an entry written with result_serializer="json" names as its serializer, exactly.
 JSON_SERIALIZER = {
     "type": "json",
@@ -39,7 +41,7 @@ KEYS_FOLDER = "mnist-pipeline-cache-keys"  # beside the results, in Prefect's lo
 logger = logging.getLogger(__name__)
 
 
-class UntrustedResult(ValueError):
+class UntrustedResult(MnistError, ValueError):
     """A cached task result that is not a plain JSON entry of this pipeline."""
 
 

@@ -95,7 +95,7 @@ def train_model(job: TrainJob) -> dict:
         dataset_store.read_split(root, dataset_version, "validation"), subset.validation_rows, seed
     )
     logger.info("training %s on %d images (%d for validation), %d thread(s), budget %s s",
-                family, len(train), len(validation), threads, budget_s)
+                family, min(len(train), config.max_train_rows or len(train)), len(validation), threads, budget_s)
     with _limited_threads(threads), _Progress(family, job.progress_bar) as progress:
         model, report = fit_family(
             family, config, train, validation, seed=seed, budget_s=budget_s, progress=progress
@@ -103,7 +103,7 @@ def train_model(job: TrainJob) -> dict:
     lineage = dataset_store.lineage_of(dataset_store.read_manifest(root, dataset_version))
     record = training_record(
         family, config, dataset_version, lineage, seed, subset,
-        {"train": len(train), "validation": len(validation)}, report, threads,
+        {"train": report.train_rows, "validation": len(validation)}, report, threads,
     )
     record = model_store.write_trained(root, identity, model.to_files(), record, replace=force,
                                        validation_probabilities=report.validation_probabilities)
@@ -131,7 +131,7 @@ def train_ensemble(job: TrainJob) -> dict:
         dataset_store.read_split(root, dataset_version, "validation"), subset.validation_rows, seed
     )
     model = Ensemble(config, members, validation_probabilities={i: p for i, p in known.items() if p is not None})
-    report = model.fit(None, validation, seed=seed)  # the members learned from train; only weights are fitted
+    report = model.fit(None, validation, seed=seed).report  # the members learned from train; only weights are fitted
     lineage = dataset_store.lineage_of(dataset_store.read_manifest(root, dataset_version))
     record = training_record(
         ENSEMBLE, config, dataset_version, lineage, seed, subset, {"train": 0, "validation": len(validation)},

@@ -6,9 +6,10 @@ Pure: no Prefect, no storage. ``tasks/train.py`` adds retries, caching, logging 
 import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
+from mnist_pipeline.tasks.core.dataset import stratified_sample
 from mnist_pipeline.tasks.core.digits import Digits
 from mnist_pipeline.tasks.core.lineage import code_version, library_versions
 from mnist_pipeline.tasks.core.models import Budget, Classifier, FamilyConfig, FitReport, build, code_key
@@ -63,9 +64,12 @@ def fit_family(
     budget_s: float | None = None,
     progress: ProgressFn | None = None,
 ) -> tuple[Classifier, FitReport]:
-    model = build(family, config)
-    report = model.fit(train, validation, seed=seed, progress=progress, budget=Budget(family, budget_s))
-    return model, report
+    """Train one family on ``train`` (or the config's ``max_train_rows`` of it: the one place any
+    family is subsampled), choosing on ``validation``; the fitted model and what training did."""
+    train = stratified_sample(train, config.max_train_rows, seed)
+    model = build(family, config).fit(train, validation, seed=seed, progress=progress, budget=Budget(family, budget_s))
+    model.report = replace(model.report, train_rows=len(train))
+    return model, model.report
 
 
 def training_record(

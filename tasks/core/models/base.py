@@ -67,6 +67,7 @@ class FitReport:
     history: list[dict]
     seconds: float
     stopped_early: str | None = None  # why training stopped before its last step (the time budget)
+    train_rows: int | None = None  # rows trained on (set by training.fit_family, which subsamples)
     # The kept model's probabilities on the validation split (what combining models needs).
     validation_probabilities: np.ndarray | None = field(default=None, repr=False)
 
@@ -82,6 +83,8 @@ class Classifier(ABC):
 
     def __init__(self, config) -> None:
         self.config = config
+        self.num_classes = NUM_CLASSES  # set from the labels by fit, from model.json by loading
+        self.report: FitReport | None = None  # what the last fit did
 
     @abstractmethod
     def fit(
@@ -92,7 +95,10 @@ class Classifier(ABC):
         seed: int,
         progress: ProgressFn | None = None,
         budget: Budget | None = None,
-    ) -> FitReport: ...
+    ) -> "Classifier":
+        """Train on all of ``train`` (choosing on ``validation``) and return this model, fitted;
+        ``self.report`` says what training did. Subsampling is the caller's
+        (:func:`mnist_pipeline.tasks.core.training.fit_family`), for every family alike."""
 
     @abstractmethod
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
@@ -117,7 +123,7 @@ class Classifier(ABC):
         meta = {
             "family": self.family,
             "config": self.config.model_dump(mode="json"),
-            "num_classes": NUM_CLASSES,
+            "num_classes": self.num_classes,
             **self.extra_meta(),
         }
         return {**self.weights(), META_FILE: json.dumps(meta, indent=2).encode()}
@@ -132,6 +138,11 @@ def flat_pixels(images: np.ndarray) -> np.ndarray:
         f"images of shape {images.shape} are not 28x28 digits; convert them first "
         "(`mnist predict` resizes PNG/JPEG images)"
     )
+
+
+def class_count(*splits: Digits) -> int:
+    """How many classes the labels of these splits use (labels are 0..n-1)."""
+    return int(max(int(split.labels.max()) for split in splits if len(split))) + 1
 
 
 def accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:

@@ -17,6 +17,10 @@ ENSEMBLE = "ensemble"
 class FamilyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # Train on at most this many (seeded, class-stratified) rows of the train split; None means
+    # all. Applied in one place for every family (training.fit_family); an ensemble ignores it.
+    max_train_rows: int | None = Field(default=None, ge=10)
+
     def smoke(self) -> "FamilyConfig":
         """The cheapest version of this config (a few dozen steps), for checking a set-up."""
         return self
@@ -159,8 +163,6 @@ class SvmConfig(FamilyConfig):
     gamma: float | Literal["scale"] = "scale"
     # libsvm's kernel cache; more than the default 200 MB halves the fit on 54k images.
     cache_mb: int = Field(default=1000, ge=50)
-    # Train on at most this many (seeded, class-stratified) rows; None means all of them.
-    max_train_rows: int | None = Field(default=None, ge=10)
     # Straighten each digit by its second moments before PCA (LeCun's "deskewing", which takes
     # RBF SVMs on MNIST from about 98.5% to 98.9%). None: for digits, fit with and without on a
     # subset and keep what scores better on validation; off for named classes.

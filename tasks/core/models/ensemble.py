@@ -36,13 +36,14 @@ class Ensemble(Classifier):
         # The members' probabilities on the validation split, where training kept them.
         self.known = dict(validation_probabilities or {})
 
-    def fit(self, train, validation, *, seed, progress=None, budget=None) -> FitReport:
+    def fit(self, train, validation, *, seed, progress=None, budget=None) -> "Ensemble":
         """Choose the members' weights on ``validation`` (``train`` is not needed: the members
         were trained on it)."""
         started = time.perf_counter()
         if len(self.members) < 2:
             raise ValueError(f"an ensemble needs two members or more, got {len(self.members)}")
         ids = sorted(self.members)
+        self.num_classes = max(member.num_classes for member in self.members.values())
         member_proba = np.stack([self._validation_proba(i, validation) for i in ids])
         labels = validation.labels.astype(np.int64)
         folds = np.random.default_rng(seed).permutation(len(labels)) % self.config.folds
@@ -60,18 +61,19 @@ class Ensemble(Classifier):
                    "seconds": round(time.perf_counter() - started, 2)}
         if progress:
             progress(1, 1, metrics)
-        return FitReport(cross_fitted, 1, 1, [metrics], time.perf_counter() - started)
+        self.report = FitReport(cross_fitted, 1, 1, [metrics], time.perf_counter() - started)
+        return self
 
     def _validation_proba(self, member_id: str, validation) -> np.ndarray:
         known = self.known.get(member_id)
-        if known is not None and known.shape == (len(validation), 10):
+        if known is not None and known.shape == (len(validation), self.num_classes):
             return known
         return self.members[member_id].predict_proba(validation.images)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         if not self.weights_:
             raise RuntimeError("ensemble has no weights: fit or load it first")
-        total = np.zeros((len(images), 10), np.float64)
+        total = np.zeros((len(images), self.num_classes), np.float64)
         for member_id, weight in self.weights_.items():
             if weight > 0:
                 total += weight * self.members[member_id].predict_proba(images)
@@ -99,7 +101,9 @@ class Ensemble(Classifier):
             weights[entry["model_id"]] = float(entry["weight"])
         if len(members) < 2:
             raise ModelFileError(f"ensemble {META_FILE} lists {len(members)} member(s); it needs two or more")
-        return cls(config, members, weights)
+        model = cls(config, members, weights)
+        model.num_classes = max(member.num_classes for member in members.values())
+        return model
 
 
 def _fit_weights(member_proba: np.ndarray, labels: np.ndarray) -> np.ndarray:

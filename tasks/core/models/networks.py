@@ -11,6 +11,7 @@ import json
 import math
 import threading
 import time
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -22,7 +23,9 @@ from torch import nn
 
 from mnist_pipeline.tasks.core.errors import ModelFileError
 from mnist_pipeline.tasks.core.models.augment import augment
-from mnist_pipeline.tasks.core.models.base import Classifier, FitReport, accuracy, flat_pixels, validation_steps
+from mnist_pipeline.tasks.core.models.base import (
+    Classifier, FitReport, accuracy, class_count, flat_pixels, validation_steps,
+)
 from mnist_pipeline.tasks.core.models.configs import CnnConfig, LogRegConfig, MlpConfig, TorchConfig
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -103,7 +106,7 @@ class TorchClassifier(Classifier):
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     # -- training -------------------------------------------------------------------------
-    def fit(self, train, validation, *, seed, progress=None, budget=None) -> FitReport:
+    def fit(self, train, validation, *, seed, progress=None, budget=None) -> "TorchClassifier":
         """``config.steps`` optimizer steps on shuffled (and, as configured, augmented) batches,
         validating ``config.validations`` times; the best validated weights are kept. Past the
         time budget, training stops at the next validation and keeps the best weights so far."""
@@ -111,6 +114,7 @@ class TorchClassifier(Classifier):
         config = self.config
         pixels = torch.from_numpy(flat_pixels(train.images))
         mean, std = self.normalization(pixels)
+        self.num_classes = class_count(train, validation)
         y_train = torch.from_numpy(train.labels.astype(np.int64))
         x_valid = self._tensor(validation.images)
 
@@ -168,7 +172,7 @@ class TorchClassifier(Classifier):
         net.load_state_dict(best_state)
         net.eval()
         self.net = net
-        return FitReport(
+        self.report = FitReport(
             validation_accuracy=best_accuracy,
             steps=history[-1]["step"],
             best_step=best_step,
@@ -177,6 +181,7 @@ class TorchClassifier(Classifier):
             stopped_early=stopped,
             validation_probabilities=best_probabilities,
         )
+        return self
 
     # -- inference ------------------------------------------------------------------------
     def _predict_logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -196,7 +201,7 @@ class TorchClassifier(Classifier):
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         if len(images) == 0:
-            return np.zeros((0, 10), np.float32)
+            return np.zeros((0, self.num_classes), np.float32)
         return self._probabilities(self._tensor(images)).numpy()
 
     # -- files ----------------------------------------------------------------------------
@@ -215,12 +220,15 @@ class TorchClassifier(Classifier):
                 "truncated or not a safetensors file, so retrain the model or restore the file"
             ) from error
         model = cls(config)
-        mean, std = state.get("0.mean"), state.get("0.std")
+        model.num_classes = int(meta.get("num_classes", model.num_classes))
+        # Layers are named; releases before 0.2 stored them by position ("0.mean", "1.weight").
+        mean = state.get("standardize.mean", state.get("0.mean"))
+        std = state.get("standardize.std", state.get("0.std"))
         if mean is None or std is None:
-            raise ModelFileError(f"{cls.family} weights lack the input standardization (0.mean, 0.std)")
+            raise ModelFileError(f"{cls.family} weights lack the input standardization (standardize.mean, .std)")
         net = model.build(mean, std)
         try:
-            net.load_state_dict(state, strict=True)
+            net.load_state_dict(_by_name(state, net), strict=True)
         except RuntimeError as error:
             raise ModelFileError(
                 f"{cls.family} weights do not fit the network its config describes: {error}"
@@ -232,6 +240,17 @@ class TorchClassifier(Classifier):
         return model
 
 
+def _by_name(state: dict[str, torch.Tensor], net: nn.Sequential) -> dict[str, torch.Tensor]:
+    """``state`` keyed by the network's layer names; positional keys ("1.weight", as releases
+    before 0.2 wrote them) are translated to the name of the layer at that position."""
+    names = list(net._modules)
+    renamed = {}
+    for key, tensor in state.items():
+        position, _, rest = key.partition(".")
+        renamed[f"{names[int(position)]}.{rest}" if position.isdigit() and int(position) < len(names) else key] = tensor
+    return renamed
+
+
 class LogReg(TorchClassifier):
     family = "logreg"
     config: LogRegConfig
@@ -241,14 +260,17 @@ class LogReg(TorchClassifier):
         return features.mean(0), features.std(0) + self.config.std_floor
 
     def build(self, mean, std):
-        return nn.Sequential(Standardize(mean, std, squares=self.config.squares), nn.Linear(len(mean), 10))
+        return nn.Sequential(OrderedDict(
+            standardize=Standardize(mean, std, squares=self.config.squares),
+            linear=nn.Linear(len(mean), self.num_classes),
+        ))
 
     def optimizer(self, net):
         # Plain SGD with Nesterov momentum; the L2 penalty is in the loss (weights only, not bias).
         return torch.optim.SGD(net.parameters(), lr=self.config.learning_rate, momentum=0.9, nesterov=True)
 
     def penalty(self, net):
-        return self.config.weight_decay / 2 * net[1].weight.pow(2).sum()
+        return self.config.weight_decay / 2 * net.linear.weight.pow(2).sum()
 
 
 class Mlp(TorchClassifier):
@@ -263,12 +285,12 @@ class Mlp(TorchClassifier):
     def build(self, mean, std):
         first, second = self.config.hidden
         p = self.config.dropout
-        return nn.Sequential(
-            Standardize(mean, std),
-            nn.Linear(784, first), nn.ReLU(), SeededDropout(p),
-            nn.Linear(first, second), nn.ReLU(), SeededDropout(p),
-            nn.Linear(second, 10),
-        )
+        return nn.Sequential(OrderedDict(
+            standardize=Standardize(mean, std),
+            hidden1=nn.Linear(len(mean), first), relu1=nn.ReLU(), dropout1=SeededDropout(p),
+            hidden2=nn.Linear(first, second), relu2=nn.ReLU(), dropout2=SeededDropout(p),
+            output=nn.Linear(second, self.num_classes),
+        ))
 
 
 class Cnn(TorchClassifier):
@@ -281,13 +303,14 @@ class Cnn(TorchClassifier):
     def build(self, mean, std):
         c1, c2 = self.config.channels
         p = self.config.dropout
-        return nn.Sequential(
-            Standardize(mean, std),
+        side = self.input_shape[-1] // 4  # two 2x2 poolings
+        return nn.Sequential(OrderedDict(
+            standardize=Standardize(mean, std),
             # Pooling before batch norm and ReLU does their work on a quarter of the pixels
             # (they were half the time of an epoch at full resolution).
-            nn.Conv2d(1, c1, 3, padding=1), nn.MaxPool2d(2), nn.BatchNorm2d(c1), nn.ReLU(),
-            nn.Conv2d(c1, c2, 3, padding=1), nn.MaxPool2d(2), nn.BatchNorm2d(c2), nn.ReLU(),
-            nn.Flatten(),
-            nn.Linear(c2 * 7 * 7, self.config.dense), nn.ReLU(), SeededDropout(p),
-            nn.Linear(self.config.dense, 10),
-        )
+            conv1=nn.Conv2d(1, c1, 3, padding=1), pool1=nn.MaxPool2d(2), norm1=nn.BatchNorm2d(c1), relu1=nn.ReLU(),
+            conv2=nn.Conv2d(c1, c2, 3, padding=1), pool2=nn.MaxPool2d(2), norm2=nn.BatchNorm2d(c2), relu2=nn.ReLU(),
+            flatten=nn.Flatten(),
+            dense=nn.Linear(c2 * side * side, self.config.dense), relu3=nn.ReLU(), dropout=SeededDropout(p),
+            output=nn.Linear(self.config.dense, self.num_classes),
+        ))

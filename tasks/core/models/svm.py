@@ -18,7 +18,7 @@ from sklearn.svm import SVC
 
 from mnist_pipeline.tasks.core.dataset import stratified_sample
 from mnist_pipeline.tasks.core.errors import ModelFileError
-from mnist_pipeline.tasks.core.models.base import Classifier, FitReport, accuracy, flat_pixels
+from mnist_pipeline.tasks.core.models.base import Classifier, FitReport, accuracy, class_count, flat_pixels
 from mnist_pipeline.tasks.core.models.configs import SvmConfig
 
 WEIGHTS_FILE = "model.skops"
@@ -60,9 +60,9 @@ class Svm(Classifier):
         super().__init__(config)
         self.pca, self.svc, self.temperature, self.deskewed = pca, svc, temperature, deskewed
 
-    def fit(self, train, validation, *, seed, progress=None, budget=None) -> FitReport:
+    def fit(self, train, validation, *, seed, progress=None, budget=None) -> "Svm":
         started = time.perf_counter()
-        train = stratified_sample(train, self.config.max_train_rows, seed)
+        self.num_classes = class_count(train, validation)
         history = []
         self.deskewed = self.config.deskew
         if self.deskewed is None:  # digits: try both on a subset, keep the better on validation
@@ -79,8 +79,9 @@ class Svm(Classifier):
         history.append(_report(progress, 4, 4, "calibration", started, validation_accuracy=round(valid_accuracy, 5),
                                temperature=round(self.temperature, 4), deskewed=self.deskewed))
         probabilities = softmax(scores / self.temperature, axis=1).astype(np.float32)
-        return FitReport(valid_accuracy, 1, 1, history, time.perf_counter() - started,
-                         validation_probabilities=probabilities)
+        self.report = FitReport(valid_accuracy, 1, 1, history, time.perf_counter() - started,
+                                validation_probabilities=probabilities)
+        return self
 
     def _fit_once(self, train, validation, seed: int, deskewed: bool) -> tuple[np.ndarray, float]:
         """PCA and the SVC on ``train``; the validation scores and accuracy."""
@@ -112,7 +113,7 @@ class Svm(Classifier):
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         if len(images) == 0:
-            return np.zeros((0, 10), np.float32)
+            return np.zeros((0, self.num_classes), np.float32)
         return softmax(self._scores(images) / self.temperature, axis=1).astype(np.float32)
 
     def extra_meta(self) -> dict:
@@ -137,7 +138,9 @@ class Svm(Classifier):
             ) from error
         if not isinstance(state, dict) or not isinstance(state.get("pca"), PCA) or not isinstance(state.get("svc"), SVC):
             raise ModelFileError(f"svm model ({WEIGHTS_FILE}) does not hold a PCA and an SVC")
-        return cls(config, state["pca"], state["svc"], float(meta["temperature"]), bool(meta.get("deskewed", False)))
+        model = cls(config, state["pca"], state["svc"], float(meta["temperature"]), bool(meta.get("deskewed", False)))
+        model.num_classes = int(meta.get("num_classes", model.num_classes))
+        return model
 
 
 def _fit_temperature(scores: np.ndarray, labels: np.ndarray) -> float:

@@ -26,7 +26,7 @@ def accuracy(model, split) -> float:
 
 def test_the_weighted_vote_is_fitted_on_validation_and_scored_honestly(members, mnist_5k):
     ensemble = Ensemble(EnsembleConfig(), members)
-    report = ensemble.fit(None, mnist_5k["validation"], seed=0)
+    report = ensemble.fit(None, mnist_5k["validation"], seed=0).report
     weights = report.history[0]["weights"]
     assert set(weights) == set(members) and sum(weights.values()) == pytest.approx(1, abs=1e-3)
     assert all(w >= 0 for w in weights.values())
@@ -70,7 +70,7 @@ def test_deskewing_straightens_a_slanted_stroke():
 
 def test_the_svm_chooses_deskewing_on_validation_for_digits(mnist_5k):
     svm = models.build("svm", FAST["svm"].model_copy(update={"deskew": None}))
-    report = svm.fit(mnist_5k["train"], mnist_5k["validation"], seed=0)
+    report = svm.fit(mnist_5k["train"], mnist_5k["validation"], seed=0).report
     trial = report.history[0]
     assert trial["step"] == "deskew trial" and svm.deskewed == (trial["deskewed"] > trial["without"])
     loaded = models.load(svm.to_files())

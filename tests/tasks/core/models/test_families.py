@@ -16,8 +16,10 @@ def trained(mnist_5k):
     for family in FAMILIES:
         calls = []
         model = models.build(family, FAST[family])
-        report = model.fit(mnist_5k["train"], mnist_5k["validation"], seed=0,
+        fitted = model.fit(mnist_5k["train"], mnist_5k["validation"], seed=0,
                            progress=lambda *call, calls=calls: calls.append(call))
+        assert fitted is model  # fit returns the fitted model; what it did is in .report
+        report = model.report
         result[family] = (model, report, calls)
     return result
 
@@ -105,7 +107,7 @@ def test_same_seed_same_model_different_seed_different_model(family, mnist_5k):
 
 def test_the_time_budget_stops_training_and_keeps_the_best_weights(mnist_5k):
     model = models.build("cnn", CnnConfig(steps=5000, validations=10))
-    report = model.fit(mnist_5k["train"], mnist_5k["validation"], seed=0, budget=Budget("cnn", 1.0))
+    report = model.fit(mnist_5k["train"], mnist_5k["validation"], seed=0, budget=Budget("cnn", 1.0)).report
     assert report.stopped_early.startswith("time budget of 1 s reached after ")
     assert report.steps < 5000 and report.history[-1]["step"] == report.steps
     assert model.predict(mnist_5k["test"].images[:10]).shape == (10,)  # a usable model
@@ -120,3 +122,43 @@ def test_an_svm_that_cannot_start_within_its_budget_fails(mnist_5k):
 def test_images_that_are_not_28x28_are_refused(trained):
     with pytest.raises(ValueError, match="not 28x28"):
         trained["logreg"][0].predict(np.zeros((3, 32, 32), np.uint8))
+
+
+TORCH_FAMILIES = ("logreg", "mlp", "cnn")
+
+
+@pytest.mark.parametrize("family", TORCH_FAMILIES)
+def test_weights_are_stored_by_layer_name_and_positional_files_still_load(family, trained, mnist_5k):
+    from safetensors.torch import load as load_safetensors
+    from safetensors.torch import save as save_safetensors
+
+    model = trained[family][0]
+    files = model.to_files()
+    state = load_safetensors(files["weights.safetensors"])
+    assert {"standardize.mean", "standardize.std"} <= set(state)
+    assert not [key for key in state if key.split(".")[0].isdigit()]
+    # A model written by a release that keyed layers by position loads to the same predictions.
+    names = list(model.net._modules)
+    positional = {f"{names.index(key.split('.')[0])}.{key.split('.', 1)[1]}": t for key, t in state.items()}
+    loaded = models.load({**files, "weights.safetensors": save_safetensors(positional)})
+    np.testing.assert_array_equal(loaded.predict(mnist_5k["test"].images), model.predict(mnist_5k["test"].images))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_class_count_comes_from_the_labels(family, mnist_5k):
+    five = {name: split.take(np.flatnonzero(split.labels < 5)) for name, split in mnist_5k.items()}
+    model = models.build(family, FAST[family]).fit(five["train"], five["validation"], seed=0)
+    assert model.num_classes == 5 and model.predict_proba(five["test"].images[:7]).shape == (7, 5)
+    loaded = models.load(model.to_files())
+    assert loaded.num_classes == 5 and loaded.predict_proba(five["test"].images[:0]).shape == (0, 5)
+
+
+@pytest.mark.parametrize("family", ["logreg", "svm"])
+def test_every_family_is_subsampled_in_one_place(family, mnist_5k):
+    from mnist_pipeline.tasks.core.training import fit_family
+
+    config = FAST[family].model_copy(update={"max_train_rows": 500})
+    model, report = fit_family(family, config, mnist_5k["train"], mnist_5k["validation"], seed=0)
+    assert report.train_rows == 500 and model.report is report
+    if family == "svm":  # the SVC saw no more than those rows
+        assert model.svc.n_support_.sum() <= 500
