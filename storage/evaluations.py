@@ -19,7 +19,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from mnist_pipeline.storage.datasets import IMAGE_BYTES, from_table
 from mnist_pipeline.storage.raw import read_input
-from mnist_pipeline.storage.root import StorageRoot, write_url_atomic
+from mnist_pipeline.storage.root import StorageRoot, is_directory_url, write_url_atomic
 from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, Digits
 from mnist_pipeline.tasks.core.errors import InputError
 
@@ -117,10 +117,10 @@ def check_prediction_output(input_url: str, output_url: str) -> None:
     """Refuse an output that is a directory or the input itself (scoring never overwrites its input)."""
     import fsspec
 
-    fs, path = fsspec.core.url_to_fs(output_url)
-    if output_url.endswith("/") or fs.isdir(path):
+    if is_directory_url(output_url):
         raise InputError(f"--output {output_url} is a directory; name the file to write, e.g. "
                          f"{output_url.rstrip('/')}/predictions.parquet")
+    fs, path = fsspec.core.url_to_fs(output_url)
     input_fs, input_path = fsspec.core.url_to_fs(input_url)
     if fs.protocol == input_fs.protocol and _real(fs, path) == _real(input_fs, input_path):
         raise InputError(f"--output {output_url} is the input file {input_url}; predictions never overwrite "

@@ -87,9 +87,10 @@ def write_trained(
     return record
 
 
-def read_validation_probabilities(root: StorageRoot, model_id: str) -> np.ndarray | None:
-    """The model's probabilities on its validation split, checked (None if not kept)."""
-    record = read_record(root, model_id)
+def read_validation_probabilities(root: StorageRoot, model_id: str, record: dict | None = None) -> np.ndarray | None:
+    """The model's probabilities on its validation split, checked (None if not kept); ``record``
+    when the caller has already read it."""
+    record = record or read_record(root, model_id)
     if VALIDATION not in record.get("outputs", {}):
         return None
     data = _checked_files(root, model_id, record["outputs"])[VALIDATION]

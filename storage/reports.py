@@ -5,7 +5,7 @@ The EDA report key names the report code that made it, so a new report version n
 old report, and re-running the same code on the same dataset finds the report already there.
 """
 
-from mnist_pipeline.storage.root import StorageRoot, write_url_atomic
+from mnist_pipeline.storage.root import StorageRoot, is_directory_url, write_url_atomic
 from mnist_pipeline.tasks.core.errors import InputError
 
 AREA = "reports"
@@ -70,9 +70,6 @@ def write_registry_report(root: StorageRoot, html: str, output: str | None = Non
         path = root.join(AREA, REGISTRY_REPORT)
         root.write_bytes_atomic(path, html.encode())
         return root.url_of(path)
-    import fsspec
-
-    fs, path = fsspec.core.url_to_fs(output)
-    if output.endswith("/") or fs.isdir(path):
+    if is_directory_url(output):
         raise InputError(f"--output {output} is a directory; name the HTML file to write")
     return write_url_atomic(output, html.encode())

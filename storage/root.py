@@ -36,6 +36,12 @@ def resolve_home(home: str | os.PathLike | None = None) -> str:
     return str(Path(chosen).expanduser().resolve())
 
 
+def is_directory_url(url: str) -> bool:
+    """Whether a path or URL a user gave as an output names a folder (ends in / or is one)."""
+    fs, path = fsspec.core.url_to_fs(url)
+    return url.endswith("/") or fs.isdir(path)
+
+
 def write_url_atomic(url: str, data: bytes) -> str:
     """Write ``data`` to a file the user named (a path or fsspec URL) so that readers see the old
     file or the new one, never half; returns ``url``."""

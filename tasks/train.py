@@ -25,7 +25,7 @@ from mnist_pipeline.tasks.artifacts import artifact_key
 from mnist_pipeline.tasks.caching import RESULT_SERIALIZER, key_while_stored, stored_result_cache
 from mnist_pipeline.tasks.core.dataset import stratified_sample
 from mnist_pipeline.tasks.core import models
-from mnist_pipeline.tasks.core.models import ENSEMBLE, FamilyConfig
+from mnist_pipeline.tasks.core.models import FamilyConfig
 from mnist_pipeline.tasks.core.models.ensemble import Ensemble
 from mnist_pipeline.tasks.core.scoring import names_digits
 from mnist_pipeline.tasks.core.training import Subset, fit_family, model_id, training_record
@@ -79,36 +79,23 @@ _CACHED_WHILE_STORED = {
 def train_model(job: TrainJob) -> dict:
     """Train one family on the train split (validation split for choices) and store it."""
     logger = get_run_logger()
-    home, dataset_version, family, config, seed, subset = (
-        job.home, job.dataset_version, job.family, job.config, job.seed, job.subset)
-    threads, budget_s, force = job.threads, job.budget_s, job.force
-    root = StorageRoot(home)
-    identity = job.model_id
-    existing = model_store.find_trained(root, identity)
-    if existing and not force:
-        logger.info("%s already trained as %s (validation accuracy %.4f); not retraining",
-                    family, identity, existing["validation_accuracy"])
-        return _summary(existing, reused=True)
-
-    train = stratified_sample(dataset_store.read_split(root, dataset_version, "train"), subset.train_rows, seed)
-    validation = stratified_sample(
-        dataset_store.read_split(root, dataset_version, "validation"), subset.validation_rows, seed
-    )
-    logger.info("training %s on %d images (%d for validation), %d thread(s), budget %s s",
-                family, min(len(train), config.max_train_rows or len(train)), len(validation), threads, budget_s)
-    with _limited_threads(threads), _Progress(family, job.progress_bar) as progress:
+    root = StorageRoot(job.home)
+    existing = _stored(root, job)
+    if existing:
+        return existing
+    train = _split(root, job, "train", job.subset.train_rows)
+    validation = _split(root, job, "validation", job.subset.validation_rows)
+    logger.info("training %s (%d validation images), %d thread(s), budget %s s",
+                job.family, len(validation), job.threads, job.budget_s)
+    with _limited_threads(job.threads), _Progress(job.family, job.progress_bar) as progress:
         model, report = fit_family(
-            family, config, train, validation, seed=seed, budget_s=budget_s, progress=progress
+            job.family, job.config, train, validation, seed=job.seed, budget_s=job.budget_s, progress=progress
         )
-    lineage = dataset_store.lineage_of(dataset_store.read_manifest(root, dataset_version))
-    record = training_record(
-        family, config, dataset_version, lineage, seed, subset,
-        {"train": report.train_rows, "validation": len(validation)}, report, threads,
-    )
-    record = model_store.write_trained(root, identity, model.to_files(), record, replace=force,
-                                       validation_probabilities=report.validation_probabilities)
-    logger.info("%s: validation accuracy %.4f after %.1f s; stored as %s%s", family, report.validation_accuracy,
-                report.seconds, identity, f" ({report.stopped_early})" if report.stopped_early else "")
+    record = _store(root, job, model, report, {"train": report.train_rows, "validation": len(validation)},
+                    threads=job.threads, validation_probabilities=report.validation_probabilities)
+    logger.info("%s: validation accuracy %.4f after %.1f s on %d images; stored as %s%s", job.family,
+                report.validation_accuracy, report.seconds, report.train_rows, job.model_id,
+                f" ({report.stopped_early})" if report.stopped_early else "")
     return _summary(record, reused=False)
 
 
@@ -116,31 +103,46 @@ def train_model(job: TrainJob) -> dict:
 def train_ensemble(job: TrainJob) -> dict:
     """Combine the run's trained models (``job.member_ids``) into a soft vote weighted on the
     validation split; store it."""
-    logger = get_run_logger()
-    home, dataset_version, member_ids, config, seed, subset, force = (
-        job.home, job.dataset_version, job.member_ids, job.config, job.seed, job.subset, job.force)
-    root = StorageRoot(home)
-    identity = job.model_id
-    existing = model_store.find_trained(root, identity)
-    if existing and not force:
-        logger.info("ensemble of %s already stored as %s; not refitting", ", ".join(member_ids), identity)
-        return _summary(existing, reused=True)
-    members = {i: models.load(model_store.read_model_files(root, i)) for i in member_ids}
-    known = {i: model_store.read_validation_probabilities(root, i) for i in member_ids}
-    validation = stratified_sample(
-        dataset_store.read_split(root, dataset_version, "validation"), subset.validation_rows, seed
-    )
-    model = Ensemble(config, members, validation_probabilities={i: p for i, p in known.items() if p is not None})
-    report = model.fit(None, validation, seed=seed).report  # the members learned from train; only weights are fitted
-    lineage = dataset_store.lineage_of(dataset_store.read_manifest(root, dataset_version))
-    record = training_record(
-        ENSEMBLE, config, dataset_version, lineage, seed, subset, {"train": 0, "validation": len(validation)},
-        report, threads=1, extra={"members": model.extra_meta()["members"]},
-    )
-    record = model_store.write_trained(root, identity, model.to_files(), record, replace=force)
-    logger.info("ensemble: cross-fitted validation accuracy %.4f, weights %s; stored as %s",
-                report.validation_accuracy, report.history[-1]["weights"], identity)
+    root = StorageRoot(job.home)
+    existing = _stored(root, job)
+    if existing:
+        return existing
+    records = {i: model_store.read_record(root, i) for i in job.member_ids}
+    members = {i: models.load(model_store.read_model_files(root, i, record)) for i, record in records.items()}
+    known = {i: model_store.read_validation_probabilities(root, i, record) for i, record in records.items()}
+    validation = _split(root, job, "validation", job.subset.validation_rows)
+    model = Ensemble(job.config, members, validation_probabilities={i: p for i, p in known.items() if p is not None})
+    report = model.fit(None, validation, seed=job.seed).report  # the members learned from train; only weights are fitted
+    record = _store(root, job, model, report, {"train": 0, "validation": len(validation)},
+                    threads=1, extra={"members": model.extra_meta()["members"]})
+    get_run_logger().info("ensemble: cross-fitted validation accuracy %.4f, weights %s; stored as %s",
+                          report.validation_accuracy, report.history[-1]["weights"], job.model_id)
     return _summary(record, reused=False)
+
+
+def _stored(root: StorageRoot, job: TrainJob) -> dict | None:
+    """The summary of the job's model when it is in storage already (and not to be retrained)."""
+    existing = None if job.force else model_store.find_trained(root, job.model_id)
+    if existing:
+        get_run_logger().info("%s already trained as %s (validation accuracy %.4f); not retraining",
+                              job.family, job.model_id, existing["validation_accuracy"])
+        return _summary(existing, reused=True)
+    return None
+
+
+def _split(root: StorageRoot, job: TrainJob, split: str, rows: int | None):
+    """A split of the job's dataset version, or a seeded stratified ``rows`` of it (smoke runs)."""
+    return stratified_sample(dataset_store.read_split(root, job.dataset_version, split), rows, job.seed)
+
+
+def _store(root: StorageRoot, job: TrainJob, model, report, rows: dict[str, int], threads: int,
+           extra: dict | None = None, validation_probabilities=None) -> dict:
+    """Write the model and its training record (atomically); the record as stored."""
+    lineage = dataset_store.lineage_of(dataset_store.read_manifest(root, job.dataset_version))
+    record = training_record(job.family, job.config, job.dataset_version, lineage, job.seed, job.subset,
+                             rows, report, threads, extra=extra)
+    return model_store.write_trained(root, job.model_id, model.to_files(), record, replace=job.force,
+                                     validation_probabilities=validation_probabilities)
 
 
 def _summary(record: dict, reused: bool) -> dict:

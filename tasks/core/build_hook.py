@@ -6,26 +6,19 @@ repository around it would answer for the wrong code). So the wheel carries ``bu
 beside :mod:`mnist_pipeline.tasks.core.lineage`, which reads it.
 """
 
+import importlib.util
 import json
 import os
-import subprocess
 
 from setuptools.command.build_py import build_py
 
-BUILD_FILE = "build.json"
 
-
-def git_state(directory: str) -> dict:
-    """The commit checked out in ``directory`` and whether tracked files differ from it."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", directory, *args], capture_output=True, text=True, timeout=10,
-                              check=True).stdout.strip()
-
-    try:
-        return {"commit": git("rev-parse", "HEAD"),
-                "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}  # built from an sdist or an export: no git to ask
+def _lineage():
+    """lineage.py, loaded by path: setuptools runs this file before the package is installed."""
+    spec = importlib.util.spec_from_file_location("_mnist_lineage", os.path.join(os.path.dirname(__file__), "lineage.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class BuildPy(build_py):
@@ -35,7 +28,8 @@ class BuildPy(build_py):
         super().run()
         if getattr(self, "editable_mode", False):
             return  # an editable install runs from the checkout, where git answers
-        target = os.path.join(self.build_lib, "mnist_pipeline", "tasks", "core", BUILD_FILE)
+        lineage = _lineage()
+        target = os.path.join(self.build_lib, "mnist_pipeline", "tasks", "core", os.path.basename(lineage.BUILD_FILE))
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "w", encoding="utf-8") as handle:
-            json.dump(git_state(os.getcwd()), handle)
+            json.dump(lineage.git_state(os.getcwd()), handle)

@@ -22,14 +22,11 @@ def code_version() -> str:
     when this code runs from a checkout; else ``package:<version>`` or ``unknown``."""
     if os.path.isfile(BUILD_FILE):
         with open(BUILD_FILE, encoding="utf-8") as handle:
-            build = json.load(handle)
-        if build.get("commit"):
-            return f"git:{build['commit']}{'+dirty' if build.get('dirty') else ''}"
-    elif is_checkout(PROJECT_DIR):
-        try:
-            return f"git:{_git('rev-parse', 'HEAD')}{'+dirty' if _git('status', '--porcelain', '--untracked-files=no') else ''}"
-        except (OSError, subprocess.SubprocessError):
-            pass
+            state = json.load(handle)
+    else:
+        state = git_state(PROJECT_DIR) if is_checkout(PROJECT_DIR) else {}
+    if state.get("commit"):
+        return f"git:{state['commit']}{'+dirty' if state.get('dirty') else ''}"
     try:
         return f"package:{importlib.metadata.version('mnist-pipeline')}"
     except importlib.metadata.PackageNotFoundError:
@@ -42,9 +39,17 @@ def is_checkout(directory: str) -> bool:
     return os.path.exists(os.path.join(directory, ".git")) and os.path.isfile(os.path.join(directory, "pyproject.toml"))
 
 
-def _git(*args: str) -> str:
-    return subprocess.run(["git", "-C", PROJECT_DIR, *args], capture_output=True, text=True, timeout=5,
-                          check=True).stdout.strip()
+def git_state(directory: str) -> dict:
+    """The commit checked out in ``directory`` and whether tracked files differ from it (both None
+    without git). Standard library only: the wheel build runs it too (build_hook.py)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", directory, *args], capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}  # built from an sdist or an export: no git to ask
 
 
 PACKAGE = "mnist_pipeline"

@@ -80,10 +80,12 @@ def validation_steps(steps: int, validations: int) -> set[int]:
 
 class Classifier(ABC):
     family: ClassVar[str]
+    # Outputs per image: from the labels when fitting (torch families keep it in model.json to
+    # rebuild their output layer; the SVM and the ensemble derive it from their parts).
+    num_classes: int = NUM_CLASSES
 
     def __init__(self, config) -> None:
         self.config = config
-        self.num_classes = NUM_CLASSES  # set from the labels by fit, from model.json by loading
         self.report: FitReport | None = None  # what the last fit did
 
     @abstractmethod

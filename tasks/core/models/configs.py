@@ -194,6 +194,3 @@ class ModelConfigs(FamilyConfig):
 
     def of(self, family: str) -> FamilyConfig:
         return getattr(self, family)
-
-    def for_dataset(self, digits: bool) -> "ModelConfigs":
-        return self.model_copy(update={f: self.of(f).for_dataset(digits) for f in FAMILIES})

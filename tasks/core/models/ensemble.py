@@ -43,7 +43,6 @@ class Ensemble(Classifier):
         if len(self.members) < 2:
             raise ValueError(f"an ensemble needs two members or more, got {len(self.members)}")
         ids = sorted(self.members)
-        self.num_classes = max(member.num_classes for member in self.members.values())
         member_proba = np.stack([self._validation_proba(i, validation) for i in ids])
         labels = validation.labels.astype(np.int64)
         folds = np.random.default_rng(seed).permutation(len(labels)) % self.config.folds
@@ -63,6 +62,10 @@ class Ensemble(Classifier):
             progress(1, 1, metrics)
         self.report = FitReport(cross_fitted, 1, 1, [metrics], time.perf_counter() - started)
         return self
+
+    @property
+    def num_classes(self) -> int:
+        return max((member.num_classes for member in self.members.values()), default=Classifier.num_classes)
 
     def _validation_proba(self, member_id: str, validation) -> np.ndarray:
         known = self.known.get(member_id)
@@ -101,9 +104,7 @@ class Ensemble(Classifier):
             weights[entry["model_id"]] = float(entry["weight"])
         if len(members) < 2:
             raise ModelFileError(f"ensemble {META_FILE} lists {len(members)} member(s); it needs two or more")
-        model = cls(config, members, weights)
-        model.num_classes = max(member.num_classes for member in members.values())
-        return model
+        return cls(config, members, weights)
 
 
 def _fit_weights(member_proba: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from sklearn.svm import SVC
 
 from mnist_pipeline.tasks.core.dataset import stratified_sample
 from mnist_pipeline.tasks.core.errors import ModelFileError
-from mnist_pipeline.tasks.core.models.base import Classifier, FitReport, accuracy, class_count, flat_pixels
+from mnist_pipeline.tasks.core.models.base import Classifier, FitReport, accuracy, flat_pixels
 from mnist_pipeline.tasks.core.models.configs import SvmConfig
 
 WEIGHTS_FILE = "model.skops"
@@ -62,7 +62,6 @@ class Svm(Classifier):
 
     def fit(self, train, validation, *, seed, progress=None, budget=None) -> "Svm":
         started = time.perf_counter()
-        self.num_classes = class_count(train, validation)
         history = []
         self.deskewed = self.config.deskew
         if self.deskewed is None:  # digits: try both on a subset, keep the better on validation
@@ -111,6 +110,11 @@ class Svm(Classifier):
         with ThreadPoolExecutor(workers) as pool:
             return np.concatenate(list(pool.map(self.svc.decision_function, np.array_split(components, workers))))
 
+    @property
+    def num_classes(self) -> int:
+        """The classes the SVC learned (labels are 0..n-1, every one in the train split)."""
+        return len(self.svc.classes_) if self.svc is not None else Classifier.num_classes
+
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         if len(images) == 0:
             return np.zeros((0, self.num_classes), np.float32)
@@ -138,9 +142,7 @@ class Svm(Classifier):
             ) from error
         if not isinstance(state, dict) or not isinstance(state.get("pca"), PCA) or not isinstance(state.get("svc"), SVC):
             raise ModelFileError(f"svm model ({WEIGHTS_FILE}) does not hold a PCA and an SVC")
-        model = cls(config, state["pca"], state["svc"], float(meta["temperature"]), bool(meta.get("deskewed", False)))
-        model.num_classes = int(meta.get("num_classes", model.num_classes))
-        return model
+        return cls(config, state["pca"], state["svc"], float(meta["temperature"]), bool(meta.get("deskewed", False)))
 
 
 def _fit_temperature(scores: np.ndarray, labels: np.ndarray) -> float:

@@ -4,7 +4,7 @@ import torch
 
 from mnist_pipeline.tasks.core.models.augment import augment
 from mnist_pipeline.tasks.core.models.base import validation_steps
-from mnist_pipeline.tasks.core.models.configs import Augment, CnnConfig, ModelConfigs, SvmConfig
+from mnist_pipeline.tasks.core.models.configs import FAMILIES, Augment, CnnConfig, ModelConfigs, SvmConfig
 
 
 def bar_images(n: int = 64) -> torch.Tensor:
@@ -49,10 +49,10 @@ def test_validations_are_spread_over_the_steps_and_end_on_the_last():
 
 
 def test_mirror_images_are_for_named_classes_and_deskewing_for_digits():
-    fashion, digits = ModelConfigs().for_dataset(digits=False), ModelConfigs().for_dataset(digits=True)
-    assert fashion.cnn.augment.flip is True and fashion.cnn.flip_at_test is True
-    assert digits.cnn.augment.flip is False and digits.cnn.flip_at_test is False
-    assert fashion.svm.deskew is False and digits.svm.deskew is None  # chosen on validation for digits
+    fashion, digits = ({f: ModelConfigs().of(f).for_dataset(digits=d) for f in FAMILIES} for d in (False, True))
+    assert fashion["cnn"].augment.flip is True and fashion["cnn"].flip_at_test is True
+    assert digits["cnn"].augment.flip is False and digits["cnn"].flip_at_test is False
+    assert fashion["svm"].deskew is False and digits["svm"].deskew is None  # chosen on validation for digits
     explicit = CnnConfig(augment=Augment(flip=False)).for_dataset(digits=False)
     assert explicit.augment.flip is False and explicit.flip_at_test is False  # a choice made is kept
     assert SvmConfig(deskew=True).for_dataset(digits=False).deskew is True
