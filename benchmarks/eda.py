@@ -23,11 +23,11 @@ from mnist_pipeline.storage import raw
 def ingest_fashion(root: StorageRoot) -> str:
     spec = sources.SourceSpec.parse("fashion-mnist")
     files = {r: raw.read_input(p) for r, p in sources.find_system_copy(spec.known).items()}
-    splits = dataset.split_source(decode_source(spec.kind, files, "fashion"), 0.1, 1 / 7, 0)
+    splits = dataset.split_source(decode_source("idx", files, "fashion"), 0.1, 1 / 7, 0)
     version = dataset.content_version(splits)
     manifest = {
         "version": version, "created_at": "now", "source": {"spec": "fashion-mnist"},
-        "class_counts": dataset.class_counts(splits), "class_names": list(spec.class_names),
+        "class_counts": dataset.class_counts(splits), "class_names": list(spec.known.class_names),
         "validation": {"success": True},
     }
     datasets.publish_dataset(root, version, splits, manifest, {}, {})

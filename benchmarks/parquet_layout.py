@@ -31,7 +31,7 @@ def best_of(fn, repeat=3):
 def main() -> None:
     spec = sources.SourceSpec.parse("fashion-mnist")
     files = {r: raw.read_input(p) for r, p in sources.find_system_copy(spec.known).items()}
-    train = decode_source(spec.kind, files, "fashion")["train"]
+    train = decode_source("idx", files, "fashion")["train"]
     flat = train.images.reshape(len(train), -1)
 
     def binary_table():

@@ -5,7 +5,8 @@ import os
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mnist_pipeline.tasks.core.models.configs import FAMILIES, Family, ModelConfigs
-from mnist_pipeline.tasks.core.sources import SourceSpec
+from mnist_pipeline.tasks.core.recipe import Recipe, TrialSettings
+from mnist_pipeline.tasks.core.sources import SourceSpec, check_class_names
 from mnist_pipeline.tasks.core.training import TRAINING_ORDER, WIDE_FAMILIES, Subset
 
 
@@ -42,6 +43,15 @@ class IngestSettings(Strict):
     max_images_per_split: int = Field(default=1_000_000, ge=1)
     # Mirrors tried before the catalog's own (a local proxy or an internal copy).
     mirrors: list[str] = Field(default_factory=list)
+    # The names of your own data's ten classes (labels 0..9, in order), as `classes.txt` beside
+    # the data can also give them; None: the file's, else the labels themselves ('0'..'9'). A
+    # published dataset (recognised by its checksums) always keeps its catalog's names.
+    class_names: list[str] | None = None
+
+    @field_validator("class_names")
+    @classmethod
+    def _ten_names(cls, names: list[str] | None) -> list[str] | None:
+        return None if names is None else list(check_class_names(names, "class_names"))
 
 
 class EdaSettings(Strict):
@@ -95,6 +105,8 @@ class TrainSettings(Strict):
     # for promotion like any model); it needs two families or more.
     ensemble: bool = True
     families: ModelConfigs = ModelConfigs()
+    # How much the recipe trial trains per candidate, for data of unknown kind (see recipe.py).
+    recipe_trial: TrialSettings = TrialSettings()
 
     @field_validator("models")
     @classmethod
@@ -126,11 +138,19 @@ class TrainSettings(Strict):
             return os.cpu_count() or 1
         return max(1, (os.cpu_count() or 1) // self.workers())
 
-    def family_config(self, family: str, digits: bool = True):
-        """A family's config for this run: made for the dataset's kind (digits or named classes),
-        and cut to a few dozen steps for a smoke run."""
-        config = self.families.of(family).for_dataset(digits)
+    def family_config(self, family: str, recipe: Recipe):
+        """A family's config for this run: made with the dataset's recipe, and cut to a few dozen
+        steps for a smoke run."""
+        config = self.families.of(family).for_recipe(recipe)
         return config.smoke() if self.smoke else config
+
+    def trial(self) -> TrialSettings:
+        return self.recipe_trial.smoke() if self.smoke else self.recipe_trial
+
+    def leaves_recipe_open(self) -> bool:
+        """Whether a family of this run leaves its random changes to the dataset's recipe."""
+        augments = [getattr(self.families.of(f), "augment", None) for f in self.models]
+        return any(a is not None and None in (a.shift, a.rotate, a.flip) for a in augments)
 
     def subset(self) -> Subset:
         if not self.smoke:

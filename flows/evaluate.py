@@ -15,7 +15,8 @@ class EvaluateOutcome:
     dataset_version: str
     accuracy: float
     macro_f1: float
-    ece: float  # expected calibration error
+    ece: float  # expected calibration error (calibrated: at the validation-fitted temperature)
+    ece_uncalibrated: float | None  # the same before the temperature
     throughput: float | None  # images per second in batches of 1,000
     latency_ms: float | None  # one image
     size_kib: int

@@ -7,7 +7,6 @@ from prefect import flow
 from mnist_pipeline.flows.config import IngestConfig
 from mnist_pipeline.tasks import ingest as steps
 from mnist_pipeline.tasks.core import dataset
-from mnist_pipeline.tasks.core.sources import SourceSpec
 from mnist_pipeline.tasks.core.validation import Bounds
 
 
@@ -41,8 +40,9 @@ def ingest(config: IngestConfig = IngestConfig()) -> IngestOutcome:
         "test_fraction": settings.test_fraction,
     }
     source = steps.resolve_source(config.source)
-    fetched = steps.fetch_source(source, config.home, settings.mirrors, settings.max_images_per_split)
-    fingerprint = dataset.source_fingerprint(fetched.checksums(), split_params)
+    fetched = steps.fetch_source(source, config.home, settings.mirrors, settings.max_images_per_split,
+                                 settings.class_names)
+    fingerprint = dataset.source_fingerprint(fetched.checksums(), split_params, fetched.meaning.as_dict())
     if not config.force:
         existing = steps.find_existing_version(config.home, fingerprint)
         if existing:
@@ -56,7 +56,7 @@ def ingest(config: IngestConfig = IngestConfig()) -> IngestOutcome:
         settings.max_images_per_split,
     )
     bounds = Bounds(
-        expected_source_rows=SourceSpec.parse(source).expected_rows,
+        expected_source_rows=fetched.meaning.expected_rows,
         min_rows_per_split=settings.min_rows_per_split,
         min_class_share=settings.min_class_share,
         max_class_share=settings.max_class_share,

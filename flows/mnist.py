@@ -31,6 +31,7 @@ class PipelineOutcome:
     eda_report: str  # URL of the HTML report
     models: dict[str, dict]  # family -> training summary (model_id, validation_accuracy, ...)
     failed: dict[str, str]  # family -> why it failed
+    left_out: dict[str, str]  # family -> why a fitted model was not kept (an ensemble that adds nothing)
     evaluations: dict[str, dict]  # family -> test-split summary (accuracy, macro_f1, ...)
     promotion: dict | None  # the promotion decision and its evidence (None: nothing to promote)
 
@@ -80,6 +81,7 @@ def _stages(config: TrainAllConfig):
         eda_report=report.report,
         models=training.trained,
         failed=training.failed,
+        left_out=training.left_out,
         evaluations={e["family"]: e for e in evaluated},
         promotion=promotion,
     )

@@ -20,6 +20,8 @@ class TrainOutcome:
     dataset_version: str
     trained: dict[str, dict]  # family -> summary (model_id, validation_accuracy, ...)
     failed: dict[str, str] = field(default_factory=dict)  # family -> reason
+    # Models fitted but not kept, and why (an ensemble that does not beat its best member).
+    left_out: dict[str, str] = field(default_factory=dict)
 
     def failure_message(self) -> str:
         return "training failed for " + "; ".join(f"{family} ({reason})" for family, reason in self.failed.items())
@@ -38,15 +40,16 @@ def train(config: TrainConfig = TrainConfig()):
     and the ensemble over them; a family that fails fails alone."""
     settings = config.settings
     version = dataset_steps.resolve_dataset(config.home, config.dataset)
-    digits = steps.dataset_is_digits(config.home, version)
+    recipe = steps.choose_recipe(config.home, version, settings.seed, settings.subset(), settings.trial(),
+                                 settings.leaves_recipe_open(), config.force)
     training = steps.train_model.with_options(refresh_cache=config.force)
 
     def job(family: str, **members) -> steps.TrainJob:
         return steps.TrainJob(
             home=config.home, dataset_version=version, family=family,
-            config=settings.family_config(family, digits), seed=settings.seed, subset=settings.subset(),
+            config=settings.family_config(family, recipe), seed=settings.seed, subset=settings.subset(),
             threads=settings.threads(family), budget_s=settings.time_budget_s, force=config.force,
-            progress_bar=settings.progress_bar, **members,
+            progress_bar=settings.progress_bar, recipe=recipe, **members,
         )
 
     # Side by side, one core each; then, one at a time, the families that use every core.
@@ -61,10 +64,13 @@ def train(config: TrainConfig = TrainConfig()):
             job(ENSEMBLE, member_ids=members), return_state=True
         )
         trained_ensemble, failed_ensemble = steps.outcome(ENSEMBLE, combined)
-        trained.update(trained_ensemble)
+        left_out = {f: s["left_out"] for f, s in trained_ensemble.items() if s.get("left_out")}
+        trained.update({f: s for f, s in trained_ensemble.items() if f not in left_out})
         failed.update(failed_ensemble)
-    steps.training_leaderboard(version, trained, failed)
-    outcome = TrainOutcome(version, trained, failed)
+    else:
+        left_out = {}
+    steps.training_leaderboard(version, trained, failed, left_out)
+    outcome = TrainOutcome(version, trained, failed, left_out)
     if failed:
         return Failed(message=outcome.failure_message(), data=outcome)
     return Completed(data=outcome)

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.core.dataset import DATASET_FORMAT_VERSION
 from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, SPLITS, Digits
 from mnist_pipeline.tasks.core.errors import MnistError
 from mnist_pipeline.tasks.core.promotion import Lineage
@@ -45,6 +46,27 @@ SCHEMA = pa.schema(
 
 class DatasetNotFound(MnistError, LookupError):
     """No published dataset version matches a reference."""
+
+
+class DatasetOutdated(MnistError):
+    """A version published by an earlier release, whose id does not pin down what its data means."""
+
+    def __init__(self, manifest: dict) -> None:
+        version, source = manifest["version"], manifest.get("source", {}).get("spec", "SOURCE")
+        names = manifest.get("class_names") or []
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        super().__init__(
+            f"dataset version {version} was published by an earlier release (format "
+            f"{manifest.get('format_version', 1)}), whose versions did not include what the data means: its "
+            f"class names ({shown}) are those of whichever source first ingested these files ({source}). "
+            f"Run `mnist ingest --source {source}` to publish the same images again under a version that "
+            f"records their meaning, and use that version (`mnist datasets` lists both; the old one can be "
+            f"deleted from datasets/{version})."
+        )
+
+
+def is_outdated(manifest: dict) -> bool:
+    return int(manifest.get("format_version", 1)) < DATASET_FORMAT_VERSION
 
 
 class DatasetDamaged(MnistError):
@@ -172,6 +194,8 @@ def read_split(root: StorageRoot, version: str, split: str) -> Digits:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     manifest = read_manifest(root, version)
+    if is_outdated(manifest):
+        raise DatasetOutdated(manifest)
     data = _verified_bytes(root, manifest, split)
     digits = from_table(pq.read_table(pa.BufferReader(data)))
     expected_rows = manifest["split_files"][f"{split}.parquet"]["rows"]
@@ -215,14 +239,17 @@ def list_manifests(root: StorageRoot) -> list[dict]:
 
 
 def resolve_version(root: StorageRoot, reference: str | None = None) -> str:
-    """A full version id from a unique prefix, or the newest version when ``reference`` is None."""
-    versions = [m["version"] for m in list_manifests(root)]
+    """A full version id from a unique prefix, or the newest version when ``reference`` is None
+    (the newest of this release's format, when there is one)."""
+    manifests = list_manifests(root)
+    versions = [m["version"] for m in manifests]
     if not versions:
         raise DatasetNotFound(
             f"no dataset in {root.url}; run `mnist ingest` first (or set --home / MNIST_HOME)."
         )
     if reference is None:
-        return versions[-1]
+        current = [m["version"] for m in manifests if not is_outdated(m)]
+        return (current or versions)[-1]
     matches = [v for v in versions if v.startswith(reference)]
     if len(matches) == 1:
         return matches[0]
@@ -234,8 +261,9 @@ def resolve_version(root: StorageRoot, reference: str | None = None) -> str:
 
 
 def lineage_of(manifest: dict) -> Lineage:
-    """The problem a dataset version poses: its source and its class names."""
-    return Lineage(manifest["source"]["spec"], tuple(manifest["class_names"]))
+    """The problem a dataset version poses: the known dataset it is (whatever source string
+    brought it), else its source, and its class names."""
+    return Lineage(manifest.get("known_dataset") or manifest["source"]["spec"], tuple(manifest["class_names"]))
 
 
 def find_by_fingerprint(root: StorageRoot, fingerprint: str) -> str | None:

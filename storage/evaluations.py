@@ -4,6 +4,7 @@ Layout of one evaluation::
 
     evaluations/<model id>/<dataset version>/metrics.json          written last
     evaluations/<model id>/<dataset version>/predictions.parquet   sample_id, predicted, confidence, correct
+    evaluations/<model id>/<dataset version>/probabilities.npy     (n, classes) float32, in the same row order
     evaluations/<model id>/<dataset version>/report.md
     evaluations/<model id>/<dataset version>/report.html            self-contained: metrics and every figure
     evaluations/<model id>/<dataset version>/*.png                  confusion matrix, reliability, errors
@@ -26,6 +27,7 @@ from mnist_pipeline.tasks.core.errors import InputError
 AREA = "evaluations"
 METRICS = "metrics.json"
 PREDICTIONS = "predictions.parquet"
+PROBABILITIES = "probabilities.npy"
 REPORT_HTML = "report.html"
 
 
@@ -40,9 +42,12 @@ def find_evaluation(root: StorageRoot, model_id: str, dataset_version: str) -> d
 
 def write_evaluation(
     root: StorageRoot, model_id: str, dataset_version: str, metrics: dict, figures: dict[str, bytes],
-    report_md: str, report_html: str, predictions: dict[str, np.ndarray], replace: bool = False,
+    report_md: str, report_html: str, predictions: dict[str, np.ndarray], probabilities: np.ndarray,
+    replace: bool = False,
 ) -> str:
-    """Write an evaluation atomically; returns the URL of its directory."""
+    """Write an evaluation atomically; returns the URL of its directory. ``probabilities`` (one
+    row per prediction) are kept so that an ensemble of the model is evaluated without scoring
+    the split again."""
     final = evaluation_dir(root, model_id, dataset_version)
     root.remove_stale_staging(AREA)
     with root.staging_dir(AREA) as staging:
@@ -51,6 +56,8 @@ def write_evaluation(
                 handle.write(png)
         with root.fs.open(f"{staging}/{PREDICTIONS}", "wb") as handle:
             pq.write_table(pa.table(predictions), handle, compression="zstd")
+        with root.fs.open(f"{staging}/{PROBABILITIES}", "wb") as handle:
+            np.save(handle, np.asarray(probabilities, dtype=np.float32), allow_pickle=False)
         with root.fs.open(f"{staging}/report.md", "w", encoding="utf-8") as handle:
             handle.write(report_md)
         with root.fs.open(f"{staging}/{REPORT_HTML}", "w", encoding="utf-8") as handle:
@@ -66,6 +73,16 @@ def read_predictions(root: StorageRoot, model_id: str, dataset_version: str) -> 
     with root.fs.open(path, "rb") as handle:
         table = pq.read_table(handle)
     return {name: table.column(name).to_numpy() for name in table.column_names}
+
+
+def read_probabilities(root: StorageRoot, model_id: str, dataset_version: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The sample ids and calibrated probabilities of a stored evaluation (None when it has none)."""
+    folder = evaluation_dir(root, model_id, dataset_version)
+    if not root.exists(f"{folder}/{METRICS}") or not root.exists(f"{folder}/{PROBABILITIES}"):
+        return None
+    with root.fs.open(f"{folder}/{PROBABILITIES}", "rb") as handle:
+        probabilities = np.load(handle, allow_pickle=False)
+    return read_predictions(root, model_id, dataset_version)["sample_id"], probabilities
 
 
 def read_figures(root: StorageRoot, model_id: str, dataset_version: str) -> dict[str, bytes]:

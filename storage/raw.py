@@ -21,6 +21,12 @@ def read_input(uri: str) -> bytes:
         raise _unreadable(uri, error) from error
 
 
+def is_file(uri: str) -> bool:
+    """Whether an input file exists (a local path or any fsspec URL)."""
+    fs, path = fsspec.core.url_to_fs(uri)
+    return bool(fs.isfile(path))
+
+
 def size_of(uri: str) -> int:
     """The size in bytes of an input file, without reading it."""
     try:

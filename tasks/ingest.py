@@ -39,6 +39,8 @@ class RawFile:
 class FetchedSource:
     source: str
     files: tuple[RawFile, ...]
+    meaning: sources.Meaning  # what the files are, decided from their content
+    layout: sources.Layout
 
     def checksums(self) -> dict[str, str]:
         return {f.role: f.sha256 for f in self.files}
@@ -109,41 +111,58 @@ def _retry_only_transient(task, task_run, state) -> bool:
     retry_condition_fn=_retry_only_transient,
     cache_policy=NO_CACHE,
 )
-def fetch_source(source: str, home: str | None, extra_mirrors: list[str], max_images: int) -> FetchedSource:
-    """Locate or download the source's raw files; downloads go to the immutable raw store.
-    Local files too large for ``max_images`` images per split are refused before being read."""
+def fetch_source(source: str, home: str | None, extra_mirrors: list[str], max_images: int,
+                 class_names: list[str] | None = None) -> FetchedSource:
+    """Locate or download the source's raw files (downloads go to the immutable raw store) and
+    recognise what they are from their content. Local files too large for ``max_images`` images
+    per split are refused before being read."""
     logger = get_run_logger()
     spec = sources.SourceSpec.parse(source)
-    root = StorageRoot(home)
-    if spec.known:
+    if spec.kind == "mnist-sample":
+        files = _local_files({"train_csv": sources.find_mnist_sample()}, max_images)
+    elif spec.known:
         system_copy = sources.find_system_copy(spec.known)
         if system_copy:
             logger.info("Using the system copy of %s in %s", spec.kind, spec.known.system_dirs[0])
-            return _local_files(str(spec), system_copy, max_images)
-        return _download_known(root, spec.known, list(extra_mirrors), str(spec))
-    if spec.kind == "idx":
-        return _local_files(str(spec), sources.find_idx_files(spec.location), max_images)
-    if spec.kind == "csv":
-        return _local_files(str(spec), {"train_csv": spec.location}, max_images)
-    return _local_files(str(spec), {"train_csv": sources.find_mnist_sample()}, max_images)
+            files = _local_files(system_copy, max_images)
+        else:
+            files = _download_known(StorageRoot(home), spec.known, list(extra_mirrors))
+    elif spec.kind == "idx":
+        files = _local_files(sources.find_idx_files(spec.location), max_images)
+    else:
+        files = _local_files({"train_csv": spec.location}, max_images)
+    meaning = sources.meaning_of(spec, {role: data for role, (_, data) in files.items()},
+                                 tuple(class_names) if class_names else None, _declared_class_names(spec))
+    if meaning.known and meaning.known != spec.kind:
+        logger.info("%s holds %s (recognised by the files' checksums): its class names and recipe apply",
+                    spec, meaning.known)
+    raw = tuple(entry for entry, _ in files.values())
+    return FetchedSource(str(spec), raw, meaning, sources.layout_of(spec, meaning))
 
 
-def _local_files(source: str, paths: dict[str, str], max_images: int) -> FetchedSource:
-    files = []
+def _declared_class_names(spec: sources.SourceSpec) -> tuple[str, ...] | None:
+    """The class names of ``classes.txt`` beside the user's own data, if there is one."""
+    path = spec.declared_class_names_file()
+    if path is None or not raw_store.is_file(path):
+        return None
+    text = raw_store.read_input(path).decode("utf-8", errors="replace")
+    return sources.parse_class_names_file(text, path)
+
+
+def _local_files(paths: dict[str, str], max_images: int) -> dict[str, tuple[RawFile, bytes]]:
+    files = {}
     for role, path in paths.items():
         check_file_size(role, raw_store.size_of(path), max_images, path)
         data = raw_store.read_input(path)
-        files.append(
-            RawFile(role, path.rsplit("/", 1)[-1], path, path, raw_store.sha256_of(data), len(data))
-        )
-    return FetchedSource(source, tuple(files))
+        files[role] = (RawFile(role, path.rsplit("/", 1)[-1], path, path, raw_store.sha256_of(data), len(data)), data)
+    return files
 
 
 def _download_known(
-    root: StorageRoot, known: sources.KnownDataset, extra_mirrors: list[str], source: str
-) -> FetchedSource:
+    root: StorageRoot, known: sources.KnownDataset, extra_mirrors: list[str]
+) -> dict[str, tuple[RawFile, bytes]]:
     logger = get_run_logger()
-    files = []
+    files = {}
     for remote in known.files:
         algorithm, digest = remote.checksum.algorithm, remote.checksum.hexdigest
         stored = raw_store.find_raw(root, algorithm, digest, remote.filename)
@@ -156,10 +175,10 @@ def _download_known(
             logger.info("Downloaded %s from %s", remote.filename, fetched.url)
         else:
             data, origin = raw_store.read_input(stored), "raw store"
-        files.append(
-            RawFile(remote.role, remote.filename, stored, origin, raw_store.sha256_of(data), len(data))
+        files[remote.role] = (
+            RawFile(remote.role, remote.filename, stored, origin, raw_store.sha256_of(data), len(data)), data
         )
-    return FetchedSource(source, tuple(files))
+    return files
 
 
 @task(name="find-existing-version", cache_policy=NO_CACHE)
@@ -183,10 +202,8 @@ def decode(
 ) -> Decoded:
     """Decode the raw files (at most ``max_images`` per official split) and split them into
     train / validation / test."""
-    spec = sources.SourceSpec.parse(fetched.source)
     files = {f.role: raw_store.read_input(f.url) for f in fetched.files}
-    expected = {f.role: f.payload_sha256 for f in spec.known.files} if spec.known else None
-    official = decode_source(spec.kind, files, str(spec), expected, max_images)
+    official = decode_source(fetched.layout, files, fetched.source, max_images)
     splits = dataset.split_source(official, validation_fraction, test_fraction, seed)
     return Decoded(splits, {name: len(d) for name, d in official.items()})
 
@@ -226,8 +243,8 @@ def publish(
     (published, unchanged: an intact copy exists, or repaired: a damaged copy was replaced)."""
     logger = get_run_logger()
     splits = {name: dataset.to_uint8(d) for name, d in decoded.splits.items()}
-    version = dataset.content_version(splits)
-    spec = sources.SourceSpec.parse(fetched.source)
+    meaning = fetched.meaning.as_dict()
+    version = dataset.content_version(splits, meaning)
     report = validated.report
     statistics = {name: r["statistics"] for name, r in report.results.items()}
     manifest = dataset.build_manifest(
@@ -237,7 +254,7 @@ def publish(
         fingerprint=fingerprint,
         splits=splits,
         split_params={**split_params, "official_test_split": "test" in decoded.source_rows},
-        class_names=spec.class_names,
+        meaning=meaning,
         schema={f.name: str(f.type) for f in dataset_store.SCHEMA},
         validation={"success": report.success, "statistics": statistics},
         duplicates=validated.duplicates,

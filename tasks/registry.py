@@ -22,6 +22,7 @@ from mnist_pipeline.tasks.core import evaluation as evaluating
 from mnist_pipeline.tasks.core import models
 from mnist_pipeline.tasks.core.pages import p_value_text
 from mnist_pipeline.tasks.core.promotion import Contender, decide, needs_comparison
+from mnist_pipeline.tasks.core.recipe import Recipe
 from mnist_pipeline.tasks.core.registry_report import build_registry_report
 
 PROMOTE_ATTEMPTS = 5
@@ -51,17 +52,39 @@ def ensure_evaluated(root: StorageRoot, registry: Registry, record: dict, datase
     model = models.load(files)
     test = dataset_store.read_split(root, dataset_version, "test")
     class_names = dataset_store.read_manifest(root, dataset_version)["class_names"]
-    result = evaluating.evaluate(model, test, class_names, sum(len(v) for v in files.values()))
+    size = sum(len(v) for v in files.values())
+    reused = _members_on(root, record, dataset_version, test.sample_ids)
+    if reused is not None:  # an ensemble: its members were just evaluated on this split
+        probabilities, speeds = reused
+        result = evaluating.evaluate_scores(model, model.combine(probabilities), test, class_names, size,
+                                            evaluating.combined_speed(speeds))
+    else:
+        result = evaluating.evaluate(model, test, class_names, size)
     report = evaluating.markdown(model_id, record["family"], dataset_version, result.metrics)
     page = evaluating.html_report(model_id, record["family"], dataset_version, result.metrics, result.figures)
     evaluation_store.write_evaluation(
         root, model_id, dataset_version, result.metrics, result.figures, report, page,
         {"sample_id": result.sample_ids, "predicted": result.predicted,
          "confidence": result.confidence, "correct": result.correct},
-        replace=force,
+        result.probabilities, replace=force,
     )
     registry.add_evaluation(model_id, dataset_version, result.metrics)
     return result.metrics
+
+
+def _members_on(root: StorageRoot, record: dict, dataset_version: str,
+                sample_ids: np.ndarray) -> tuple[dict[str, np.ndarray], list[dict]] | None:
+    """An ensemble's members' stored probabilities on this test split and their measured speeds,
+    when every member has them for exactly these images (else None: score the split)."""
+    members = [m["model_id"] for m in record.get("members", [])]
+    stored = {}
+    for member_id in members:
+        found = evaluation_store.read_probabilities(root, member_id, dataset_version)
+        if found is None or not np.array_equal(found[0], sample_ids):
+            return None
+        stored[member_id] = found[1]
+    speeds = [evaluation_store.find_evaluation(root, m, dataset_version) for m in members]
+    return (stored, speeds) if stored else None
 
 
 @task(name="register-model", task_run_name="register-{model_id}", cache_policy=NO_CACHE)
@@ -97,6 +120,7 @@ def evaluate_model(home: str | None, registry_url: str | None, model_id: str, da
     get_run_logger().info("%s: test accuracy %.4f, macro F1 %.4f", model_id, metrics["accuracy"], metrics["macro_f1"])
     return {"model_id": model_id, "family": record["family"], "accuracy": metrics["accuracy"], "report": html_report,
             "macro_f1": metrics["macro_f1"], "ece": metrics["expected_calibration_error"],
+            "ece_uncalibrated": metrics.get("expected_calibration_error_uncalibrated"),
             "throughput": metrics.get("throughput_images_per_s"), "latency_ms": metrics.get("latency_ms_one_image"),
             "size_kib": round(metrics["model_size_bytes"] / 1024), "validation_accuracy": record["validation_accuracy"]}
 
@@ -106,7 +130,9 @@ def evaluation_leaderboard(dataset_version: str, rows: list[dict]) -> None:
     ranked = sorted(rows, key=lambda r: -r["validation_accuracy"])
     table = [{"rank": i, "family": r["family"], "validation_accuracy": round(r["validation_accuracy"], 4),
               "test_accuracy": round(r["accuracy"], 4), "macro_f1": round(r["macro_f1"], 4),
-              "ece": round(r["ece"], 4), "images_per_s": r["throughput"], "latency_ms": r["latency_ms"],
+              "ece": round(r["ece"], 4),
+              "ece_before_temperature": "-" if r["ece_uncalibrated"] is None else round(r["ece_uncalibrated"], 4),
+              "images_per_s": r["throughput"], "latency_ms": r["latency_ms"],
               "size_kib": r["size_kib"], "model_id": r["model_id"]} for i, r in enumerate(ranked, 1)]
     create_table_artifact(key=artifact_key("evaluation-leaderboard"), table=table,
                           description=f"Test split of {dataset_version}, ranked by validation accuracy")
@@ -205,6 +231,22 @@ def _kept(record: dict) -> str:
     return f"kept the weights of step {record['best_step']:,} of {record['steps']:,}{stopped}"
 
 
+def _recipe_line(record: dict) -> str:
+    recipe = record.get("recipe")
+    if not recipe:
+        return "not recorded"
+    return Recipe.model_validate(recipe).describe()
+
+
+def _calibration_line(record: dict) -> str:
+    calibration = record.get("calibration")
+    if not calibration:
+        return "not recorded"
+    return (f"temperature {calibration['temperature']:.3f}, fitted on the validation split; validation ECE "
+            f"{calibration['validation_ece_before']:.4f} before, {calibration['validation_ece_after']:.4f} after "
+            "(the test split's, before and after, are in the evaluation)")
+
+
 def model_card(record: dict) -> str:
     config = "\n".join(f"| {k} | {v} |" for k, v in record["config"].items())
     libraries = ", ".join(f"{k} {v}" for k, v in record["libraries"].items())
@@ -222,6 +264,8 @@ def model_card(record: dict) -> str:
 - **Trained on**: {trained_on}
 - **Validation accuracy**: {record['validation_accuracy']:.4f} ({_kept(record)})
 - **Training time**: {record['train_seconds']:.1f} s on {record['threads']} thread(s); seed {record['seed']}
+- **Recipe**: {_recipe_line(record)}
+- **Calibration**: {_calibration_line(record)}
 - **Code**: {record['code_version']} (model code {record['model_code']}); {libraries}
 - **Trained at**: {record['trained_at']}
 - **Intended use**: classifying 28x28 grayscale digits (or items) like those of its dataset; images of other

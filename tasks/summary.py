@@ -44,6 +44,8 @@ def run_summary(result: dict, subflow_runs: dict) -> str:
                      "HTML report": f"`{evaluation['report']}`" if evaluation.get("report") else "-"})
     rows += [{"family": family, "model": "-", "validation": "-", "test": "-", "status": f"FAILED: {reason}",
               "evaluation": "-", "HTML report": "-"} for family, reason in result["failed"].items()]
+    rows += [{"family": family, "model": "-", "validation": "-", "test": "-", "status": reason,
+              "evaluation": "-", "HTML report": "-"} for family, reason in result.get("left_out", {}).items()]
     if promotion:
         verdict = "promoted to production" if promotion["promote"] else "not promoted"
         decision = f"`{promotion['challenger']}` {verdict}: {promotion['reason']}"

@@ -8,6 +8,7 @@ that finished.
 """
 
 import datetime
+import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,15 +21,16 @@ from prefect.logging import get_run_logger
 
 from mnist_pipeline.storage import datasets as dataset_store
 from mnist_pipeline.storage import models as model_store
+from mnist_pipeline.storage import recipes as recipe_store
 from mnist_pipeline.storage.root import StorageRoot
 from mnist_pipeline.tasks.artifacts import artifact_key
 from mnist_pipeline.tasks.caching import RESULT_SERIALIZER, key_while_stored, stored_result_cache
 from mnist_pipeline.tasks.core.dataset import stratified_sample
-from mnist_pipeline.tasks.core import models
-from mnist_pipeline.tasks.core.models import FamilyConfig
+from mnist_pipeline.tasks.core import models, recipe as recipes, sources
+from mnist_pipeline.tasks.core.models import ENSEMBLE, FamilyConfig
 from mnist_pipeline.tasks.core.models.ensemble import Ensemble
-from mnist_pipeline.tasks.core.scoring import names_digits
-from mnist_pipeline.tasks.core.training import Subset, fit_family, model_id, training_record
+from mnist_pipeline.tasks.core.recipe import Recipe, TrialSettings
+from mnist_pipeline.tasks.core.training import Subset, fit_family, model_id, recipe_key, training_record
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class TrainJob:
     force: bool = False  # train again even when the model is in storage
     progress_bar: bool = False
     member_ids: tuple[str, ...] = field(default=())  # the ensemble's members
+    recipe: Recipe | None = None  # the dataset's recipe the config was made with (recorded)
 
     @property
     def model_id(self) -> str:
@@ -59,11 +62,32 @@ def _cache_key(context, parameters) -> str | None:
     return key_while_stored(model_store.find_trained(root, job.model_id) is not None, "train", root.url, job.model_id)
 
 
-@task(name="dataset-kind", cache_policy=NO_CACHE)
-def dataset_is_digits(home: str | None, dataset_version: str) -> bool:
-    """Whether a dataset's classes are the ten digits (its model configs' choices depend on it)."""
-    lineage = dataset_store.lineage_of(dataset_store.read_manifest(StorageRoot(home), dataset_version))
-    return names_digits(lineage.class_names)
+@task(name="choose-recipe", task_run_name="choose-recipe-{dataset_version}", cache_policy=NO_CACHE)
+def choose_recipe(home: str | None, dataset_version: str, seed: int, subset: Subset, settings: TrialSettings,
+                  needed: bool = True, force: bool = False) -> Recipe:
+    """The dataset's training recipe: a known dataset's recorded one, else the stored result of
+    a trial on the validation split, else a new trial (stored). ``needed`` False (no family of
+    the run leaves its random changes to the dataset) skips the trial."""
+    logger = get_run_logger()
+    root = StorageRoot(home)
+    known = sources.CATALOG.get(dataset_store.read_manifest(root, dataset_version).get("known_dataset") or "")
+    if known:
+        return recipes.known_recipe(known.name, known.recipe)
+    if not needed:
+        return recipes.no_trial_recipe()
+    key = recipe_key(dataset_version, seed, subset, settings)
+    stored = None if force else recipe_store.find_recipe(root, dataset_version, key)
+    if stored:
+        return Recipe.model_validate(stored)
+    train = stratified_sample(dataset_store.read_split(root, dataset_version, "train"), subset.train_rows, seed)
+    validation = stratified_sample(dataset_store.read_split(root, dataset_version, "validation"),
+                                   subset.validation_rows, seed)
+    threads = os.cpu_count() or 1
+    with _limited_threads(threads):
+        chosen = recipes.trial(train, validation, seed=seed, settings=settings)
+    recipe_store.write_recipe(root, dataset_version, key, chosen.model_dump(mode="json"))
+    logger.info("recipe of dataset %s: %s", dataset_version, chosen.describe())
+    return chosen
 
 
 # Both training tasks: cached per model id while the model is in storage, results as JSON.
@@ -102,21 +126,30 @@ def train_model(job: TrainJob) -> dict:
 @task(name="train-ensemble", task_run_name="train-ensemble-{job.dataset_version}", **_CACHED_WHILE_STORED)
 def train_ensemble(job: TrainJob) -> dict:
     """Combine the run's trained models (``job.member_ids``) into a soft vote weighted on the
-    validation split; store it."""
+    validation split, and store it when it earns its place (it beats its best member on
+    validation); otherwise the summary says why it was left out (``left_out``)."""
+    logger = get_run_logger()
     root = StorageRoot(job.home)
     existing = _stored(root, job)
     if existing:
         return existing
     records = {i: model_store.read_record(root, i) for i in job.member_ids}
-    members = {i: models.load(model_store.read_model_files(root, i, record)) for i, record in records.items()}
     known = {i: model_store.read_validation_probabilities(root, i, record) for i, record in records.items()}
     validation = _split(root, job, "validation", job.subset.validation_rows)
-    model = Ensemble(job.config, members, validation_probabilities={i: p for i, p in known.items() if p is not None})
+    unscored = {i: models.load(model_store.read_model_files(root, i, records[i])) for i, p in known.items() if p is None}
+    model = Ensemble(job.config, unscored, validation_probabilities={i: p for i, p in known.items() if p is not None})
     report = model.fit(None, validation, seed=job.seed).report  # the members learned from train; only weights are fitted
-    record = _store(root, job, model, report, {"train": 0, "validation": len(validation)},
-                    threads=1, extra={"members": model.extra_meta()["members"]})
-    get_run_logger().info("ensemble: cross-fitted validation accuracy %.4f, weights %s; stored as %s",
-                          report.validation_accuracy, report.history[-1]["weights"], job.model_id)
+    kept, reason = model.verdict()
+    if not kept:
+        logger.info("ensemble %s", reason)
+        return {"family": ENSEMBLE, "model_id": None, "dataset_version": job.dataset_version,
+                "validation_accuracy": report.validation_accuracy, "left_out": reason, "reused": False}
+    members = {i: unscored.get(i) or models.load(model_store.read_model_files(root, i, record))
+               for i, record in records.items()}
+    record = _store(root, job, model.with_members(members), report, {"train": 0, "validation": len(validation)},
+                    threads=1, extra={"members": model.extra_meta()["members"]},
+                    validation_probabilities=report.validation_probabilities)
+    logger.info("ensemble: %s; weights %s; stored as %s", reason, report.history[-1]["weights"], job.model_id)
     return _summary(record, reused=False)
 
 
@@ -139,8 +172,9 @@ def _store(root: StorageRoot, job: TrainJob, model, report, rows: dict[str, int]
            extra: dict | None = None, validation_probabilities=None) -> dict:
     """Write the model and its training record (atomically); the record as stored."""
     lineage = dataset_store.lineage_of(dataset_store.read_manifest(root, job.dataset_version))
+    recipe = {"recipe": job.recipe.model_dump(mode="json")} if job.recipe else {}
     record = training_record(job.family, job.config, job.dataset_version, lineage, job.seed, job.subset,
-                             rows, report, threads, extra=extra)
+                             rows, report, threads, extra={**recipe, **(extra or {})})
     return model_store.write_trained(root, job.model_id, model.to_files(), record, replace=job.force,
                                      validation_probabilities=validation_probabilities)
 
@@ -226,7 +260,8 @@ def _reason(state) -> str:
 
 
 @task(name="training-leaderboard", cache_policy=NO_CACHE)
-def training_leaderboard(dataset_version: str, trained: dict[str, dict], failed: dict[str, str]) -> None:
+def training_leaderboard(dataset_version: str, trained: dict[str, dict], failed: dict[str, str],
+                         left_out: dict[str, str] | None = None) -> None:
     """The families of this run ranked by validation accuracy, as a table artifact."""
     rows = [
         {
@@ -245,6 +280,11 @@ def training_leaderboard(dataset_version: str, trained: dict[str, dict], failed:
         {"rank": "-", "family": family, "validation_accuracy": "-", "train_seconds": "-",
          "steps (best)": "-", "note": "", "model_id": "-", "status": f"FAILED: {reason}"}
         for family, reason in failed.items()
+    ]
+    rows += [
+        {"rank": "-", "family": family, "validation_accuracy": "-", "train_seconds": "-",
+         "steps (best)": "-", "note": reason, "model_id": "-", "status": "left out"}
+        for family, reason in (left_out or {}).items()
     ]
     create_table_artifact(
         key=artifact_key("training-leaderboard"), table=rows,

@@ -3,8 +3,9 @@
 import argparse
 import dataclasses
 import json
+import sys
 
-from mnist_pipeline.flows.cli.shared import EXIT_USAGE, Options, open_registry, prepare_prefect
+from mnist_pipeline.flows.cli.shared import EXIT_FAILED, EXIT_USAGE, Options, open_registry, prepare_prefect
 
 
 def add_commands(commands, options: Options) -> None:
@@ -92,7 +93,8 @@ def _eval(args: argparse.Namespace) -> int:
         print(json.dumps(dataclasses.asdict(summary), indent=2))
     else:
         print(f"{summary.model_id} ({summary.family}): test accuracy {summary.accuracy:.4f}, "
-              f"macro F1 {summary.macro_f1:.4f}, ECE {summary.ece:.4f}, "
+              f"macro F1 {summary.macro_f1:.4f}, ECE {summary.ece:.4f}"
+              f"{'' if summary.ece_uncalibrated is None else f' ({summary.ece_uncalibrated:.4f} uncalibrated)'}, "
               f"{summary.throughput:,.0f} images/s, {summary.latency_ms:.2f} ms per image, "
               f"{summary.size_kib:,} KiB")
     return 0
@@ -119,9 +121,17 @@ def _predict(args: argparse.Namespace) -> int:
     from mnist_pipeline.tasks.core.scoring import score
     from mnist_pipeline.tasks.predict import load_registered, read_images
 
+    from mnist_pipeline.tasks.core.errors import MnistError
+
     registered = load_registered(args.home, args.registry, args.model)
+    unreadable = 0
     for path in args.files:
-        names, images = read_images(path, args.preprocess, registered.digits)
+        try:  # a bad file is reported on its own line; the others are still scored
+            names, images = read_images(path, args.preprocess, registered.digits)
+        except MnistError as error:
+            print(f"error: {error}", file=sys.stderr, flush=True)
+            unreadable += 1
+            continue
         scores = score(registered.model, images, registered.class_names)
         for i, name in enumerate(names):
             label, label_name = int(scores.predicted[i]), scores.label_names[i]
@@ -129,11 +139,15 @@ def _predict(args: argparse.Namespace) -> int:
                 print(json.dumps({"input": name, "label": label, "label_name": label_name,
                                   "probability": round(float(scores.probability[i]), 6),
                                   "probabilities": [round(float(p), 6) for p in scores.probabilities[i]],
-                                  "model_id": registered.model_id}))
+                                  "model_id": registered.model_id}), flush=True)
             elif registered.digits:
-                print(f"{name}\t{label}\t{scores.probability[i]:.4f}")
+                print(f"{name}\t{label}\t{scores.probability[i]:.4f}", flush=True)
             else:  # the class name as a column of its own, between label and probability
-                print(f"{name}\t{label}\t{label_name}\t{scores.probability[i]:.4f}")
+                print(f"{name}\t{label}\t{label_name}\t{scores.probability[i]:.4f}", flush=True)
+    if unreadable:
+        if len(args.files) > 1:
+            print(f"{unreadable} of {len(args.files)} input files could not be scored (see above)", file=sys.stderr)
+        return EXIT_FAILED
     return 0
 
 

@@ -32,6 +32,11 @@ def common_options() -> Options:
         "(four local IDX files) or csv:PATH (Kaggle train.csv); default: the Prefect Variable "
         "mnist_source where set, else mnist",
     )
+    source.add_argument(
+        "--class-names", metavar="A,B,...",
+        help="your own IDX/CSV data's ten class names, labels 0..9 in order (or a classes.txt beside "
+        "the data, one per line); published datasets keep their own",
+    )
     source.add_argument("--seed", type=int, help="seed of the validation/test split (default 0)")
     source.add_argument(
         "--validation-fraction", type=float, help="share of train held out for validation (0.1)"
@@ -65,6 +70,8 @@ def common_options() -> Options:
 
 def ingest_settings(args: argparse.Namespace) -> dict:
     settings = {"mirrors": args.mirror}
+    if args.class_names is not None:
+        settings["class_names"] = args.class_names.split(",")
     for name in ("seed", "validation_fraction", "test_fraction", "max_images_per_split"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
@@ -97,8 +104,15 @@ def dataset_summary(manifest: dict, detailed: bool = False) -> str:
     rows = manifest["rows"]
     validation = manifest["validation"]
     checks = sum(s["evaluated_expectations"] for s in validation["statistics"].values())
+    names = manifest["class_names"]
+    shown = ", ".join(names) if len(", ".join(names)) <= 60 else f"{names[0]}, ..., {names[-1]}"
+    if "class_names_from" in manifest:
+        what = f"{manifest.get('known_dataset') or 'your own data'}: {shown} (named by {manifest['class_names_from']})"
+    else:
+        what = f"{shown} (OUTDATED: an earlier release's version; `mnist ingest` it again)"
     lines = [
         f"  source:     {manifest['source']['spec']}",
+        f"  is:         {what}",
         f"  rows:       train {rows['train']:,} | validation {rows['validation']:,} | "
         f"test {rows['test']:,}",
         f"  validation: {'passed' if validation['success'] else 'FAILED'} ({checks} expectations)",
@@ -106,7 +120,6 @@ def dataset_summary(manifest: dict, detailed: bool = False) -> str:
         "also in train/validation",
     ]
     if detailed:
-        names = manifest["class_names"]
         lines.append(f"  created:    {manifest['created_at']} by {manifest['code_version']}")
         lines.append("  classes (train counts):")
         for label, count in manifest["class_counts"]["train"].items():

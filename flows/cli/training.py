@@ -70,7 +70,7 @@ def _train_all(args: argparse.Namespace) -> int:
     print(f"dataset {result.dataset_version}")
     print(dataset_summary(read_manifest(args.home, result.dataset_version)))
     print(f"  EDA report: {result.eda_report}")
-    print(_leaderboard(result.models, result.failed, result.evaluations))
+    print(_leaderboard(result.models, result.failed, result.evaluations, result.left_out))
     if result.promotion:
         promotion = result.promotion
         verdict = "promoted to production" if promotion["promote"] else "not promoted"
@@ -81,7 +81,7 @@ def _train_all(args: argparse.Namespace) -> int:
     return 0
 
 
-def _leaderboard(models: dict, failed: dict, evaluations: dict) -> str:
+def _leaderboard(models: dict, failed: dict, evaluations: dict, left_out: dict) -> str:
     lines = ["  models (by validation accuracy):     validation  test"]
     for summary in sorted(models.values(), key=lambda s: -s["validation_accuracy"]):
         status = "reused" if summary["reused"] else f"trained in {summary['train_seconds']:.1f} s"
@@ -91,6 +91,7 @@ def _leaderboard(models: dict, failed: dict, evaluations: dict) -> str:
             f"    {'-' if test is None else f'{test:.4f}'}  ({status})"
         )
     lines += [f"    {family:<7} FAILED: {reason}" for family, reason in failed.items()]
+    lines += [f"    {family:<7} {reason}" for family, reason in left_out.items()]
     return "\n".join(lines)
 
 

@@ -9,8 +9,9 @@ import pandas as pd
 from mnist_pipeline.tasks.core.digits import SPLITS, Digits, concat
 
 # Bumped whenever the published layout or the split procedure changes, so that a new code
-# version never reuses a dataset version made by the old one.
-DATASET_FORMAT_VERSION = 1
+# version never reuses a dataset version made by the old one. 2: the version hashes what the
+# data means (known dataset, class names) besides its content.
+DATASET_FORMAT_VERSION = 2
 
 
 def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -74,7 +75,7 @@ def image_profile(splits: dict[str, Digits]) -> pd.DataFrame:
     frames = []
     for split, digits in splits.items():
         n, height, width = digits.images.shape
-        flat = digits.images.reshape(n, -1)
+        flat = digits.images.reshape(n, height * width)
         if np.issubdtype(flat.dtype, np.floating):
             nulls = np.isnan(flat).sum(axis=1) + pd.isna(digits.labels)
             with np.errstate(invalid="ignore"):
@@ -108,8 +109,8 @@ def image_profile(splits: dict[str, Digits]) -> pd.DataFrame:
 
 def row_hashes(images: np.ndarray) -> np.ndarray:
     """A 64-bit hash of each image's bytes (vectorised; equal images hash equal)."""
-    flat = np.ascontiguousarray(images.reshape(len(images), -1)).view(np.uint8)
-    flat = flat.reshape(len(images), -1)
+    width = int(np.prod(images.shape[1:], dtype=np.int64)) * images.dtype.itemsize
+    flat = np.ascontiguousarray(images).view(np.uint8).reshape(len(images), width)
     padding = (-flat.shape[1]) % 8
     if padding:
         flat = np.pad(flat, ((0, 0), (0, padding)))
@@ -126,7 +127,7 @@ def row_hashes(images: np.ndarray) -> np.ndarray:
 
 def blank_count(images: np.ndarray) -> int:
     """Images whose every pixel is 0 (NaN is not 0, so a row with missing pixels is not blank)."""
-    flat = images.reshape(len(images), -1)
+    flat = images.reshape(len(images), int(np.prod(images.shape[1:], dtype=np.int64)))
     return int(len(flat) - np.count_nonzero(np.any(flat != 0, axis=1)))
 
 
@@ -181,9 +182,12 @@ def split_summary(
     return pd.DataFrame([row])
 
 
-def content_version(splits: dict[str, Digits]) -> str:
-    """The dataset version: a hash of exactly what is published (same data, same version)."""
+def content_version(splits: dict[str, Digits], meaning: dict) -> str:
+    """The dataset version: a hash of exactly what is published and what it means (the known
+    dataset and the class names, ``Meaning.as_dict()``): same data and meaning, same version;
+    one version, one meaning."""
     digest = hashlib.sha256(f"mnist-pipeline dataset v{DATASET_FORMAT_VERSION}".encode())
+    digest.update(json.dumps({k: meaning[k] for k in ("known_dataset", "class_names")}, sort_keys=True).encode())
     for name in SPLITS:
         digits = splits[name]
         digest.update(f"|{name}|{len(digits)}|{digits.images.shape}|".encode())
@@ -192,10 +196,12 @@ def content_version(splits: dict[str, Digits]) -> str:
     return digest.hexdigest()[:16]
 
 
-def source_fingerprint(file_checksums: dict[str, str], split_params: dict) -> str:
-    """A hash of the raw inputs and split settings: an unchanged source is not decoded again."""
+def source_fingerprint(file_checksums: dict[str, str], split_params: dict, meaning: dict) -> str:
+    """A hash of the raw inputs, what they mean and the split settings: an unchanged source is
+    not decoded again."""
     payload = json.dumps(
-        {"format": DATASET_FORMAT_VERSION, "files": file_checksums, "split": split_params},
+        {"format": DATASET_FORMAT_VERSION, "files": file_checksums, "split": split_params,
+         "meaning": {k: meaning[k] for k in ("known_dataset", "class_names")}},
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -207,7 +213,6 @@ def class_counts(splits: dict[str, Digits]) -> dict[str, dict[str, int]]:
     }
 
 
-
 def build_manifest(
     *,
     version: str,
@@ -216,7 +221,7 @@ def build_manifest(
     fingerprint: str,
     splits: dict[str, Digits],
     split_params: dict,
-    class_names: tuple[str, ...],
+    meaning: dict,
     schema: dict,
     validation: dict,
     duplicates: dict[str, int],
@@ -233,7 +238,10 @@ def build_manifest(
         "source_fingerprint": fingerprint,
         "rows": {name: len(splits[name]) for name in SPLITS},
         "class_counts": class_counts(splits),
-        "class_names": list(class_names),
+        # What the data is (Meaning.as_dict()): a known dataset or None, and the class names.
+        "known_dataset": meaning["known_dataset"],
+        "class_names": list(meaning["class_names"]),
+        "class_names_from": meaning["named_by"],
         "image_shape": list(splits["train"].images.shape[1:]),
         "split": split_params,
         "schema": schema,

@@ -5,13 +5,11 @@ be: on a file's size before it is read (:func:`max_file_bytes`), while decompres
 that would expand to gigabytes stops at the limit), and on the decoded images.
 """
 
-import hashlib
-
 from mnist_pipeline.tasks.core.csv_digits import decode_digits_csv
 from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, Digits
 from mnist_pipeline.tasks.core.errors import SourceError
 from mnist_pipeline.tasks.core.idx import decode_idx_pair, gunzip_if_needed
-from mnist_pipeline.tasks.core.sources import SourceKind
+from mnist_pipeline.tasks.core.sources import Layout
 
 IMAGE_BYTES = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
 IDX_IMAGES_HEADER, IDX_LABELS_HEADER = 16, 8
@@ -46,35 +44,15 @@ def check_split_sizes(official: dict[str, Digits], max_images: int, name: str) -
                               f"max_images_per_split = {max_images:,}; {LIMIT_HINT}")
 
 
-def decode_source(
-    kind: SourceKind,
-    files: dict[str, bytes],
-    name: str,
-    expected_payload_sha256: dict[str, str] | None = None,
-    max_images: int = 1_000_000,
-) -> dict[str, Digits]:
-    """``{"train": ..., "test": ...}`` for IDX sources, ``{"train": ...}`` for CSV sources.
-
-    ``expected_payload_sha256`` checks the decompressed bytes of each file, for copies whose
-    compressed bytes differ from upstream's (an OS package that re-gzipped them).
-    """
-    if kind in ("csv", "mnist-sample"):
+def decode_source(layout: Layout, files: dict[str, bytes], name: str, max_images: int = 1_000_000) -> dict[str, Digits]:
+    """``{"train": ..., "test": ...}`` for IDX sources, ``{"train": ...}`` for CSV sources."""
+    if layout != "idx":
         data = gunzip_if_needed(files["train_csv"], name, max_file_bytes("train_csv", max_images))
-        layout = "kaggle" if kind == "csv" else "label-last"
-        official = {"train": decode_digits_csv(data, name, layout=layout)}
+        official = {"train": decode_digits_csv(data, name, layout="kaggle" if layout == "kaggle-csv" else "label-last")}
         check_split_sizes(official, max_images, name)
         return official
-    payloads = {}
-    for role, data in files.items():
-        payload = gunzip_if_needed(data, f"{name} {role}", max_file_bytes(role, max_images))
-        expected = (expected_payload_sha256 or {}).get(role)
-        if expected and hashlib.sha256(payload).hexdigest() != expected:
-            raise SourceError(
-                f"{name} {role}: content differs from the published {kind} release "
-                f"(sha256 of the decompressed file is not {expected}); reinstall it or use "
-                "--source idx:DIR to ingest it as an unknown IDX dataset."
-            )
-        payloads[role] = payload
+    payloads = {role: gunzip_if_needed(data, f"{name} {role}", max_file_bytes(role, max_images))
+                for role, data in files.items()}
     train = decode_idx_pair(payloads["train_images"], payloads["train_labels"], f"{name} train")
     test = decode_idx_pair(
         payloads["test_images"], payloads["test_labels"], f"{name} test", first_id=len(train)

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mnist_pipeline.tasks.core.calibration import expected_calibration_error, reliability
 from mnist_pipeline.tasks.core.digits import NUM_CLASSES, Digits
 from mnist_pipeline.tasks.core.models import Classifier
 from mnist_pipeline.tasks.core.pages import class_label, html_figure, html_table, html_page, markdown_figure
 
 THROUGHPUT_BATCH = 1000
 GALLERY_SIZE = 24
-CALIBRATION_BINS = 15
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Evaluation:
     predicted: np.ndarray
     confidence: np.ndarray
     correct: np.ndarray
+    probabilities: np.ndarray  # (n, classes) calibrated: what an ensemble of this model reuses
     figures: dict[str, bytes]
 
 
@@ -37,25 +38,38 @@ def evaluate(
     *,
     measure_speed: bool = True,
 ) -> Evaluation:
-    proba, speed_metrics = _predict(model, split.images, measure_speed)
+    """Score ``split`` with ``model`` (timing that pass when ``measure_speed``) and evaluate it."""
+    scores, speed_metrics = _scores(model, split.images, measure_speed)
+    return evaluate_scores(model, scores, split, class_names, size_bytes, speed_metrics)
+
+
+def evaluate_scores(
+    model: Classifier, scores: np.ndarray, split: Digits, class_names: list[str], size_bytes: int,
+    speed_metrics: dict | None = None,
+) -> Evaluation:
+    """The evaluation of ``model``'s uncalibrated ``scores`` (``log_scores``) on ``split``: its
+    calibrated probabilities decide, and the ECE is reported before and after the temperature."""
+    proba = model.probabilities(scores)
     predicted = proba.argmax(axis=1)
     confidence = proba[np.arange(len(proba)), predicted]
     labels = split.labels.astype(np.int64)
     correct = predicted == labels
     confusion = confusion_matrix(labels, predicted)
     per_class = per_class_scores(confusion, class_names)
-    ece, bins = calibration(confidence, correct)
+    ece, bins = reliability(confidence, correct)
     metrics = {
         "images": int(len(labels)),
         "accuracy": float(correct.mean()),
         "macro_f1": float(np.mean([row["f1"] for row in per_class])),
         "expected_calibration_error": ece,
+        "expected_calibration_error_uncalibrated": expected_calibration_error(model.probabilities(scores, False), labels),
+        "temperature": float(model.temperature),
         "per_class": per_class,
         "confusion_matrix": confusion.tolist(),
         "calibration_bins": bins,
         "model_size_bytes": int(size_bytes),
     }
-    metrics.update(speed_metrics)
+    metrics.update(speed_metrics or {})
     errors = np.flatnonzero(~correct)
     worst = errors[np.argsort(-confidence[errors])][:GALLERY_SIZE]
     metrics["most_confident_errors"] = [
@@ -68,7 +82,8 @@ def evaluate(
         "reliability": _reliability_figure(bins, ece),
         "confident_errors": _gallery_figure(split, worst, predicted, confidence, class_names),
     }
-    return Evaluation(metrics, split.sample_ids, predicted.astype(np.uint8), confidence.astype(np.float32), correct, figures)
+    return Evaluation(metrics, split.sample_ids, predicted.astype(np.uint8), confidence.astype(np.float32), correct,
+                      proba, figures)
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -91,36 +106,20 @@ def per_class_scores(confusion: np.ndarray, class_names: list[str]) -> list[dict
     ]
 
 
-def calibration(confidence: np.ndarray, correct: np.ndarray, bins: int = CALIBRATION_BINS) -> tuple[float, list[dict]]:
-    """Expected calibration error over equal-width confidence bins, and the bins themselves."""
-    edges = np.linspace(0, 1, bins + 1)
-    index = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    table, ece = [], 0.0
-    for b in range(bins):
-        members = index == b
-        if not members.any():
-            continue
-        accuracy, mean_confidence = float(correct[members].mean()), float(confidence[members].mean())
-        ece += members.mean() * abs(accuracy - mean_confidence)
-        table.append({"low": round(edges[b], 4), "high": round(edges[b + 1], 4), "count": int(members.sum()),
-                      "accuracy": round(accuracy, 5), "confidence": round(mean_confidence, 5)})
-    return float(ece), table
-
-
-def _predict(model: Classifier, images: np.ndarray, measure_speed: bool) -> tuple[np.ndarray, dict]:
-    """The split's probabilities; with ``measure_speed`` the same pass is the throughput timing."""
+def _scores(model: Classifier, images: np.ndarray, measure_speed: bool) -> tuple[np.ndarray, dict]:
+    """The split's scores; with ``measure_speed`` the same pass is the throughput timing."""
     if not measure_speed:
-        return model.predict_proba(images), {}
+        return model.log_scores(images), {}
     metrics = speed(model, images)
-    return metrics.pop("probabilities"), metrics
+    return metrics.pop("scores"), metrics
 
 
 def speed(model: Classifier, images: np.ndarray, batch_size: int = THROUGHPUT_BATCH) -> dict:
     """Batch throughput (images/s over the whole split, after a warm-up) and one-image latency;
-    the probabilities of that pass come back under ``probabilities``."""
+    the scores of that pass come back under ``scores``."""
     model.predict_proba(images[:batch_size])  # warm-up: allocations, lazy initialisation
     started = time.perf_counter()
-    chunks = [model.predict_proba(images[start : start + batch_size]) for start in range(0, len(images), batch_size)]
+    chunks = [model.log_scores(images[start : start + batch_size]) for start in range(0, len(images), batch_size)]
     elapsed = time.perf_counter() - started
     latencies = []
     for i in range(min(50, len(images))):
@@ -128,10 +127,24 @@ def speed(model: Classifier, images: np.ndarray, batch_size: int = THROUGHPUT_BA
         model.predict_proba(images[i : i + 1])
         latencies.append(time.perf_counter() - one)
     return {
-        "probabilities": np.concatenate(chunks) if chunks else model.predict_proba(images),
+        "scores": np.concatenate(chunks) if chunks else model.log_scores(images),
         "throughput_images_per_s": round(len(images) / elapsed, 1),
         "throughput_batch_size": batch_size,
         "latency_ms_one_image": round(float(np.median(latencies)) * 1000, 3),
+    }
+
+
+def combined_speed(members: list[dict]) -> dict:
+    """An ensemble's speed from its members' measured speeds (it runs each of them, one after
+    the other, and the weighted sum costs next to nothing), for an evaluation that reuses the
+    members' stored probabilities instead of scoring the split again."""
+    if not members or any("throughput_images_per_s" not in m for m in members):
+        return {}
+    return {
+        "throughput_images_per_s": round(1 / sum(1 / m["throughput_images_per_s"] for m in members), 1),
+        "throughput_batch_size": members[0]["throughput_batch_size"],
+        "latency_ms_one_image": round(sum(m["latency_ms_one_image"] for m in members), 3),
+        "speed_from_members": True,
     }
 
 
@@ -144,6 +157,9 @@ def markdown(model_id: str, family: str, dataset_version: str, metrics: dict, sp
         f"| macro F1 | {metrics['macro_f1']:.4f} |",
         f"| expected calibration error | {metrics['expected_calibration_error']:.4f} |",
     ]
+    if "expected_calibration_error_uncalibrated" in metrics:
+        lines.append(f"| ECE before the temperature ({metrics['temperature']:.3f}) "
+                     f"| {metrics['expected_calibration_error_uncalibrated']:.4f} |")
     if "throughput_images_per_s" in metrics:
         lines += [
             f"| throughput (batch {metrics['throughput_batch_size']}) | {metrics['throughput_images_per_s']:,.0f} images/s |",
@@ -178,6 +194,9 @@ def html_report(model_id: str, family: str, dataset_version: str, metrics: dict,
         {"metric": "accuracy", "value": f"{metrics['accuracy']:.4f}"},
         {"metric": "macro F1", "value": f"{metrics['macro_f1']:.4f}"},
         {"metric": "expected calibration error", "value": f"{metrics['expected_calibration_error']:.4f}"},
+        *([{"metric": f"ECE before the temperature ({metrics['temperature']:.3f})",
+            "value": f"{metrics['expected_calibration_error_uncalibrated']:.4f}"}]
+          if "expected_calibration_error_uncalibrated" in metrics else []),
         {"metric": "images", "value": f"{metrics['images']:,}"},
         {"metric": "model size", "value": f"{metrics['model_size_bytes'] / 1024:,.0f} KiB"},
     ]

@@ -11,6 +11,8 @@
 
 ``none`` uses the pixels as they are (they must be 28x28); ``digit`` always applies the digit
 conversion. A transparent image (a canvas export: dark strokes on nothing) is laid on white first.
+An image is single-channel by what it shows, not by its container: RGB or RGBA pixels whose
+channels are equal are the greyscale image they show, and 16-bit greys are scaled to 8 bits.
 """
 
 import io
@@ -28,8 +30,8 @@ INK_THRESHOLD = 0.2  # share of the full range that counts as ink, after inversi
 # decoding it would take gigabytes (a 13,000x13,000 PNG took 3.3 GB), so it is refused from its
 # header, before the pixels are decoded.
 MAX_PIXELS = 50_000_000
-# Modes PIL opens single-channel images in (with or without transparency).
-SINGLE_CHANNEL_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
+# Single-channel modes deeper than 8 bits, which PIL's conversion to 8-bit clips instead of scaling.
+WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
 
 class ImageError(InputError):
@@ -46,12 +48,16 @@ def load_image(data: bytes, name: str, *, preprocess: Preprocess = "auto", digit
 
 
 def decode_gray(data: bytes, name: str) -> tuple[np.ndarray, bool]:
-    """Grayscale pixels (float32, 0-255) of an image file, transparency laid on white, and
-    whether the file had a single channel."""
+    """Grayscale pixels (float32, 0-255) of an image file as a viewer shows it (transparency laid
+    on white, 16-bit depth scaled to 8), and whether those pixels are grey: one channel, or
+    colour channels that are all equal. The same grey pixels are the same image, whether saved
+    as 8-bit or 16-bit greyscale, RGB or RGBA."""
     import warnings
 
     from PIL import Image, UnidentifiedImageError
 
+    if not data:
+        raise ImageError(f"{name} is empty (0 bytes); give a PNG or JPEG image")
     try:
         with warnings.catch_warnings():  # PIL warns from 89 Mpx on; the size is checked below
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -59,18 +65,35 @@ def decode_gray(data: bytes, name: str) -> tuple[np.ndarray, bool]:
         with image:
             _check_size(image.size, name)
             image.load()
-            single_channel = image.mode in SINGLE_CHANNEL_MODES
-            if image.mode in ("RGBA", "LA", "La", "RGBa", "PA") or "transparency" in image.info:
+            if image.mode in WIDE_MODES:
+                return _wide_gray(image), True
+            # Every other mode as RGBA (grey modes give equal channels, opaque where no alpha).
+            rgba = image.convert("RGBA")
+            if rgba.getextrema()[3][0] < 255:
                 # A transparent background is no colour at all: lay it on white, as a viewer shows it.
-                rgba = image.convert("RGBA")
-                image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-            gray = np.asarray(image.convert("L"), dtype=np.float32)
+                rgba = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+            rgb = np.asarray(rgba, dtype=np.float32)[..., :3]
     except Image.DecompressionBombError as error:  # PIL's own, far higher limit, checked in open()
         raise ImageError(f"{name} has more pixels than the {MAX_PIXELS:,} a digit image may have ({error}); "
                          "scale it down first") from error
-    except (UnidentifiedImageError, OSError) as error:
-        raise ImageError(f"{name} is not an image PIL can read ({error}); give PNG or JPEG files") from error
-    return gray, single_channel
+    except UnidentifiedImageError as error:
+        raise ImageError(f"{name} is not an image file PIL can read ({len(data):,} bytes that are no PNG, "
+                         "JPEG, BMP, GIF, WebP or TIFF); give PNG or JPEG images") from error
+    except OSError as error:
+        raise ImageError(f"{name} cannot be decoded ({error}); give PNG or JPEG images") from error
+    grey = bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+    if grey:
+        return rgb[..., 0].copy(), True
+    # ITU-R 601 luma, as PIL's convert("L") computes it.
+    return rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32), False
+
+
+def _wide_gray(image) -> np.ndarray:
+    """16-bit (or 32-bit integer, float) greyscale pixels on the 0-255 scale of 8-bit ones."""
+    pixels = np.asarray(image, dtype=np.float64)
+    if image.mode.startswith("I;16") or (image.mode == "I" and pixels.max(initial=0) > 255):
+        pixels = pixels / 257  # 65535 -> 255: the same grey at 16 bits as at 8
+    return np.clip(pixels, 0, 255).astype(np.float32)
 
 
 def prepare(gray: np.ndarray, name: str = "image", *, preprocess: Preprocess = "auto", digits: bool = True,

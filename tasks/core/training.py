@@ -54,6 +54,14 @@ def model_id(family: str, config: FamilyConfig, dataset_version: str, seed: int,
     return f"{family}-{digest[:16]}"
 
 
+def recipe_key(dataset_version: str, seed: int, subset: Subset, settings) -> str:
+    """What a recipe trial's result depends on besides the data: its settings, seed, rows and the
+    model code it trains with (which covers the trial's own module)."""
+    identity = {"dataset_version": dataset_version, "seed": seed, "subset": [subset.train_rows, subset.validation_rows],
+                "trial": settings.model_dump(mode="json"), "model_code": code_key()}
+    return "trial-" + hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def fit_family(
     family: str,
     config: FamilyConfig,
@@ -101,6 +109,8 @@ def training_record(
         "steps": report.steps,
         "best_step": report.best_step,
         "stopped_early": report.stopped_early,
+        # The validation-fitted temperature, and the validation ECE before and after it.
+        "calibration": report.calibration,
         "history": report.history,
         "train_seconds": round(report.seconds, 3),
         "threads": threads,

@@ -13,8 +13,8 @@ def test_unknown_keys_are_rejected():
 
 def test_sources_are_checked_and_normalised(tmp_path):
     assert IngestConfig(source=f"idx:{tmp_path}").source == f"idx:{tmp_path}"
-    with pytest.raises(ValidationError, match="unknown source 'kmnist'"):
-        IngestConfig(source="kmnist")
+    with pytest.raises(ValidationError, match="unknown source 'emnist'"):
+        IngestConfig(source="emnist")
 
 
 def test_fractions_are_bounded():
@@ -32,5 +32,5 @@ def test_train_all_hands_its_ingest_settings_down():
 
 def test_no_source_means_the_prefect_variable_and_a_bad_source_is_refused():
     assert TrainAllConfig().source is None  # resolved when the run starts (see tasks.ingest.resolve_source)
-    with pytest.raises(ValidationError, match="unknown source 'kmnist'"):
-        TrainAllConfig(source="kmnist")
+    with pytest.raises(ValidationError, match="unknown source 'emnist'"):
+        TrainAllConfig(source="emnist")

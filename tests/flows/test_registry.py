@@ -60,6 +60,19 @@ def test_every_model_is_evaluated_registered_and_the_best_promoted(promoted):
         folder = evaluations.evaluation_dir(StorageRoot(home), model["model_id"], version)
         assert {"confusion_matrix.png", "reliability.png", "confident_errors.png", "report.md", "report.html",
                 "predictions.parquet"} <= set(os.listdir(folder))
+    # The ensemble's evaluation reused its members' stored test probabilities (no member scored again)
+    ensemble = listed["ensemble"]
+    metrics = evaluations.find_evaluation(StorageRoot(home), ensemble["model_id"], version)
+    assert metrics["speed_from_members"] is True and metrics["expected_calibration_error_uncalibrated"] >= 0
+    ids, combined = evaluations.read_probabilities(StorageRoot(home), ensemble["model_id"], version)
+    from mnist_pipeline.storage import models as model_store
+    from mnist_pipeline.tasks.core import models
+
+    loaded = models.load(model_store.read_model_files(StorageRoot(home), ensemble["model_id"]))
+    test = datasets.read_split(StorageRoot(home), version, "test")
+    np.testing.assert_array_equal(ids, test.sample_ids)
+    np.testing.assert_allclose(combined, loaded.predict_proba(test.images), atol=1e-5)
+    assert "- **Calibration**: temperature" in ensemble["card"] and "- **Recipe**: shifts of up to 2 px" in ensemble["card"]
     decisions = registry.list_decisions()
     assert decisions[-1]["promoted"] and decisions[-1]["challenger"] == best["model_id"]
     board = json.loads(artifact("evaluation-leaderboard")["data"])

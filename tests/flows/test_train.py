@@ -101,6 +101,26 @@ def test_a_failing_family_does_not_stop_the_others(sample_home):
     assert any(row["family"] == "svm" and row["status"].startswith("FAILED") for row in rows)
 
 
+def test_an_ensemble_that_adds_nothing_is_left_out_and_the_run_says_why(sample_home):
+    home, version = sample_home
+    # A logistic regression that learns nothing (one step at a negligible rate) beside a real MLP:
+    # combining them cannot beat the MLP, so the run keeps the MLP alone.
+    useless = QUICK.model_copy(update={"logreg": LogRegConfig(steps=1, validations=1, learning_rate=1e-9)})
+    state = run_train(home, version, models=["mlp", "logreg"], families=useless)
+    assert state.is_completed(), state.message
+    outcome = state.result()
+    assert set(outcome.trained) == {"mlp", "logreg"} and not outcome.failed
+    mlp = outcome.trained["mlp"]
+    assert outcome.left_out["ensemble"].startswith("left out: its cross-fitted validation accuracy")
+    assert f"does not beat its best member {mlp['model_id']} ({mlp['validation_accuracy']:.4f})" in outcome.left_out["ensemble"]
+    members = {outcome.trained[f]["model_id"] for f in ("mlp", "logreg")}
+    stored = [r for r in model_store.list_trained(StorageRoot(home)) if r["family"] == "ensemble"]
+    assert not any({m["model_id"] for m in r["members"]} == members for r in stored)  # nothing stored
+    rows = json.loads(artifact("training-leaderboard")["data"])
+    assert any(row["family"] == "ensemble" and row["status"] == "left out" and "does not beat" in row["note"]
+               for row in rows)
+
+
 def test_a_family_over_its_time_budget_stops_there_and_keeps_its_best_weights(sample_home):
     home, version = sample_home
     slow = QUICK.model_copy(update={"cnn": CnnConfig(steps=20_000, validations=10)})
@@ -137,8 +157,9 @@ def test_the_mnist_flow_smoke_run_end_to_end(tmp_path):
     state = mnist(config, return_state=True)
     assert state.is_completed(), state.message
     result = state.result()
-    assert set(result.models) == {"logreg", "svm", "mlp", "cnn", "ensemble"} and result.failed == {}
-    assert os.path.isfile(result.eda_report)
+    # the ensemble is kept only when it beats its best member: either way the run says which
+    assert set(result.models) | set(result.left_out) == {"logreg", "svm", "mlp", "cnn", "ensemble"}
+    assert result.failed == {} and os.path.isfile(result.eda_report)
     records = model_store.list_trained(StorageRoot(home))
     # The smoke subset, and the SVM's own cap (max_train_rows=1500 in QUICK) recorded as what it saw.
     assert {r["family"]: r["rows"]["train"] for r in records if r["family"] != "ensemble"} == {

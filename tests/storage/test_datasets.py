@@ -18,6 +18,9 @@ from tests.conftest import dataset_entries, make_digits
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+MEANING = {"known_dataset": None, "class_names": [str(d) for d in range(10)], "named_by": "the labels"}
+
+
 def splits():
     official = {"train": make_digits(20, seed=1), "test": make_digits(5, seed=2, first_id=200)}
     return dataset.split_source(official, 0.1, 0.1, seed=0)
@@ -25,9 +28,10 @@ def splits():
 
 def publish(root, data=None, created_at="2026-01-01T00:00:00+00:00", fingerprint="f1"):
     data = data or splits()
-    version = dataset.content_version(data)
+    version = dataset.content_version(data, MEANING)
     manifest = {
         "version": version,
+        "format_version": dataset.DATASET_FORMAT_VERSION,
         "created_at": created_at,
         "source_fingerprint": fingerprint,
         "rows": {name: len(d) for name, d in data.items()},
@@ -215,3 +219,24 @@ def test_a_version_published_without_checksums_must_be_repaired_before_use(home)
         datasets.read_split(root, version, "train")
     assert publish(root)[1] == datasets.REPAIRED
     assert datasets.verify_dataset(root, version) == []
+
+
+def test_a_version_of_an_earlier_format_is_refused_with_the_way_to_repair_it(home):
+    """Before format 2, the same images ingested as idx:DIR and as fashion-mnist shared one version,
+    whose class names were those of the first ingest: such a version is never silently reused."""
+    root = StorageRoot(home)
+    current, _ = publish(root)
+    old = splits()
+    old["train"] = old["train"].take(np.arange(1, len(old["train"])))
+    legacy = dataset.content_version(old, MEANING)
+    manifest = {"version": legacy, "format_version": 1, "created_at": "2026-06-01T00:00:00+00:00",
+                "source": {"spec": "idx:/usr/share/datasets/fashion-mnist"}, "class_names": [str(d) for d in range(10)],
+                "rows": {name: len(d) for name, d in old.items()}}
+    datasets.publish_dataset(root, legacy, old, manifest, {"ok": True}, {"images": "<html/>"})
+    with pytest.raises(datasets.DatasetOutdated) as raised:
+        datasets.read_split(root, legacy, "train")
+    message = str(raised.value)
+    assert f"dataset version {legacy} was published by an earlier release (format 1)" in message
+    assert "class names (0, 1, 2, ...)" in message and "mnist ingest --source idx:/usr/share/datasets/fashion-mnist" in message
+    # the newest version of the current format is the default, even when an outdated one is newer
+    assert datasets.resolve_version(root) == current and datasets.resolve_version(root, legacy[:8]) == legacy

@@ -1,7 +1,9 @@
 """The interface every model family implements, so later stages never ask which family they hold.
 
-A classifier is built from its config, ``fit`` on the train split (choosing and stopping on the
-validation split only), then answers ``predict_proba`` / ``predict`` for uint8 images. It turns
+A classifier is built from its config, ``fit`` on the train split (choosing, stopping and
+calibrating on the validation split only), then answers ``predict_proba`` / ``predict`` for uint8
+images. Its probabilities are ``softmax(log_scores / temperature)``: every family fits its
+temperature on the validation split (:mod:`mnist_pipeline.tasks.core.calibration`). It turns
 itself into named byte strings (``to_files``) in formats that load without unpickling code
 (safetensors, skops with a trusted-type check, JSON); ``storage/`` decides where they live.
 """
@@ -15,6 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from mnist_pipeline.tasks.core.calibration import with_temperature
 from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, NUM_CLASSES, Digits
 from mnist_pipeline.tasks.core.errors import MnistError
 
@@ -68,8 +71,10 @@ class FitReport:
     seconds: float
     stopped_early: str | None = None  # why training stopped before its last step (the time budget)
     train_rows: int | None = None  # rows trained on (set by training.fit_family, which subsamples)
-    # The kept model's probabilities on the validation split (what combining models needs).
+    # The kept model's (calibrated) probabilities on the validation split (what combining models needs).
     validation_probabilities: np.ndarray | None = field(default=None, repr=False)
+    # The fitted temperature and the validation ECE before and after it (calibration.calibrate).
+    calibration: dict | None = None
 
 
 def validation_steps(steps: int, validations: int) -> set[int]:
@@ -87,6 +92,7 @@ class Classifier(ABC):
     def __init__(self, config) -> None:
         self.config = config
         self.report: FitReport | None = None  # what the last fit did
+        self.temperature = 1.0  # fitted on the validation split by ``fit``
 
     @abstractmethod
     def fit(
@@ -103,8 +109,20 @@ class Classifier(ABC):
         (:func:`mnist_pipeline.tasks.core.training.fit_family`), for every family alike."""
 
     @abstractmethod
-    def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        """Class probabilities, ``(n, 10)`` float32 rows summing to 1, for uint8 images."""
+    def log_scores(self, images: np.ndarray) -> np.ndarray:
+        """Uncalibrated class scores, ``(n, classes)``: the probabilities are their softmax at
+        the model's temperature."""
+
+    def predict_proba(self, images: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """Class probabilities, ``(n, classes)`` float32 rows summing to 1, for uint8 images;
+        ``calibrated=False`` leaves out the fitted temperature."""
+        if len(images) == 0:
+            return np.zeros((0, self.num_classes), np.float32)
+        return self.probabilities(self.log_scores(images), calibrated)
+
+    def probabilities(self, scores: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """The probabilities of ``log_scores`` output (at the fitted temperature, or at 1)."""
+        return with_temperature(scores, self.temperature if calibrated else 1.0)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         return self.predict_proba(images).argmax(axis=1)
@@ -126,6 +144,7 @@ class Classifier(ABC):
             "family": self.family,
             "config": self.config.model_dump(mode="json"),
             "num_classes": self.num_classes,
+            "temperature": self.temperature,
             **self.extra_meta(),
         }
         return {**self.weights(), META_FILE: json.dumps(meta, indent=2).encode()}

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mnist_pipeline.tasks.core.recipe import Recipe
+
 Family = Literal["logreg", "svm", "mlp", "cnn"]
 FAMILIES: tuple[Family, ...] = ("logreg", "svm", "mlp", "cnn")
 # Combined from the families a run trained, after them (see ensemble.py).
@@ -25,32 +27,32 @@ class FamilyConfig(BaseModel):
         """The cheapest version of this config (a few dozen steps), for checking a set-up."""
         return self
 
-    def for_dataset(self, digits: bool) -> "FamilyConfig":
-        """This config with the choices left to the dataset made (``None`` fields): ``digits``
-        for the ten digits, False for datasets that name their classes (Fashion-MNIST)."""
+    def for_recipe(self, recipe: Recipe) -> "FamilyConfig":
+        """This config with the choices left to the dataset (``None`` fields) made by its
+        recipe (:mod:`mnist_pipeline.tasks.core.recipe`)."""
         return self
 
 
 class Augment(FamilyConfig):
     """Random changes to each training batch, drawn from the training seed (on the CPU).
 
-    ``None`` leaves the choice to the dataset. Digits move and lean in handwriting, and are never
-    mirrored (a mirrored 2 is no digit); Fashion-MNIST's items are centred and upright, and a
-    mirrored shoe is a shoe. Measured on Fashion-MNIST's validation split with the CNN: shifts
+    ``None`` leaves the choice to the dataset's recipe. Digits move and lean in handwriting, and
+    are never mirrored (a mirrored 2 is no digit); Fashion-MNIST's items are centred and upright,
+    and a mirrored shoe is a shoe. Measured on Fashion-MNIST's validation split with the CNN: shifts
     of 2 px lowered it (92.75% against 93.2% without), mirroring did not (93.2%), and mirrored
     training let mirrored scoring (``flip_at_test``) add about 0.5 pp.
     """
 
     # Integer shifts of up to this many pixels each way (pad, then crop back to 28x28).
-    # None: 2 for digits, 0 for named classes.
+    # None: the recipe's (2 for handwriting, 0 for items).
     shift: int | None = Field(default=None, ge=0, le=6)
-    # Rotations of up to this many degrees either way. None: 10 for digits, 0 for named classes.
+    # Rotations of up to this many degrees either way. None: the recipe's (10 for handwriting).
     rotate: float | None = Field(default=None, ge=0, le=45)
-    # Mirror half of each batch left-right. None: off for digits, on for named classes.
+    # Mirror half of each batch left-right. None: the recipe's (on for items only).
     flip: bool | None = None
 
-    def for_dataset(self, digits: bool) -> "Augment":
-        chosen = {"shift": 2 if digits else 0, "rotate": 10.0 if digits else 0.0, "flip": not digits}
+    def for_recipe(self, recipe: Recipe) -> "Augment":
+        chosen = {"shift": recipe.shift, "rotate": recipe.rotate, "flip": recipe.flip}
         return self.model_copy(update={k: v for k, v in chosen.items() if getattr(self, k) is None})
 
     @property
@@ -78,8 +80,8 @@ class TorchConfig(FamilyConfig):
     def smoke(self) -> "TorchConfig":
         return self.model_copy(update={"steps": min(self.steps, 40), "validations": 2})
 
-    def for_dataset(self, digits: bool) -> "TorchConfig":
-        augment = self.augment.for_dataset(digits)
+    def for_recipe(self, recipe: Recipe) -> "TorchConfig":
+        augment = self.augment.for_recipe(recipe)
         flip_at_test = augment.flip if self.flip_at_test is None else self.flip_at_test
         return self.model_copy(update={"augment": augment, "flip_at_test": flip_at_test})
 
@@ -164,15 +166,16 @@ class SvmConfig(FamilyConfig):
     # libsvm's kernel cache; more than the default 200 MB halves the fit on 54k images.
     cache_mb: int = Field(default=1000, ge=50)
     # Straighten each digit by its second moments before PCA (LeCun's "deskewing", which takes
-    # RBF SVMs on MNIST from about 98.5% to 98.9%). None: for digits, fit with and without on a
-    # subset and keep what scores better on validation; off for named classes.
+    # RBF SVMs on MNIST from about 98.5% to 98.9%). None: the recipe's (off for items); where the
+    # recipe leaves it open too, fit with and without on a subset and keep what scores better on
+    # validation.
     deskew: bool | None = None
 
     def smoke(self) -> "SvmConfig":
         return self.model_copy(update={"pca_components": min(self.pca_components, 30)})
 
-    def for_dataset(self, digits: bool) -> "SvmConfig":
-        return self if digits or self.deskew is not None else self.model_copy(update={"deskew": False})
+    def for_recipe(self, recipe: Recipe) -> "SvmConfig":
+        return self if self.deskew is not None else self.model_copy(update={"deskew": recipe.deskew})
 
 
 class EnsembleConfig(FamilyConfig):

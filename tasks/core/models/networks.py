@@ -21,6 +21,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
+from mnist_pipeline.tasks.core.calibration import calibrate
 from mnist_pipeline.tasks.core.errors import ModelFileError
 from mnist_pipeline.tasks.core.models.augment import augment
 from mnist_pipeline.tasks.core.models.base import (
@@ -132,7 +133,7 @@ class TorchClassifier(Classifier):
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.learning_rate, total_steps=config.steps)
         checkpoints = validation_steps(config.steps, config.validations)
         history: list[dict] = []
-        best_accuracy, best_step, best_state, best_probabilities, stopped = -1.0, 0, None, None, None
+        best_accuracy, best_step, best_state, best_scores, stopped = -1.0, 0, None, None, None
         order, cursor, loss_sum, seen = torch.randperm(len(pixels), generator=generator), 0, 0.0, 0
         net.train()
         for step in range(1, config.steps + 1):
@@ -152,8 +153,8 @@ class TorchClassifier(Classifier):
             if step not in checkpoints and not over_budget:
                 continue
             self.net = net
-            probabilities = self._probabilities(x_valid)
-            valid_accuracy = accuracy(validation.labels, probabilities.argmax(1).numpy())
+            scores = self._log_scores(x_valid)
+            valid_accuracy = accuracy(validation.labels, scores.argmax(1).numpy())
             net.train()
             metrics = {"step": step, "passes": round(step * config.batch_size / len(pixels), 2),
                        "train_loss": round(loss_sum / max(seen, 1), 5),
@@ -162,7 +163,7 @@ class TorchClassifier(Classifier):
             loss_sum, seen = 0.0, 0
             history.append(metrics)
             if valid_accuracy > best_accuracy:
-                best_accuracy, best_step, best_probabilities = valid_accuracy, step, probabilities.numpy()
+                best_accuracy, best_step, best_scores = valid_accuracy, step, scores.numpy()
                 best_state = copy.deepcopy(net.state_dict())
             if progress:
                 progress(len(history), config.validations, metrics)
@@ -172,6 +173,9 @@ class TorchClassifier(Classifier):
         net.load_state_dict(best_state)
         net.eval()
         self.net = net
+        # Label smoothing leaves the network under-confident: a validation-fitted temperature
+        # brings its confidence back in line with its accuracy (the labels it predicts stay).
+        self.temperature, calibration = calibrate(best_scores, validation.labels)
         self.report = FitReport(
             validation_accuracy=best_accuracy,
             steps=history[-1]["step"],
@@ -179,7 +183,8 @@ class TorchClassifier(Classifier):
             history=history,
             seconds=time.perf_counter() - started,
             stopped_early=stopped,
-            validation_probabilities=best_probabilities,
+            validation_probabilities=self.probabilities(best_scores),
+            calibration=calibration,
         )
         return self
 
@@ -191,18 +196,20 @@ class TorchClassifier(Classifier):
         with torch.inference_mode():
             return torch.cat([self.net(x[i : i + PREDICT_BATCH]) for i in range(0, len(x), PREDICT_BATCH)])
 
-    def _probabilities(self, x: torch.Tensor) -> torch.Tensor:
-        """Softmax of the network's output; with ``flip_at_test`` averaged with the mirror image's."""
-        probabilities = torch.softmax(self._predict_logits(x), dim=1)
+    def _log_scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Log-softmax of the network's output; with ``flip_at_test`` the log of its softmax
+        averaged with the mirror image's."""
+        log_probabilities = torch.log_softmax(self._predict_logits(x), dim=1)
         if self.config.flip_at_test:
             mirrored = self._shaped(x.reshape(-1, 1, 28, 28).flip(-1).reshape(len(x), -1))
-            probabilities = (probabilities + torch.softmax(self._predict_logits(mirrored), dim=1)) / 2
-        return probabilities
+            both = torch.stack([log_probabilities, torch.log_softmax(self._predict_logits(mirrored), dim=1)])
+            log_probabilities = torch.logsumexp(both, dim=0) - math.log(2)
+        return log_probabilities
 
-    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+    def log_scores(self, images: np.ndarray) -> np.ndarray:
         if len(images) == 0:
             return np.zeros((0, self.num_classes), np.float32)
-        return self._probabilities(self._tensor(images)).numpy()
+        return self._log_scores(self._tensor(images)).numpy()
 
     # -- files ----------------------------------------------------------------------------
     def weights(self) -> dict[str, bytes]:
@@ -221,6 +228,7 @@ class TorchClassifier(Classifier):
             ) from error
         model = cls(config)
         model.num_classes = int(meta.get("num_classes", model.num_classes))
+        model.temperature = float(meta.get("temperature", 1.0))
         # Layers are named; releases before 0.2 stored them by position ("0.mean", "1.weight").
         mean = state.get("standardize.mean", state.get("0.mean"))
         std = state.get("standardize.std", state.get("0.std"))

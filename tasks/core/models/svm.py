@@ -11,11 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import skops.io as skops_io
-from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, softmax
 from sklearn.decomposition import PCA
 from sklearn.svm import SVC
 
+from mnist_pipeline.tasks.core.calibration import calibrate
 from mnist_pipeline.tasks.core.dataset import stratified_sample
 from mnist_pipeline.tasks.core.errors import ModelFileError
 from mnist_pipeline.tasks.core.models.base import Classifier, FitReport, accuracy, flat_pixels
@@ -74,12 +73,11 @@ class Svm(Classifier):
             budget.check("before the SVC fit")  # libsvm's fit cannot be interrupted: no start past the budget
         scores, valid_accuracy = self._fit_once(train, validation, seed, self.deskewed)
         history.append(_report(progress, 2, 4, "svc fit", started, support_vectors=int(self.svc.n_support_.sum())))
-        self.temperature = _fit_temperature(scores, validation.labels)
+        self.temperature, calibration = calibrate(scores, validation.labels)
         history.append(_report(progress, 4, 4, "calibration", started, validation_accuracy=round(valid_accuracy, 5),
                                temperature=round(self.temperature, 4), deskewed=self.deskewed))
-        probabilities = softmax(scores / self.temperature, axis=1).astype(np.float32)
         self.report = FitReport(valid_accuracy, 1, 1, history, time.perf_counter() - started,
-                                validation_probabilities=probabilities)
+                                validation_probabilities=self.probabilities(scores), calibration=calibration)
         return self
 
     def _fit_once(self, train, validation, seed: int, deskewed: bool) -> tuple[np.ndarray, float]:
@@ -115,13 +113,15 @@ class Svm(Classifier):
         """The classes the SVC learned (labels are 0..n-1, every one in the train split)."""
         return len(self.svc.classes_) if self.svc is not None else Classifier.num_classes
 
-    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+    def log_scores(self, images: np.ndarray) -> np.ndarray:
+        """The SVC's one-vs-rest decision scores (its probabilities: their softmax at the
+        validation-fitted temperature)."""
         if len(images) == 0:
             return np.zeros((0, self.num_classes), np.float32)
-        return softmax(self._scores(images) / self.temperature, axis=1).astype(np.float32)
+        return self._scores(images)
 
     def extra_meta(self) -> dict:
-        return {"temperature": self.temperature, "deskewed": bool(self.deskewed)}
+        return {"deskewed": bool(self.deskewed)}
 
     def weights(self) -> dict[str, bytes]:
         return {WEIGHTS_FILE: skops_io.dumps({"pca": self.pca, "svc": self.svc})}
@@ -143,17 +143,6 @@ class Svm(Classifier):
         if not isinstance(state, dict) or not isinstance(state.get("pca"), PCA) or not isinstance(state.get("svc"), SVC):
             raise ModelFileError(f"svm model ({WEIGHTS_FILE}) does not hold a PCA and an SVC")
         return cls(config, state["pca"], state["svc"], float(meta["temperature"]), bool(meta.get("deskewed", False)))
-
-
-def _fit_temperature(scores: np.ndarray, labels: np.ndarray) -> float:
-    """The softmax temperature that minimises the validation log-loss of the decision scores."""
-    labels = labels.astype(np.int64)
-
-    def loss(log_t: float) -> float:
-        return -log_softmax(scores / np.exp(log_t), axis=1)[np.arange(len(labels)), labels].mean()
-
-    return float(np.exp(minimize_scalar(loss, bounds=(-5, 5), method="bounded").x))
-
 
 
 def _report(progress, step, total, stage, started, **metrics) -> dict:

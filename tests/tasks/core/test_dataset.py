@@ -65,15 +65,39 @@ def test_row_hashes_are_equal_exactly_for_equal_images():
     assert len(np.unique(hashes)) == len(images) - 1
 
 
+DIGITS = {"known_dataset": None, "class_names": [str(d) for d in range(10)], "named_by": "the labels"}
+
+
 def test_content_version_is_deterministic_and_content_sensitive():
     splits = dataset.split_source(official(), 0.1, 0.1, seed=0)
-    version = dataset.content_version(splits)
-    assert version == dataset.content_version(dataset.split_source(official(), 0.1, 0.1, seed=0))
-    assert version != dataset.content_version(dataset.split_source(official(), 0.1, 0.1, seed=1))
+    version = dataset.content_version(splits, DIGITS)
+    assert version == dataset.content_version(dataset.split_source(official(), 0.1, 0.1, seed=0), DIGITS)
+    assert version != dataset.content_version(dataset.split_source(official(), 0.1, 0.1, seed=1), DIGITS)
     changed = splits["train"].images.copy()
     changed[0, 0, 0] ^= 1
     splits["train"] = Digits(changed, splits["train"].labels, splits["train"].sample_ids)
-    assert version != dataset.content_version(splits)
+    assert version != dataset.content_version(splits, DIGITS)
+
+
+def test_the_same_images_with_another_meaning_are_another_version():
+    splits = dataset.split_source(official(), 0.1, 0.1, seed=0)
+    named = {**DIGITS, "class_names": [f"item {d}" for d in range(10)], "named_by": "classes.txt"}
+    known = {**DIGITS, "known_dataset": "mnist", "named_by": "the mnist catalog"}
+    versions = {dataset.content_version(splits, meaning) for meaning in (DIGITS, named, known)}
+    assert len(versions) == 3
+    # where the names came from is recorded, not hashed: the same names are the same meaning
+    assert dataset.content_version(splits, {**DIGITS, "named_by": "classes.txt"}) == dataset.content_version(splits, DIGITS)
+
+
+def test_empty_splits_are_profiled_hashed_and_summarised_for_validation_to_judge():
+    empty = Digits(np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8), np.zeros(0, np.int64))
+    splits = {"train": make_digits(2), "validation": empty, "test": empty}
+    assert dataset.row_hashes(empty.images).shape == (0,)
+    assert len(dataset.image_profile(splits)) == 20
+    duplicates = dataset.count_duplicates(splits)
+    assert duplicates == {"within_train": 0, "within_validation": 0, "within_test": 0, "test_in_train_or_validation": 0}
+    row = dataset.split_summary(splits, {"train": 20}, duplicates).iloc[0]
+    assert row["rows_test"] == 0 and row["classes_present_validation"] == 0
 
 
 def test_image_profile_reports_range_nulls_and_fractions():

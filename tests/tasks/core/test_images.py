@@ -27,11 +27,38 @@ def test_dark_digit_on_light_paper_becomes_mnist_like():
     assert np.allclose(centre, (14, 14), atol=1.0)
 
 
-def test_blank_and_non_images_are_clear_errors():
+def test_blank_empty_and_non_images_are_clear_errors_that_name_the_file():
     with pytest.raises(ImageError, match="blank"):
         load_image(png(Image.new("L", (50, 50), 255)), "white.png")
-    with pytest.raises(ImageError, match="not an image"):
+    with pytest.raises(ImageError, match="notes.png is not an image file PIL can read") as raised:
         load_image(b"not an image at all", "notes.png")
+    assert "object at 0x" not in str(raised.value) and "BytesIO" not in str(raised.value)
+    with pytest.raises(ImageError, match=r"^empty.png is empty \(0 bytes\)"):
+        load_image(b"", "empty.png")
+    with pytest.raises(ImageError, match="half.png cannot be decoded"):
+        noise = np.random.default_rng(0).integers(0, 256, (60, 60), dtype=np.uint8)
+        load_image(png(Image.fromarray(noise))[:1500], "half.png")
+
+
+@pytest.mark.parametrize("digits", [True, False])
+def test_the_same_grey_pixels_are_one_image_in_any_container(digits):
+    """8-bit and 16-bit greyscale, RGB and opaque RGBA of the same 28x28 pixels: the same input."""
+    rng = np.random.default_rng(0)
+    pixels = np.zeros((28, 28), np.uint8)
+    pixels[6:22, 9:19] = rng.integers(80, 256, (16, 10))  # a grey item on black, as Fashion-MNIST's are
+    containers = {
+        "L": Image.fromarray(pixels),
+        "I;16": Image.fromarray(pixels.astype("<u2") * 257),
+        "RGB": Image.fromarray(np.stack([pixels] * 3, -1)),
+        "RGBA": Image.fromarray(np.dstack([pixels] * 3 + [np.full((28, 28), 255, np.uint8)])),
+        "P": Image.fromarray(pixels).convert("P"),
+    }
+    seen = {mode: load_image(png(image), f"{mode}.png", digits=digits) for mode, image in containers.items()}
+    for mode, image in seen.items():
+        np.testing.assert_array_equal(image, pixels, err_msg=mode)
+    # colour that is not grey is still converted the way the model's dataset was made
+    tinted = np.stack([pixels, pixels // 2, pixels // 3], -1)
+    assert load_image(png(Image.fromarray(tinted)), "tinted.png", digits=digits).shape == (28, 28)
 
 
 def test_an_image_too_large_to_be_a_digit_is_refused_from_its_header():

@@ -4,6 +4,7 @@ import torch
 
 from mnist_pipeline.tasks.core.models.augment import augment
 from mnist_pipeline.tasks.core.models.base import validation_steps
+from mnist_pipeline.tasks.core.recipe import known_recipe
 from mnist_pipeline.tasks.core.models.configs import FAMILIES, Augment, CnnConfig, ModelConfigs, SvmConfig
 
 
@@ -48,14 +49,17 @@ def test_validations_are_spread_over_the_steps_and_end_on_the_last():
     assert max(validation_steps(9284, 12)) == 9284 and len(validation_steps(9284, 12)) == 12
 
 
-def test_mirror_images_are_for_named_classes_and_deskewing_for_digits():
-    fashion, digits = ({f: ModelConfigs().of(f).for_dataset(digits=d) for f in FAMILIES} for d in (False, True))
+def test_a_recipe_fills_only_the_choices_a_config_leaves_open():
+    items, handwriting = known_recipe("fashion-mnist", "items"), known_recipe("mnist", "handwriting")
+    fashion, digits = ({f: ModelConfigs().of(f).for_recipe(r) for f in FAMILIES} for r in (items, handwriting))
     assert fashion["cnn"].augment.flip is True and fashion["cnn"].flip_at_test is True
+    assert fashion["cnn"].augment.shift == 0 and digits["cnn"].augment.shift == 2
     assert digits["cnn"].augment.flip is False and digits["cnn"].flip_at_test is False
     assert fashion["svm"].deskew is False and digits["svm"].deskew is None  # chosen on validation for digits
-    explicit = CnnConfig(augment=Augment(flip=False)).for_dataset(digits=False)
+    assert fashion["logreg"].augment.flip is False  # logistic regression never augments
+    explicit = CnnConfig(augment=Augment(flip=False)).for_recipe(items)
     assert explicit.augment.flip is False and explicit.flip_at_test is False  # a choice made is kept
-    assert SvmConfig(deskew=True).for_dataset(digits=False).deskew is True
+    assert SvmConfig(deskew=True).for_recipe(items).deskew is True
 
 
 @pytest.mark.parametrize("steps", [1, 7])

@@ -76,3 +76,52 @@ def test_the_svm_chooses_deskewing_on_validation_for_digits(mnist_5k):
     loaded = models.load(svm.to_files())
     assert loaded.deskewed == svm.deskewed
     np.testing.assert_array_equal(loaded.predict(mnist_5k["test"].images), svm.predict(mnist_5k["test"].images))
+
+
+def one_hot_votes(labels: np.ndarray, right: np.ndarray, sure: float) -> np.ndarray:
+    """Probabilities that put ``sure`` on the true label where ``right``, else on the next label."""
+    chosen = np.where(right, labels, (labels + 1) % 10)
+    proba = np.full((len(labels), 10), (1 - sure) / 9, np.float32)
+    proba[np.arange(len(labels)), chosen] = sure
+    return proba
+
+
+def validation_of(labels: np.ndarray):
+    from mnist_pipeline.tasks.core.digits import Digits
+
+    return Digits(np.zeros((len(labels), 28, 28), np.uint8), labels.astype(np.uint8), np.arange(len(labels)))
+
+
+def test_an_ensemble_that_does_not_beat_its_best_member_is_left_out_with_the_reason():
+    labels = np.arange(2000) % 10
+    rng = np.random.default_rng(0)
+    strong = one_hot_votes(labels, rng.random(2000) < 0.97, 0.9)
+    weak = one_hot_votes(labels, rng.random(2000) < 0.60, 0.9)
+    ensemble = Ensemble(EnsembleConfig(), validation_probabilities={"cnn-1": strong, "logreg-1": weak})
+    ensemble.fit(None, validation_of(labels), seed=0)
+    kept, reason = ensemble.verdict()
+    assert not kept
+    assert "does not beat its best member cnn-1" in reason and f"({(strong.argmax(1) == labels).mean():.4f})" in reason
+
+
+def test_an_ensemble_of_complementary_members_earns_its_place():
+    labels = np.arange(2000) % 10
+    # Each member is right and sure on its own 70%, unsure elsewhere: together they are right almost always.
+    first, second = np.arange(2000) < 1400, np.arange(2000) >= 600
+    a = np.where(first[:, None], one_hot_votes(labels, first, 0.9), one_hot_votes(labels, first, 0.3))
+    b = np.where(second[:, None], one_hot_votes(labels, second, 0.9), one_hot_votes(labels, second, 0.3))
+    ensemble = Ensemble(EnsembleConfig(), validation_probabilities={"mlp-1": a, "svm-1": b})
+    report = ensemble.fit(None, validation_of(labels), seed=0).report
+    kept, reason = ensemble.verdict()
+    assert kept and report.validation_accuracy > 0.99 and "beats its best member" in reason
+    assert report.calibration["validation_ece_after"] <= report.calibration["validation_ece_before"] + 1e-4
+
+
+def test_the_ensemble_scores_stored_member_probabilities_as_it_scores_images(members, mnist_5k):
+    ensemble = Ensemble(EnsembleConfig(), members)
+    ensemble.fit(None, mnist_5k["validation"], seed=0)
+    images = mnist_5k["test"].images[:300]
+    stored = {i: m.predict_proba(images) for i, m in members.items()}
+    np.testing.assert_allclose(ensemble.probabilities(ensemble.combine(stored)), ensemble.predict_proba(images), atol=1e-6)
+    with pytest.raises(ValueError, match="were not given"):
+        ensemble.combine({i: p for i, p in stored.items() if i != "mlp-0"} if ensemble.weights_["mlp-0"] > 0 else {})
