@@ -24,9 +24,11 @@ def ingest_fashion(root: StorageRoot) -> str:
     spec = sources.SourceSpec.parse("fashion-mnist")
     files = {r: raw.read_input(p) for r, p in sources.find_system_copy(spec.known).items()}
     splits = dataset.split_source(decode_source("idx", files, "fashion"), 0.1, 1 / 7, 0)
-    version = dataset.content_version(splits)
+    meaning = sources.meaning_of(spec, files, None, None).as_dict()
+    version = dataset.content_version(splits, meaning)
     manifest = {
-        "version": version, "created_at": "now", "source": {"spec": "fashion-mnist"},
+        "version": version, "format_version": dataset.DATASET_FORMAT_VERSION, "created_at": "now",
+        "source": {"spec": "fashion-mnist"}, "known_dataset": meaning["known_dataset"],
         "class_counts": dataset.class_counts(splits), "class_names": list(spec.known.class_names),
         "validation": {"success": True},
     }

@@ -40,7 +40,7 @@ def stage_timings() -> dict[str, float]:
     files = timed("read + sha256 raw files", lambda: {r: raw.read_input(p) for r, p in paths.items()})
     for data in files.values():
         raw.sha256_of(data)
-    timed("identify (checksums of the content)", lambda: sources.identify(files))
+    meaning = timed("identify (checksums of the content)", lambda: sources.meaning_of(spec, files, None, None)).as_dict()
     official = timed("decode (gunzip + IDX)", lambda: decode_source("idx", files, "fashion"))
     splits = timed("stratified split", lambda: dataset.split_source(official, 0.1, 1 / 7, 0))
     dups = timed("duplicate scan", lambda: dataset.count_duplicates(splits))
@@ -50,13 +50,14 @@ def stage_timings() -> dict[str, float]:
     )
     bounds = validation.Bounds(dict(spec.known.expected_rows), 10, 0.05, 0.2, 0.01)
     report = timed("Great Expectations + Data Docs", lambda: validation.validate(*frames, bounds))
-    version = timed("content hash", lambda: dataset.content_version(splits))
+    version = timed("content hash", lambda: dataset.content_version(splits, meaning))
     with tempfile.TemporaryDirectory() as home:
         root = StorageRoot(home)
         timed(
             "publish Parquet (atomic)",
             lambda: datasets.publish_dataset(
-                root, version, splits, {"version": version, "created_at": "now"},
+                root, version, splits,
+                {"version": version, "format_version": dataset.DATASET_FORMAT_VERSION, "created_at": "now"},
                 report.results, report.data_docs,
             ),
         )

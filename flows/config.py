@@ -148,9 +148,14 @@ class TrainSettings(Strict):
         return self.recipe_trial.smoke() if self.smoke else self.recipe_trial
 
     def leaves_recipe_open(self) -> bool:
-        """Whether a family of this run leaves its random changes to the dataset's recipe."""
-        augments = [getattr(self.families.of(f), "augment", None) for f in self.models]
-        return any(a is not None and None in (a.shift, a.rotate, a.flip) for a in augments)
+        """Whether a family of this run leaves its random changes to the dataset's recipe (and so
+        needs a trial on data of unknown kind)."""
+        return any(self.families.of(f).leaves_augment_open() for f in self.models)
+
+    def uses_recipe(self, family: str) -> bool:
+        """Whether the dataset's recipe decides something of ``family``'s config (recorded with it)."""
+        config = self.families.of(family)
+        return config.leaves_augment_open() or getattr(config, "deskew", False) is None
 
     def subset(self) -> Subset:
         if not self.smoke:

@@ -49,7 +49,7 @@ def train(config: TrainConfig = TrainConfig()):
             home=config.home, dataset_version=version, family=family,
             config=settings.family_config(family, recipe), seed=settings.seed, subset=settings.subset(),
             threads=settings.threads(family), budget_s=settings.time_budget_s, force=config.force,
-            progress_bar=settings.progress_bar, recipe=recipe, **members,
+            progress_bar=settings.progress_bar, recipe=recipe if settings.uses_recipe(family) else None, **members,
         )
 
     # Side by side, one core each; then, one at a time, the families that use every core.

@@ -53,7 +53,7 @@ def ensure_evaluated(root: StorageRoot, registry: Registry, record: dict, datase
     test = dataset_store.read_split(root, dataset_version, "test")
     class_names = dataset_store.read_manifest(root, dataset_version)["class_names"]
     size = sum(len(v) for v in files.values())
-    reused = _members_on(root, record, dataset_version, test.sample_ids)
+    reused = None if force else _members_on(root, record, dataset_version, test.sample_ids)
     if reused is not None:  # an ensemble: its members were just evaluated on this split
         probabilities, speeds = reused
         result = evaluating.evaluate_scores(model, model.combine(probabilities), test, class_names, size,
@@ -76,7 +76,7 @@ def _members_on(root: StorageRoot, record: dict, dataset_version: str,
                 sample_ids: np.ndarray) -> tuple[dict[str, np.ndarray], list[dict]] | None:
     """An ensemble's members' stored probabilities on this test split and their measured speeds,
     when every member has them for exactly these images (else None: score the split)."""
-    members = [m["model_id"] for m in record.get("members", [])]
+    members = [m["model_id"] for m in record.get("members", []) if m["weight"] > 0]
     stored = {}
     for member_id in members:
         found = evaluation_store.read_probabilities(root, member_id, dataset_version)
@@ -233,8 +233,10 @@ def _kept(record: dict) -> str:
 
 def _recipe_line(record: dict) -> str:
     recipe = record.get("recipe")
+    if record.get("members"):
+        return "its members' own (see their model cards)"
     if not recipe:
-        return "not recorded"
+        return "none: this model's config sets its own random changes (see the config below)"
     return Recipe.model_validate(recipe).describe()
 
 

@@ -134,10 +134,12 @@ def train_ensemble(job: TrainJob) -> dict:
     if existing:
         return existing
     records = {i: model_store.read_record(root, i) for i in job.member_ids}
-    known = {i: model_store.read_validation_probabilities(root, i, record) for i, record in records.items()}
     validation = _split(root, job, "validation", job.subset.validation_rows)
-    unscored = {i: models.load(model_store.read_model_files(root, i, records[i])) for i, p in known.items() if p is None}
-    model = Ensemble(job.config, unscored, validation_probabilities={i: p for i, p in known.items() if p is not None})
+    stored = {i: model_store.read_validation_probabilities(root, i, record) for i, record in records.items()}
+    known = {i: p for i, p in stored.items() if p is not None and len(p) == len(validation)}
+    # A member without its validation outputs for these rows is loaded and scores them itself.
+    unscored = {i: models.load(model_store.read_model_files(root, i, records[i])) for i in records if i not in known}
+    model = Ensemble(job.config, unscored, validation_probabilities=known)
     report = model.fit(None, validation, seed=job.seed).report  # the members learned from train; only weights are fitted
     kept, reason = model.verdict()
     if not kept:

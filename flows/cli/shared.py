@@ -106,7 +106,9 @@ def dataset_summary(manifest: dict, detailed: bool = False) -> str:
     checks = sum(s["evaluated_expectations"] for s in validation["statistics"].values())
     names = manifest["class_names"]
     shown = ", ".join(names) if len(", ".join(names)) <= 60 else f"{names[0]}, ..., {names[-1]}"
-    if "class_names_from" in manifest:
+    from mnist_pipeline.storage.datasets import is_outdated
+
+    if not is_outdated(manifest):
         what = f"{manifest.get('known_dataset') or 'your own data'}: {shown} (named by {manifest['class_names_from']})"
     else:
         what = f"{shown} (OUTDATED: an earlier release's version; `mnist ingest` it again)"

@@ -182,12 +182,18 @@ def split_summary(
     return pd.DataFrame([row])
 
 
+def hashed_meaning(meaning: dict) -> dict:
+    """What of a ``Meaning.as_dict()`` a version is: the known dataset and the class names (where
+    the names came from is recorded, not hashed: the same names are the same meaning)."""
+    return {"known_dataset": meaning["known_dataset"], "class_names": list(meaning["class_names"])}
+
+
 def content_version(splits: dict[str, Digits], meaning: dict) -> str:
     """The dataset version: a hash of exactly what is published and what it means (the known
     dataset and the class names, ``Meaning.as_dict()``): same data and meaning, same version;
     one version, one meaning."""
     digest = hashlib.sha256(f"mnist-pipeline dataset v{DATASET_FORMAT_VERSION}".encode())
-    digest.update(json.dumps({k: meaning[k] for k in ("known_dataset", "class_names")}, sort_keys=True).encode())
+    digest.update(json.dumps(hashed_meaning(meaning), sort_keys=True).encode())
     for name in SPLITS:
         digits = splits[name]
         digest.update(f"|{name}|{len(digits)}|{digits.images.shape}|".encode())
@@ -201,7 +207,7 @@ def source_fingerprint(file_checksums: dict[str, str], split_params: dict, meani
     not decoded again."""
     payload = json.dumps(
         {"format": DATASET_FORMAT_VERSION, "files": file_checksums, "split": split_params,
-         "meaning": {k: meaning[k] for k in ("known_dataset", "class_names")}},
+         "meaning": hashed_meaning(meaning)},
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()

@@ -6,13 +6,11 @@ that would expand to gigabytes stops at the limit), and on the decoded images.
 """
 
 from mnist_pipeline.tasks.core.csv_digits import decode_digits_csv
-from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, Digits
+from mnist_pipeline.tasks.core.digits import Digits
 from mnist_pipeline.tasks.core.errors import SourceError
 from mnist_pipeline.tasks.core.idx import decode_idx_pair, gunzip_if_needed
-from mnist_pipeline.tasks.core.sources import Layout
+from mnist_pipeline.tasks.core.sources import IDX_IMAGES_HEADER, IDX_LABELS_HEADER, IMAGE_BYTES, Layout
 
-IMAGE_BYTES = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
-IDX_IMAGES_HEADER, IDX_LABELS_HEADER = 16, 8
 # A CSV row is at most 784 "255," and a label: about 3.2 kB, whatever the separators.
 CSV_BYTES_PER_IMAGE = 3_200
 CSV_HEADER_BYTES = 16_384

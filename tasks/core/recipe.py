@@ -67,7 +67,9 @@ class Recipe(BaseModel):
         changes = {"plain": "no random changes", "mirror": "mirrored training and scoring",
                    "shift-rotate": f"shifts of up to {self.shift} px and rotations of up to {self.rotate:g} degrees"}
         evidence = ", ".join(f"{name} {accuracy:.4f}" for name, accuracy in self.evidence.items())
-        return f"{changes[self.name]}; {self.chosen_by}" + (f" (validation accuracy: {evidence})" if evidence else "")
+        deskew = {False: "off", True: "on", None: "chosen on validation"}[self.deskew]
+        return (f"{changes[self.name]}, SVM deskewing {deskew}; {self.chosen_by}"
+                + (f" (validation accuracy: {evidence})" if evidence else ""))
 
 
 def _recipe(name: str, chosen_by: str, deskew: bool | None = None, evidence: dict | None = None) -> Recipe:

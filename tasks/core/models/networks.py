@@ -228,7 +228,6 @@ class TorchClassifier(Classifier):
             ) from error
         model = cls(config)
         model.num_classes = int(meta.get("num_classes", model.num_classes))
-        model.temperature = float(meta.get("temperature", 1.0))
         # Layers are named; releases before 0.2 stored them by position ("0.mean", "1.weight").
         mean = state.get("standardize.mean", state.get("0.mean"))
         std = state.get("standardize.std", state.get("0.std"))

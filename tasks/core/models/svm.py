@@ -142,7 +142,7 @@ class Svm(Classifier):
             ) from error
         if not isinstance(state, dict) or not isinstance(state.get("pca"), PCA) or not isinstance(state.get("svc"), SVC):
             raise ModelFileError(f"svm model ({WEIGHTS_FILE}) does not hold a PCA and an SVC")
-        return cls(config, state["pca"], state["svc"], float(meta["temperature"]), bool(meta.get("deskewed", False)))
+        return cls(config, state["pca"], state["svc"], deskewed=bool(meta.get("deskewed", False)))
 
 
 def _report(progress, step, total, stage, started, **metrics) -> dict:
