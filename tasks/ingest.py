@@ -132,7 +132,8 @@ def fetch_source(source: str, home: str | None, extra_mirrors: list[str], max_im
     else:
         files = _local_files({"train_csv": spec.location}, max_images)
     meaning = sources.meaning_of(spec, {role: data for role, (_, data) in files.items()},
-                                 tuple(class_names) if class_names else None, _declared_class_names(spec))
+                                 tuple(class_names) if class_names else None, _declared_class_names(spec),
+                                 {role: entry.sha256 for role, (entry, _) in files.items()})
     if meaning.known and meaning.known != spec.kind:
         logger.info("%s holds %s (recognised by the files' checksums): its class names and recipe apply",
                     spec, meaning.known)

@@ -23,6 +23,7 @@ from typing import Literal
 from mnist_pipeline.tasks.core.digits import DIGIT_NAMES
 from mnist_pipeline.tasks.core.download import Checksum
 from mnist_pipeline.tasks.core.errors import SourceError
+from mnist_pipeline.tasks.core.idx import GZIP_MAGIC, gunzip_if_needed
 
 SourceKind = Literal["mnist", "fashion-mnist", "kmnist", "idx", "csv", "mnist-sample"]
 # How a known dataset's files are laid out: IDX pairs, or one CSV of pixels then the label.
@@ -203,7 +204,7 @@ def layout_of(spec: SourceSpec, meaning: Meaning) -> Layout:
     return "idx" if spec.kind == "idx" else "kaggle-csv"
 
 
-def identify(files: dict[str, bytes]) -> KnownDataset | None:
+def identify(files: dict[str, bytes], sha256s: dict[str, str] | None = None) -> KnownDataset | None:
     """The published dataset these raw files are (by their roles and checksums), or None.
 
     A file matches its catalog entry by the checksum of the file as upstream serves it, or, where
@@ -211,9 +212,10 @@ def identify(files: dict[str, bytes]) -> KnownDataset | None:
     content (an OS package or a user may have re-gzipped or gunzipped it). MNIST and KMNIST publish
     only the checksums of their ``.gz`` files, so only those files are recognised as them. The
     decompressed check only runs when the gzip trailer's size field says the content has the
-    catalog's size, so other data is never decompressed here.
+    catalog's size, so other data is never decompressed here. ``sha256s`` are the files' SHA-256s
+    where the caller has them already.
     """
-    digests: dict[tuple[str, str], str] = {}
+    digests: dict[tuple[str, str], str] = {(role, "sha256"): d for role, d in (sha256s or {}).items()}
 
     def digest(role: str, algorithm: str) -> str:
         if (role, algorithm) not in digests:
@@ -233,27 +235,25 @@ def identify(files: dict[str, bytes]) -> KnownDataset | None:
 def _payload_matches(data: bytes, payload_sha256: str | None, payload_bytes: int | None) -> bool:
     if payload_sha256 is None or payload_bytes is None:
         return False
-    if data[:2] == b"\x1f\x8b":  # gzip: its last four bytes are the content's size (mod 2**32)
+    if data[:2] == GZIP_MAGIC:  # gzip: its last four bytes are the content's size (mod 2**32)
         if len(data) < 18 or int.from_bytes(data[-4:], "little") != payload_bytes % 2**32:
             return False
-        import zlib
-
         try:
-            data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, payload_bytes + 1)
-        except zlib.error:  # damaged: not the published file (decoding will say what is wrong)
+            data = gunzip_if_needed(data, "payload", max_bytes=payload_bytes)
+        except SourceError:  # damaged: not the published file (decoding will say what is wrong)
             return False
     return len(data) == payload_bytes and hashlib.sha256(data).hexdigest() == payload_sha256
 
 
 def meaning_of(spec: SourceSpec, files: dict[str, bytes], declared: tuple[str, ...] | None,
-               declared_file: tuple[str, ...] | None) -> Meaning:
+               declared_file: tuple[str, ...] | None, sha256s: dict[str, str] | None = None) -> Meaning:
     """What the raw files of ``spec`` are, from their content (see the module docstring).
 
     ``declared`` are the class names of the ``class_names`` setting, ``declared_file`` those of
     ``classes.txt`` beside the data. A source that names a known dataset must hold its files; a
     known dataset's class names are the catalog's, and a declaration that disagrees is refused.
     """
-    known = identify(files)
+    known = identify(files, sha256s)
     if spec.known and known is not spec.known:
         raise SourceError(
             f"the files of --source {spec} differ from the published {spec.kind} release (their checksums "
