@@ -4,6 +4,8 @@ import os
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mnist_pipeline.storage.registry import external_registry
+from mnist_pipeline.storage.root import resolve_home
 from mnist_pipeline.tasks.core.models.configs import FAMILIES, Family, ModelConfigs
 from mnist_pipeline.tasks.core.recipe import Recipe, TrialSettings
 from mnist_pipeline.tasks.core.sources import SourceSpec, check_class_names
@@ -12,6 +14,22 @@ from mnist_pipeline.tasks.core.training import TRAINING_ORDER, WIDE_FAMILIES, Su
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Located(Strict):
+    """A flow config that names where the run's storage root (and registry) live.
+
+    A flow resolves them once, where it starts (:meth:`resolved`), and hands the absolute values
+    to its tasks: a task on a Dask worker or another machine must use the run's storage root and
+    registry, not whatever ``$MNIST_HOME`` (or default) that machine has.
+    """
+
+    def resolved(self):
+        """This config with ``home`` (and ``registry_url``) made explicit from the environment."""
+        update = {"home": resolve_home(self.home)}
+        if "registry_url" in type(self).model_fields:
+            update["registry_url"] = external_registry(self.registry_url)
+        return self.model_copy(update=update)
 
 
 class IngestSettings(Strict):
@@ -61,7 +79,7 @@ class EdaSettings(Strict):
     seed: int = 0
 
 
-class DatasetTarget(Strict):
+class DatasetTarget(Located):
     """A stage that works on one published dataset version."""
 
     home: str | None = None
@@ -178,7 +196,7 @@ class PromotionSettings(Strict):
     alpha: float = Field(default=0.05, gt=0, lt=1)
 
 
-class RegistryTarget(Strict):
+class RegistryTarget(Located):
     """Where models, evaluations and the registry live."""
 
     home: str | None = None
@@ -205,7 +223,7 @@ class PredictConfig(RegistryTarget):
     model: str = "production"
 
 
-class SourceTarget(Strict):
+class SourceTarget(Located):
     """Where the data comes from and where the pipeline keeps what it makes."""
 
     # Storage root; None means $MNIST_HOME, else ~/.local/share/mnist-pipeline.

@@ -25,6 +25,7 @@ def _run_name() -> str:
 def eda(config: EdaConfig = EdaConfig()) -> EdaOutcome:
     """Draw the EDA report of a dataset version (the newest by default) once per version and
     report code; leave its figures as artifacts."""
+    config = config.resolved()
     version = steps.resolve_dataset(config.home, config.dataset)
     key = report_code_key()
     report = steps.eda_report.with_options(refresh_cache=config.force)(

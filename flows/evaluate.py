@@ -28,6 +28,7 @@ class EvaluateOutcome:
 def evaluate(config: EvaluateConfig) -> EvaluateOutcome:
     """Evaluate a registered model on a dataset's test split (once per model and split): accuracy,
     per-class metrics, confusion, calibration, speed; a report and an artifact."""
+    config = config.resolved()
     model_id, dataset = steps.resolve_model(config.home, config.registry_url, config.model, config.dataset)
     summary = steps.evaluate_model(config.home, config.registry_url, model_id, dataset, config.force)
     return EvaluateOutcome(dataset_version=dataset, **summary)

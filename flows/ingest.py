@@ -33,6 +33,7 @@ def _run_name() -> str:
 def ingest(config: IngestConfig = IngestConfig()) -> IngestOutcome:
     """Fetch a source, decode and split it, validate it with Great Expectations and publish it as a
     versioned Parquet dataset; an unchanged, intact source is reused without decoding."""
+    config = config.resolved()
     settings = config.settings
     split_params = {
         "seed": settings.seed,

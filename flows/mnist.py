@@ -48,6 +48,7 @@ def _run_name() -> str:
 def mnist(config: TrainAllConfig = TrainAllConfig()):
     """The nightly pipeline: ingest, EDA, train every family and the ensemble, evaluate and
     register them, and promote the best when the evidence says so."""
+    config = config.resolved()  # storage root and registry decided once, where the run starts
     # A smoke run's subflows and tasks carry the tag, and its artifacts keys of their own.
     with tags(SMOKE_TAG) if config.train.smoke else nullcontext():
         return _stages(config)

@@ -19,5 +19,6 @@ class PredictOutcome:
 def predict(config: PredictConfig) -> PredictOutcome:
     """Score a Parquet file of images with a registered model (production by default) and write
     the predictions (label, class name, probabilities) to the output Parquet file named."""
+    config = config.resolved()
     return PredictOutcome(**steps.score_parquet(config.home, config.registry_url, config.model, config.input,
                                                 config.output))

@@ -38,6 +38,7 @@ def _run_name() -> str:
 def train(config: TrainConfig = TrainConfig()):
     """Train the chosen families on a dataset version (side by side, then the CNN on every core)
     and the ensemble over them; a family that fails fails alone."""
+    config = config.resolved()  # once, here: the tasks on Dask workers get this root
     settings = config.settings
     version = dataset_steps.resolve_dataset(config.home, config.dataset)
     recipe = steps.choose_recipe(config.home, version, settings.seed, settings.subset(), settings.trial(),

@@ -22,14 +22,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from importlib.resources import files
 
 from mnist_pipeline.tasks.core.errors import MnistError
-from mnist_pipeline.tasks.core.lineage import PROJECT_DIR
 
 POOL = "mnist"
-PREFECT_FILE = os.path.join("deployments", "prefect.yaml")
-POOL_TEMPLATE = os.path.join("deployments", "process-pool-template.json")
-CRASH_AUTOMATION = os.path.join("deployments", "crash-zombie-runs.yaml")
+# The deployment definitions ship inside the package (deployments/ of the checkout), so a machine
+# with the package installed and no checkout can apply them; their entrypoints are module paths.
+DEPLOYMENTS_PACKAGE = "mnist_pipeline.deployments"
+PREFECT_FILE, POOL_TEMPLATE, CRASH_AUTOMATION = "prefect.yaml", "process-pool-template.json", "crash-zombie-runs.yaml"
 CRASH_AUTOMATION_NAME = "mnist-crash-zombie-runs"
 # Seconds between a flow run's heartbeats (Prefect's minimum; its default is 180); the
 # automation crashes a run after 90 s without one.
@@ -64,33 +65,56 @@ def wait_healthy(api_url: str, process: subprocess.Popen, timeout: float = 90) -
     raise UpError(f"the Prefect server did not answer {api_url}/health within {timeout:.0f} s")
 
 
-def run_step(description: str, command: list[str], env: dict, cwd: str) -> None:
+def deployment_file(name: str) -> str:
+    """The path of a file of the packaged deployment definitions."""
+    return str(files(DEPLOYMENTS_PACKAGE) / name)
+
+
+def run_step(description: str, command: list[str], env: dict) -> None:
     print(f"- {description}: {' '.join(command[2:])}", flush=True)
-    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         raise UpError(f"{description} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
-def api_request(api_url: str, auth: str, path: str, body: dict) -> list | dict:
+def api_request(api_url: str, auth: str | None, path: str, body: dict) -> list | dict:
     import base64
 
-    request = urllib.request.Request(
-        f"{api_url}{path}", data=json.dumps(body).encode(), method="POST",
-        headers={"Content-Type": "application/json",
-                 "Authorization": "Basic " + base64.b64encode(auth.encode()).decode()},
-    )
+    headers = {"Content-Type": "application/json"}
+    if auth:  # PREFECT_API_AUTH_STRING "user:password", sent as HTTP basic auth
+        headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+    request = urllib.request.Request(f"{api_url}{path}", data=json.dumps(body).encode(), method="POST",
+                                     headers=headers)
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
 
-def up(port: int, home: str | None, logs: str | None, project: str | None, worker: bool = True) -> int:
+def deploy(env: dict, home_url: str) -> None:
+    """On the Prefect server ``env`` names (PREFECT_API_URL, PREFECT_API_AUTH_STRING): create or
+    update the `mnist` process work pool with the restricted job template, apply the packaged
+    deployments with runs on the storage root ``home_url``, and add the crash automation."""
+    api_url = env.get("PREFECT_API_URL")
+    if not api_url:
+        raise UpError("PREFECT_API_URL is not set: export it to your Prefect server's API "
+                      "(e.g. http://127.0.0.1:4200/api) before deploying")
+    env = {**env, "MNIST_HOME": home_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    inspect = subprocess.run(prefect_command("work-pool", "inspect", POOL), env=env,
+                             capture_output=True, text=True, timeout=120)
+    verb = ("update", POOL) if inspect.returncode == 0 else ("create", POOL, "--type", "process")
+    run_step(f"{verb[0]} the process work pool {POOL!r} with the restricted job template",
+             prefect_command("work-pool", *verb, "--base-job-template", deployment_file(POOL_TEMPLATE)), env)
+    run_step(f"applying the deployments (runs on {home_url})",
+             prefect_command("--no-prompt", "deploy", "--all", "--prefect-file", deployment_file(PREFECT_FILE)), env)
+    existing = api_request(api_url, env.get("PREFECT_API_AUTH_STRING"), "/automations/filter", {})
+    if not any(a.get("name") == CRASH_AUTOMATION_NAME for a in existing):
+        run_step("creating the automation that crashes runs whose heartbeats stopped",
+                 prefect_command("automation", "create", "--from-file", deployment_file(CRASH_AUTOMATION)), env)
+
+
+def up(port: int, home: str | None, logs: str | None, worker: bool = True) -> int:
     from mnist_pipeline.storage import services
     from mnist_pipeline.storage.root import StorageRoot
 
-    project = project or PROJECT_DIR
-    if not os.path.isfile(os.path.join(project, PREFECT_FILE)):
-        raise UpError(f"{os.path.join(project, PREFECT_FILE)} is missing: run `mnist up` from a checkout "
-                      "of mnist-pipeline or pass --project DIR")
     root = StorageRoot(home)
     auth = services.auth_string(root)
     api_url = f"http://127.0.0.1:{port}/api"
@@ -103,6 +127,10 @@ def up(port: int, home: str | None, logs: str | None, project: str | None, worke
         os.makedirs(os.path.dirname(path), exist_ok=True)
         return open(path, "ab"), path
 
+    # Our own handlers: a shell's background job (`&`, nohup) starts us with SIGINT ignored.
+    stop: list[bool] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.append(True))
     started: list[subprocess.Popen] = []
     try:
         server_log, server_log_path = log("prefect-server")
@@ -114,22 +142,12 @@ def up(port: int, home: str | None, logs: str | None, project: str | None, worke
         started.append(server)
         wait_healthy(api_url, server)
         services.record_server(root, api_url)
-        inspect = subprocess.run(prefect_command("work-pool", "inspect", POOL), env=client_env,
-                                 capture_output=True, text=True, timeout=120)
-        verb = ("update", POOL) if inspect.returncode == 0 else ("create", POOL, "--type", "process")
-        run_step(f"{verb[0]} the process work pool {POOL!r} with the restricted job template",
-                 prefect_command("work-pool", *verb, "--base-job-template", POOL_TEMPLATE), client_env, project)
-        run_step("applying the deployments",
-                 prefect_command("--no-prompt", "deploy", "--all", "--prefect-file", PREFECT_FILE), client_env, project)
-        existing = api_request(api_url, auth, "/automations/filter", {})
-        if not any(a.get("name") == CRASH_AUTOMATION_NAME for a in existing):
-            run_step("creating the automation that crashes runs whose heartbeats stopped",
-                     prefect_command("automation", "create", "--from-file", CRASH_AUTOMATION), client_env, project)
+        deploy(client_env, root.url)
         if worker:
             worker_log, worker_log_path = log("prefect-worker")
             print(f"- starting a worker for pool {POOL!r} (log: {worker_log_path})", flush=True)
             started.append(subprocess.Popen(
-                prefect_command("worker", "start", "--pool", POOL), env=client_env, cwd=project,
+                prefect_command("worker", "start", "--pool", POOL), env=client_env,
                 stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True,
             ))
         secret = services.auth_file(root)
@@ -138,18 +156,14 @@ def up(port: int, home: str | None, logs: str | None, project: str | None, worke
             f"storage root {root.url}\n"
             f"  export PREFECT_API_URL={api_url}\n"
             f"  export PREFECT_API_AUTH_STRING=\"$(cat {secret})\"\n"
-            f"  prefect deployment run mnist/train-all      # or mnist/smoke: a 20-second check\n"
-            "Ctrl-C stops the worker and the server.", flush=True,
+            f"  prefect deployment run mnist/train-all      # or mnist/smoke: a check of about 35 s\n"
+            "Ctrl-C (or SIGTERM) stops the worker and the server.", flush=True,
         )
-        stop = []
-        signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
         while not stop:
             for process in started:
                 if process.poll() is not None:
                     raise UpError(f"{' '.join(process.args[2:4])} exited with status {process.returncode}; see its log")
             time.sleep(1)
-    except KeyboardInterrupt:
-        pass
     finally:
         # A second Ctrl-C while stopping would leave the server and worker running on their own.
         signal.signal(signal.SIGINT, signal.SIG_IGN)

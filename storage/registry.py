@@ -347,7 +347,13 @@ class Registry:
         if current is not None and current[0] == model_id:
             return True  # already there: nothing moves, nothing is recorded
         if current is None:
-            connection.execute(aliases.insert().values(name=name, model_id=model_id, revision=1))
+            try:
+                # A savepoint: on PostgreSQL a concurrent writer's first move of the alias makes
+                # this insert fail, and only the savepoint (not the whole transaction) is lost.
+                with connection.begin_nested():
+                    connection.execute(aliases.insert().values(name=name, model_id=model_id, revision=1))
+            except sa.exc.IntegrityError:
+                return False  # another writer set the alias first
         else:
             updated = connection.execute(aliases.update().where(
                 (aliases.c.name == name) & (aliases.c.revision == expected_revision)

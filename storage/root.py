@@ -36,6 +36,31 @@ def resolve_home(home: str | os.PathLike | None = None) -> str:
     return str(Path(chosen).expanduser().resolve())
 
 
+class StorageUnreachable(InputError):
+    """The storage root's server (an S3 endpoint, say) did not answer."""
+
+
+# What fsspec's object-store backends raise when nothing answers at the endpoint (botocore via
+# s3fs, aiohttp via the HTTP-based ones); matched by name so that none of them must be installed.
+_CONNECTION_ERRORS = {"EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError",
+                      "ServerDisconnectedError"}
+
+
+def unreachable(error: BaseException) -> StorageUnreachable | None:
+    """A one-line error naming the endpoint, when ``error`` (or its cause) is a connection failure."""
+    seen = error
+    while seen is not None:
+        if isinstance(seen, ConnectionError) or {c.__name__ for c in type(seen).__mro__} & _CONNECTION_ERRORS:
+            endpoint = getattr(seen, "kwargs", {}).get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL")
+            where = f"the storage endpoint {endpoint}" if endpoint else "the storage root's server"
+            return StorageUnreachable(
+                f"cannot reach {where} ({' '.join(str(seen).split())}); check that it is running and that "
+                "AWS_ENDPOINT_URL (or fsspec's configuration) names it"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def is_directory_url(url: str) -> bool:
     """Whether a path or URL a user gave as an output names a folder (ends in / or is one)."""
     fs, path = fsspec.core.url_to_fs(url)
@@ -147,9 +172,13 @@ class StorageRoot:
         the old directory is moved aside first and deleted after the new one is in place. On a
         local disk each move is one ``rename``, so the directory appears whole or not at all.
         """
-        if self.fs.exists(final):
-            if not replace:
+        if self.fs.exists(final) and not replace:
+            if self.is_local or self.fs.exists(f"{final}/{commit_file}"):
                 return False
+            # On an object store, a directory without its commit file is what a writer killed
+            # mid-publish left; readers never saw it. Clear it and publish ours.
+            self.fs.rm(final, recursive=True)
+        if self.fs.exists(final):
             retired = f"{final.rsplit('/', 1)[0]}/.retired-{uuid.uuid4().hex}"
             self.fs.mv(final, retired, recursive=True)
             try:

@@ -249,6 +249,14 @@ def _calibration_line(record: dict) -> str:
             "(the test split's, before and after, are in the evaluation)")
 
 
+def _machine_line(record: dict) -> str:
+    where = record.get("trained_on")
+    if not where:
+        return ""
+    worker = f", Dask worker {where['dask_worker']}" if where.get("dask_worker") else ""
+    return f" of {where['host']} (pid {where['pid']}{worker})"
+
+
 def model_card(record: dict) -> str:
     config = "\n".join(f"| {k} | {v} |" for k, v in record["config"].items())
     libraries = ", ".join(f"{k} {v}" for k, v in record["libraries"].items())
@@ -265,7 +273,7 @@ def model_card(record: dict) -> str:
 - **Family**: {record['family']}
 - **Trained on**: {trained_on}
 - **Validation accuracy**: {record['validation_accuracy']:.4f} ({_kept(record)})
-- **Training time**: {record['train_seconds']:.1f} s on {record['threads']} thread(s); seed {record['seed']}
+- **Training time**: {record['train_seconds']:.1f} s on {record['threads']} thread(s){_machine_line(record)}; seed {record['seed']}
 - **Recipe**: {_recipe_line(record)}
 - **Calibration**: {_calibration_line(record)}
 - **Code**: {record['code_version']} (model code {record['model_code']}); {libraries}

@@ -9,6 +9,7 @@ that finished.
 
 import datetime
 import os
+import socket
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -176,9 +177,21 @@ def _store(root: StorageRoot, job: TrainJob, model, report, rows: dict[str, int]
     lineage = dataset_store.lineage_of(dataset_store.read_manifest(root, job.dataset_version))
     recipe = {"recipe": job.recipe.model_dump(mode="json")} if job.recipe else {}
     record = training_record(job.family, job.config, job.dataset_version, lineage, job.seed, job.subset,
-                             rows, report, threads, extra={**recipe, **(extra or {})})
+                             rows, report, threads, extra={**recipe, **(extra or {}), "trained_on": trained_on()})
     return model_store.write_trained(root, job.model_id, model.to_files(), record, replace=job.force,
                                      validation_probabilities=validation_probabilities)
+
+
+def trained_on() -> dict:
+    """Where this training ran: the host and process, and the Dask worker's address on a cluster
+    (None elsewhere), so a team can tell which machine made a model."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker().address
+    except (ImportError, ValueError):  # not inside a Dask worker
+        worker = None
+    return {"host": socket.gethostname(), "pid": os.getpid(), "dask_worker": worker}
 
 
 def _summary(record: dict, reused: bool) -> dict:

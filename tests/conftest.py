@@ -95,3 +95,26 @@ def dataset_entries(home: str) -> list[str]:
     for dirpath, dirnames, filenames in os.walk(area):
         entries += [os.path.relpath(os.path.join(dirpath, f), area) for f in filenames]
     return entries
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One PostgreSQL 15 server for the session (Debian's; tests/services.py starts and stops it)."""
+    from tests import services
+
+    with services.postgres() as server:
+        yield server
+
+
+_databases = iter(range(1, 10**6))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry_url(request, home):
+    """The registry's database: SQLite in the storage root (None), or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    server = request.getfixturevalue("postgres_server")
+    name = f"registry_{next(_databases)}"
+    server.create_database(name)
+    return server.url(name)

@@ -47,7 +47,10 @@ def test_the_wheel_installs_one_package_and_no_top_level_flows_tasks_or_storage(
     venv, site, _ = installed
     assert "mnist_pipeline" in os.listdir(site)
     assert not {"flows", "tasks", "storage"} & set(os.listdir(site))
-    assert sorted(os.listdir(os.path.join(site, "mnist_pipeline"))) == ["flows", "storage", "tasks"]
+    assert sorted(os.listdir(os.path.join(site, "mnist_pipeline"))) == ["deployments", "flows", "storage", "tasks"]
+    # The deployment definitions ship with the package: `mnist deploy` needs no checkout.
+    shipped = set(os.listdir(os.path.join(site, "mnist_pipeline", "deployments")))
+    assert {"prefect.yaml", "process-pool-template.json", "crash-zombie-runs.yaml"} <= shipped
 
 
 def test_mnist_runs_from_outside_the_checkout_on_the_installed_code(installed, prefect_harness):

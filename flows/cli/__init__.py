@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from mnist_pipeline.flows.cli import data, models, server, training
-from mnist_pipeline.flows.cli.shared import EXIT_FAILED, EXIT_USAGE, common_options, is_user_error
+from mnist_pipeline.flows.cli.shared import EXIT_FAILED, EXIT_USAGE, common_options, user_error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,9 +24,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # one readable line for the errors users can act on
-        if not is_user_error(error):
+        shown = user_error(error)
+        if shown is None:
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {shown}", file=sys.stderr)
         return EXIT_FAILED
 
 

@@ -1,6 +1,8 @@
-"""`mnist up`: a local Prefect server, work pool, deployments and worker."""
+"""`mnist up` (a local Prefect server, work pool, deployments and worker) and `mnist deploy`
+(the work pool and deployments on a Prefect server that runs elsewhere)."""
 
 import argparse
+import os
 
 from mnist_pipeline.flows.cli.shared import Options
 
@@ -9,17 +11,43 @@ def add_commands(commands, options: Options) -> None:
     up = commands.add_parser(
         "up", parents=[options.home], help="start a local Prefect server, work pool, deployments and worker",
         description="Start a Prefect server bound to 127.0.0.1, create the `mnist` process work "
-        "pool, apply deployments/prefect.yaml and start a worker, then wait; Ctrl-C stops them. "
-        "Runs use the storage root given here.",
+        "pool, apply the deployments shipped with the installed package (its deployments/prefect.yaml) "
+        "and start a worker, then wait; Ctrl-C or SIGTERM stops them. Runs use the storage root given here.",
     )
     up.add_argument("--port", type=int, default=4200, help="server port (default 4200)")
     up.add_argument("--logs", metavar="DIR", help="log folder (default: <storage root>/logs)")
-    up.add_argument("--project", metavar="DIR", help="checkout holding deployments/prefect.yaml")
     up.add_argument("--no-worker", action="store_true", help="do not start a worker")
     up.set_defaults(handler=_up)
+
+    deploy = commands.add_parser(
+        "deploy", parents=[options.home], help="apply the work pool and deployments to the Prefect server at $PREFECT_API_URL",
+        description="On the Prefect server at $PREFECT_API_URL (with $PREFECT_API_AUTH_STRING if it "
+        "needs one): create or update the `mnist` process work pool with its restricted job template, "
+        "apply the deployments shipped with the installed package (train-all, smoke, batch, rerun; "
+        "module-path entrypoints, so workers need the package, not a checkout) and the automation "
+        "that crashes runs whose heartbeats stopped. Runs use the storage root given here; a worker's "
+        "own $MNIST_REGISTRY_URL and S3/database credentials stay its own.",
+    )
+    deploy.set_defaults(handler=_deploy)
 
 
 def _up(args: argparse.Namespace) -> int:
     from mnist_pipeline.flows.up import up
 
-    return up(args.port, args.home, args.logs, args.project, worker=not args.no_worker)
+    return up(args.port, args.home, args.logs, worker=not args.no_worker)
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from mnist_pipeline.flows.up import deploy
+    from mnist_pipeline.storage import services
+    from mnist_pipeline.storage.root import StorageRoot
+
+    root = StorageRoot(args.home)
+    env = dict(os.environ)
+    if env.get("PREFECT_API_URL") and not env.get("PREFECT_API_AUTH_STRING"):
+        auth = services.auth_for(root, env["PREFECT_API_URL"])  # a server `mnist up` started here
+        if auth:
+            env["PREFECT_API_AUTH_STRING"] = auth
+    deploy(env, root.url)
+    print(f"deployed: prefect deployment run mnist/train-all (runs on {root.url})")
+    return 0

@@ -153,14 +153,21 @@ def prepare_prefect(home: str | None) -> None:
     quiet_user_error_tracebacks()
 
 
-def is_user_error(error: BaseException) -> bool:
-    """Errors about input, configuration or stored data: one line. Anything else is a bug and
-    keeps its traceback."""
+def user_error(error: BaseException) -> BaseException | None:
+    """The error to show in one line when ``error`` is about input, configuration, stored data
+    or a storage server that does not answer; None for anything else (a bug keeps its traceback)."""
     from pydantic import ValidationError
 
+    from mnist_pipeline.storage.root import unreachable
     from mnist_pipeline.tasks.core.errors import MnistError
 
-    return isinstance(error, (MnistError, ValidationError))
+    if isinstance(error, (MnistError, ValidationError)):
+        return error
+    return unreachable(error)
+
+
+def is_user_error(error: BaseException) -> bool:
+    return user_error(error) is not None
 
 
 def quiet_user_error_tracebacks() -> None:

@@ -71,7 +71,7 @@ def stack(tmp_path_factory):
     yield {"api": api, "port": port, "home": home, "auth": auth, "secret_file": secret_file, "http": client,
            "env": {**env, "PREFECT_API_URL": api, "PREFECT_API_AUTH_STRING": auth, "MNIST_HOME": home}}
     client.close()
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGTERM)  # what a service manager sends; SIGINT may be ignored (nohup, &)
     rest = process.communicate(timeout=60)[0]
     assert process.returncode == 0, rest
     assert "stopped" in rest
@@ -102,7 +102,9 @@ def test_deployments_are_applied_with_schedule_and_concurrency(stack):
     http = stack["http"]
     deployment = http.get("/deployments/name/mnist/train-all").json()
     assert deployment["work_pool_name"] == "mnist"
-    assert deployment["entrypoint"] == "flows/mnist.py:mnist"
+    # A module path and no pull step: the worker imports the installed package, from any folder.
+    assert deployment["entrypoint"] == "mnist_pipeline.flows.mnist:mnist"
+    assert not deployment["pull_steps"] and not deployment["path"]
     assert deployment["job_variables"]["env"]["MNIST_HOME"] == stack["home"]  # recorded by `mnist up`
     [schedule] = deployment["schedules"]
     assert schedule["schedule"]["cron"] == "0 2 * * *" and schedule["active"]

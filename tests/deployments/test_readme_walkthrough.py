@@ -1,15 +1,14 @@
 """The README's deployment walkthrough, run as written in a terminal would run it: only the port
 (a free one) and the home folder (a temporary one) differ."""
 
-import base64
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 
-import httpx
 import pytest
 
 from mnist_pipeline.storage.registry import Registry
@@ -23,18 +22,26 @@ def walkthrough() -> str:
     return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
 
 
+def terminal_shell(script: str) -> list[str]:
+    return ["bash", "-e", "-c", script]
+
+
+def like_a_terminal() -> None:
+    """Whatever launched the tests, the block's shell starts as from a terminal: SIGINT not ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_the_readme_walkthrough_works_when_pasted_into_a_terminal(tmp_path):
     script = walkthrough()
     assert "--no-prompt deploy" in script and "--watch" in script
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "MNIST_"))}
-    env.update(HOME=str(tmp_path), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    env.update(HOME=str(tmp_path))  # the block itself turns Prefect's telemetry off
     terminal = open(tmp_path / "terminal.log", "w")
-    # The shell ends after `--watch`; the server and worker it started in the background live on
-    # (holding the terminal) until the end of the test kills its process group.
+    # The block ends by stopping the server and worker it started in the background.
     shell = subprocess.Popen(
-        ["bash", "-e", "-c", script.replace("4200", str(port))], cwd=PROJECT, env=env, start_new_session=True,
-        stdin=subprocess.DEVNULL, stdout=terminal, stderr=subprocess.STDOUT,
+        terminal_shell(script.replace("4200", str(port))), cwd=PROJECT, env=env, start_new_session=True,
+        stdin=subprocess.DEVNULL, stdout=terminal, stderr=subprocess.STDOUT, preexec_fn=like_a_terminal,
     )
     started = time.monotonic()
     try:
@@ -43,14 +50,21 @@ def test_the_readme_walkthrough_works_when_pasted_into_a_terminal(tmp_path):
         output = (tmp_path / "terminal.log").read_text()
         assert shell.returncode == 0, output[-4000:]
         assert "Flow run finished successfully in 'Completed'" in output, output[-4000:]
+        assert "Failed to send telemetry" not in output
+        with pytest.raises(OSError):  # the block's last line stopped the server
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        with pytest.raises(ProcessLookupError):  # and nothing the block started is left running
+            os.killpg(shell.pid, 0)
 
         home = tmp_path / "mnist-data"
-        secret = (home / "prefect-api-auth").read_text().strip()
-        api = httpx.Client(base_url=f"http://127.0.0.1:{port}/api", timeout=30,
-                           headers={"Authorization": "Basic " + base64.b64encode(secret.encode()).decode()})
-        deployment = api.get("/deployments/name/mnist/train-all").json()
-        assert deployment["job_variables"]["env"]["MNIST_HOME"] == str(home)  # recorded from the shell
-        assert "source" not in json.dumps(deployment["parameters"])  # the Variable decides
+        # What the deployment recorded (job variables are `infra_overrides` in the stopped server's SQLite).
+        import sqlite3
+
+        with sqlite3.connect(tmp_path / ".prefect" / "prefect.db") as database:
+            job_variables, parameters = database.execute(
+                "SELECT infra_overrides, parameters FROM deployment WHERE name = 'train-all'").fetchone()
+        assert json.loads(job_variables)["env"]["MNIST_HOME"] == str(home)  # recorded from the shell
+        assert "source" not in parameters  # the Variable decides
         registry = Registry.open(StorageRoot(home))
         assert registry.alias("candidate")[0] is not None and registry.alias("production")[0] is None
         print(f"walkthrough with server start, deploy and the smoke run: {seconds:.0f} s")

@@ -101,10 +101,14 @@ def test_train_all_smoke_with_chosen_models(home, idx_folder):
     assert again.returncode == 0 and again.stdout.count("(reused)") == 2
 
 
-def test_up_outside_a_checkout_is_one_clear_line(tmp_path):
-    done, _ = run_cli("up", "--project", str(tmp_path), "--home", str(tmp_path / "home"))
-    assert done.returncode == 1
-    assert "deployments/prefect.yaml is missing" in done.stderr and "Traceback" not in done.stderr
+def test_deploy_without_a_server_is_one_clear_line_and_up_needs_no_checkout(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    done = subprocess.run([sys.executable, "-m", "mnist_pipeline.flows.cli", "deploy", "--home", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "error: PREFECT_API_URL is not set" in done.stderr
+    # The deployments ship with the package: nothing points `mnist up` at a checkout any more.
+    assert "--project" not in run_cli("up", "--help")[0].stdout
 
 
 @pytest.mark.parametrize("command", [["models", "list"], ["models", "history"], ["models", "show", "production"],

@@ -34,3 +34,22 @@ def test_no_source_means_the_prefect_variable_and_a_bad_source_is_refused():
     assert TrainAllConfig().source is None  # resolved when the run starts (see tasks.ingest.resolve_source)
     with pytest.raises(ValidationError, match="unknown source 'emnist'"):
         TrainAllConfig(source="emnist")
+
+
+def test_a_run_resolves_its_storage_root_and_registry_once_where_it_starts(monkeypatch, tmp_path):
+    """What the tasks receive is explicit: a Dask worker with another environment (or none) must
+    not reinterpret it (on a cluster every training looked in the worker's default root)."""
+    from mnist_pipeline.flows.config import EvaluateConfig, TrainConfig
+
+    monkeypatch.setenv("MNIST_HOME", "s3://team-bucket/root")
+    monkeypatch.setenv("MNIST_REGISTRY_URL", "postgresql+psycopg://db/registry")
+    resolved = TrainAllConfig(source="mnist-sample").resolved()
+    assert (resolved.home, resolved.registry_url) == ("s3://team-bucket/root", "postgresql+psycopg://db/registry")
+    assert resolved.train_config("v1").home == "s3://team-bucket/root"  # and so every training job
+    monkeypatch.delenv("MNIST_HOME")
+    monkeypatch.delenv("MNIST_REGISTRY_URL")
+    monkeypatch.chdir(tmp_path)
+    assert TrainConfig(home="relative/root").resolved().home == str(tmp_path / "relative" / "root")
+    assert EvaluateConfig(home="/h", registry_url="sqlite:////r.db").resolved().registry_url == "sqlite:////r.db"
+    assert EvaluateConfig(home="/h").resolved().registry_url is None  # SQLite in the root
+    assert resolved.resolved() == resolved

@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 
 import httpx
 import pytest
@@ -67,6 +68,7 @@ def test_all_families_train_in_parallel_are_stored_and_cached(sample_home):
         record = model_store.read_record(root, summary["model_id"])
         assert record["dataset_version"] == version and record["family"] == family
         assert record["history"] and record["code_version"]
+        assert record["trained_on"] == {"host": socket.gethostname(), "pid": os.getpid(), "dask_worker": None}
         assert not summary["reused"]
     leaderboard = json.loads(artifact("training-leaderboard")["data"])
     assert {row["family"] for row in leaderboard} == {"logreg", "svm", "mlp", "cnn", "ensemble"}
@@ -148,7 +150,9 @@ def test_training_on_a_dask_cluster_with_two_worker_processes(sample_home):
     assert set(outcome.trained) == {"logreg", "mlp"}
     assert len(workers) == 2
     for summary in outcome.trained.values():
-        assert model_store.find_trained(StorageRoot(home), summary["model_id"])["seed"] == 3
+        record = model_store.find_trained(StorageRoot(home), summary["model_id"])
+        assert record["seed"] == 3
+        assert record["trained_on"]["dask_worker"] in workers and record["trained_on"]["pid"] != os.getpid()
 
 
 def test_the_mnist_flow_smoke_run_end_to_end(tmp_path):

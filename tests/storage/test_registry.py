@@ -15,9 +15,10 @@ def record(model_id: str, family: str = "mlp", dataset: str = "d1", smoke: bool 
             "train_seconds": 1.5, "validation_accuracy": 0.9, "smoke": smoke}
 
 
+# Every test with the `registry` fixture runs on SQLite and on PostgreSQL (conftest's registry_url).
 @pytest.fixture
-def registry(home):
-    registry = Registry.open(StorageRoot(home))
+def registry(home, registry_url):
+    registry = Registry.open(StorageRoot(home), registry_url)
     for name in ("mlp-a1", "cnn-b2", "svm-c3"):
         registry.register(record(name, name.split("-")[0]), f"/models/{name}", f"# {name}", DIGITS)
     yield registry
@@ -90,15 +91,15 @@ def test_rollback_steps_back_through_promotions(registry):
     assert [h["action"] for h in registry.history("production")][-2:] == ["rollback", "rollback"]
 
 
-def _promote_from_observed_revision(home, model_id, start, results):
-    registry = Registry.open(StorageRoot(home))
+def _promote_from_observed_revision(home, url, model_id, start, results):
+    registry = Registry.open(StorageRoot(home), url)
     _, revision = registry.alias("production")
     start.wait()  # everyone read the same revision; now all try at once
     results.put((model_id, registry.set_alias("production", model_id, revision, reason=f"by {model_id}")))
     registry.close()
 
 
-def test_concurrent_promotions_have_exactly_one_winner_and_no_lost_update(home, registry):
+def test_concurrent_promotions_have_exactly_one_winner_and_no_lost_update(home, registry_url, registry):
     contenders = [f"mlp-p{i}" for i in range(6)]
     for name in contenders:
         registry.register(record(name), f"/models/{name}", "#", DIGITS)
@@ -108,7 +109,7 @@ def test_concurrent_promotions_have_exactly_one_winner_and_no_lost_update(home, 
         # points changes nothing, so another writer may still move it after): not a contender.
         racing = [name for name in contenders if name != registry.alias("production")[0]]
         start, results = context.Barrier(len(racing)), context.Queue()
-        processes = [context.Process(target=_promote_from_observed_revision, args=(home, name, start, results))
+        processes = [context.Process(target=_promote_from_observed_revision, args=(home, registry_url, name, start, results))
                      for name in racing]
         for process in processes:
             process.start()
@@ -182,20 +183,25 @@ def test_a_command_that_only_reads_never_creates_a_registry_or_a_root(tmp_path):
     assert not missing.exists()
 
 
-def test_a_registry_of_an_earlier_release_is_migrated_and_its_lineage_filled(home):
+def test_a_registry_of_an_earlier_release_is_migrated_and_its_lineage_filled(home, registry_url):
     import json
     import os
-    import sqlite3
+
+    import sqlalchemy as sa
+
+    from mnist_pipeline.storage.registry import registry_url as url_of
 
     old_schema = """CREATE TABLE model_versions (model_id VARCHAR(64) PRIMARY KEY, family VARCHAR(16) NOT NULL,
         dataset_version VARCHAR(64) NOT NULL, seed INTEGER NOT NULL, config TEXT NOT NULL,
         code_version VARCHAR(80) NOT NULL, libraries TEXT NOT NULL, train_seconds FLOAT NOT NULL,
         validation_accuracy FLOAT NOT NULL, artifact_url TEXT NOT NULL, card TEXT NOT NULL,
         registered_at VARCHAR(32) NOT NULL, flow_run VARCHAR(64))"""
-    with sqlite3.connect(os.path.join(home, "registry.db")) as connection:
-        connection.execute(old_schema)
-        connection.execute("INSERT INTO model_versions VALUES ('cnn-old', 'cnn', 'd9', 0, '{}', 'git:x', '{}', 1.0, "
-                           "0.9, '/m', '#', '2026-01-01T00:00:00', NULL)")
+    engine = sa.create_engine(url_of(StorageRoot(home), registry_url))
+    with engine.begin() as connection:
+        connection.exec_driver_sql(old_schema)
+        connection.exec_driver_sql("INSERT INTO model_versions VALUES ('cnn-old', 'cnn', 'd9', 0, '{}', 'git:x', '{}', "
+                                   "1.0, 0.9, '/m', '#', '2026-01-01T00:00:00', NULL)")
+    engine.dispose()
     # What storage holds for it: the manifest of its dataset and its training record (smoke subset).
     os.makedirs(os.path.join(home, "datasets", "d9"))
     with open(os.path.join(home, "datasets", "d9", "manifest.json"), "w") as handle:
@@ -204,7 +210,7 @@ def test_a_registry_of_an_earlier_release_is_migrated_and_its_lineage_filled(hom
     with open(os.path.join(home, "models", "cnn-old", "training.json"), "w") as handle:
         json.dump({"model_id": "cnn-old", "subset": {"train_rows": 2000, "validation_rows": 500}}, handle)
 
-    registry = Registry.open(StorageRoot(home))
+    registry = Registry.open(StorageRoot(home), registry_url)
     assert registry.lineage("cnn-old") == (FASHION, True)
     assert registry.get("cnn-old")["source"] == "fashion-mnist"
     registry.close()

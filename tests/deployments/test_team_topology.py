@@ -1,0 +1,291 @@
+"""The team deployment, end to end, from real parts started here on loopback addresses: the
+registry and the Prefect server on PostgreSQL 15, the storage root on an S3 endpoint (moto's
+server, through s3fs), training on a Dask cluster of separate processes, and a Prefect process
+worker, all started in empty folders with the package installed and no checkout. These are the
+commands of the README's "Scaling out" walkthrough (ports and folders changed).
+
+The Dask and Prefect workers get no MNIST_HOME or MNIST_REGISTRY_URL of their own: the run decides
+its storage root and registry where it starts (the deployment records the root; the process worker
+holds the registry URL, as it holds the S3 credentials).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import services
+from tests.deployments.test_readme_walkthrough import like_a_terminal, terminal_shell
+
+pytestmark = pytest.mark.topology
+
+BUCKET = "mnist-team"
+HOME = f"s3://{BUCKET}/root"
+FAMILIES = ("logreg", "svm", "mlp", "cnn")
+
+
+@dataclass(frozen=True)
+class Team:
+    folder: Path
+    env: dict  # a client's environment: Prefect API, S3 endpoint and credentials, no MNIST_* settings
+    registry_url: str
+    s3: services.S3Endpoint
+    dask: services.DaskCluster
+
+    def with_run_settings(self, home: str = HOME) -> dict:
+        """The environment of the machine a run starts on: the storage root and the registry."""
+        return {**self.env, "MNIST_HOME": home, "MNIST_REGISTRY_URL": self.registry_url}
+
+    def mnist(self, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+        """The `mnist` command from an empty folder."""
+        cwd = self.folder / "client"
+        cwd.mkdir(exist_ok=True)
+        return subprocess.run([str(services.VENV_BIN / "mnist"), *args], cwd=cwd, env=env or self.with_run_settings(),
+                              capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory, postgres_server):
+    folder = tmp_path_factory.mktemp("team")
+    with ExitStack() as stack:
+        for database in ("team_registry", "team_prefect"):
+            postgres_server.create_database(database)
+        s3 = stack.enter_context(services.s3_endpoint(folder / "s3"))
+        env = services.without_run_settings({**os.environ, **s3.env})
+        server = stack.enter_context(services.prefect_server(folder, postgres_server.url("team_prefect", "asyncpg"), env))
+        dask = stack.enter_context(services.dask_cluster(folder / "dask", server.env))
+        import s3fs
+
+        s3fs.S3FileSystem(endpoint_url=s3.url, key="testing", secret="testing").mkdir(BUCKET)
+        yield Team(folder, server.env, postgres_server.url("team_registry"), s3, dask)
+
+
+def s3(team: Team):
+    import s3fs
+
+    return s3fs.S3FileSystem(endpoint_url=team.s3.url, key="testing", secret="testing", skip_instance_cache=True)
+
+
+def training_records(team: Team, home: str = HOME) -> dict[str, dict]:
+    fs = s3(team)
+    prefix = home.removeprefix("s3://")
+    records = [json.loads(fs.cat(path)) for path in fs.glob(f"{prefix}/models/*/training.json")]
+    return {record["model_id"]: record for record in records}
+
+
+def api(team: Team) -> httpx.Client:
+    return httpx.Client(base_url=team.env["PREFECT_API_URL"], timeout=30)
+
+
+def test_train_all_runs_through_a_worker_without_a_checkout_on_s3_postgres_and_dask(team):
+    # `mnist deploy` from an empty folder: the deployments ship with the package.
+    deployed = team.mnist("deploy", env={**team.env, "MNIST_HOME": HOME})
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    with api(team) as http:
+        deployment = http.get("/deployments/name/mnist/train-all").json()
+    assert deployment["entrypoint"] == "mnist_pipeline.flows.mnist:mnist"
+    assert not deployment["pull_steps"] and not deployment.get("path")  # nothing of the deploying machine
+    assert deployment["job_variables"]["env"] == {"MNIST_HOME": HOME}
+
+    # The process worker: an empty folder; the registry URL and S3 credentials are its own.
+    (team.folder / "prefect-worker").mkdir()
+    worker_env = {**team.env, "MNIST_REGISTRY_URL": team.registry_url}
+    with services.service([str(services.VENV_BIN / "prefect"), "worker", "start", "--pool", "mnist"],
+                          team.folder / "prefect-worker.log", team.folder / "prefect-worker", worker_env) as worker:
+        config = {"source": "mnist-sample", "train": {"smoke": True, "dask_address": team.dask.address}}
+        started = subprocess.run(
+            [str(services.VENV_BIN / "prefect"), "deployment", "run", "mnist/train-all",
+             "--param", f"config={json.dumps(config)}"],
+            cwd=team.folder / "prefect-worker", env=team.env, capture_output=True, text=True, timeout=120)
+        assert started.returncode == 0, started.stdout + started.stderr
+        run_id = started.stdout.split("UUID:")[1].split()[0]
+        run = wait_for_run(team, run_id, worker, timeout=420)
+    assert run["state_type"] == "COMPLETED", (run["state"], services.tail(team.folder / "prefect-worker.log", 40))
+
+    # Rows in PostgreSQL: the four families and the ensemble, and the candidate alias.
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(team.registry_url)
+    with engine.connect() as connection:
+        families = {row[0] for row in connection.execute(sa.text("SELECT family FROM model_versions"))}
+        candidate = connection.execute(sa.text("SELECT model_id FROM aliases WHERE name = 'candidate'")).scalar()
+        production = connection.execute(sa.text("SELECT model_id FROM aliases WHERE name = 'production'")).scalar()
+    engine.dispose()
+    assert set(FAMILIES) <= families, families
+    assert candidate and production is None  # a smoke run never reaches production
+
+    # Objects in the bucket: every area of the storage root, no staging left behind.
+    objects = s3(team).find(f"{BUCKET}/root")
+    areas = {path.split("/")[2] for path in objects}
+    assert {"datasets", "reports", "models", "evaluations"} <= areas, areas
+    assert len(objects) > 10 and not [p for p in objects if "/.staging/" in p]
+
+    # Where each model was trained: the four families on the Dask workers, the ensemble in the run.
+    records = training_records(team)
+    trained_on = {r["family"]: r["trained_on"] for r in records.values()}
+    for family in FAMILIES:
+        assert trained_on[family]["dask_worker"] in team.dask.workers, (family, trained_on[family], team.dask.workers)
+        assert trained_on[family]["pid"] != os.getpid()
+    print("trained on:", {f: w["dask_worker"] for f, w in trained_on.items()})
+
+    # `mnist predict` with the candidate, from the bucket to the bucket.
+    version = next(iter(records.values()))["dataset_version"]
+    output = f"s3://{BUCKET}/predictions/test.parquet"
+    scored = team.mnist("predict", f"{HOME}/datasets/{version}/test.parquet", "--model", "candidate",
+                        "--output", output)
+    assert scored.returncode == 0, scored.stdout + scored.stderr
+    import pyarrow.parquet as pq
+
+    with s3(team).open(output.removeprefix("s3://")) as handle:
+        predictions = pq.read_table(handle)
+    assert predictions.num_rows > 100
+    assert set(predictions.column("model_id").to_pylist()) == {candidate}
+    with s3(team).open(f"{BUCKET}/root/datasets/{version}/test.parquet") as handle:
+        truth = pq.read_table(handle).column("label").to_numpy()
+    assert (predictions.column("predicted").to_numpy() == truth).mean() > 0.8  # a real model scored them
+
+    listed = team.mnist("models", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert len(json.loads(listed.stdout)) >= 4
+
+
+def wait_for_run(team: Team, run_id: str, worker, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    with api(team) as http:
+        while time.monotonic() < deadline:
+            run = http.get(f"/flow_runs/{run_id}").json()
+            if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+                return run
+            assert worker.poll() is None, services.tail(team.folder / "prefect-worker.log", 40)
+            time.sleep(2)
+    pytest.fail(f"flow run {run_id} did not finish in {timeout:.0f} s (last state {run['state_type']})\n"
+                + services.tail(team.folder / "prefect-worker.log", 40))
+
+
+KILLED_MID_PUBLISH = textwrap.dedent("""
+    import os, signal, sys
+    import s3fs
+    from mnist_pipeline.flows.cli import main
+
+    copy, copied = s3fs.S3FileSystem.copy, []
+    def copy_then_die(self, source, target, *args, **kwargs):
+        copy(self, source, target, *args, **kwargs)
+        if "/datasets/" in target and "/.staging/" not in target:
+            copied.append(target)
+            if len(copied) == 2:  # two files of the version are in place, its manifest is not
+                os.kill(os.getpid(), signal.SIGKILL)
+    s3fs.S3FileSystem.copy = copy_then_die
+    sys.exit(main(["ingest", "--source", "mnist-sample"]))
+""")
+
+
+def test_a_writer_killed_mid_publish_leaves_no_version_readers_can_see(team):
+    home = f"s3://{BUCKET}/killed"
+    env = team.with_run_settings(home)
+    killed = subprocess.run([sys.executable, "-c", KILLED_MID_PUBLISH], cwd=team.folder, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    # Files of the version are in the bucket, but not its manifest: readers see no version.
+    left = s3(team).find(f"{BUCKET}/killed/datasets")
+    assert [p for p in left if p.endswith(".parquet") and "/.staging/" not in p], left
+    listed = team.mnist("datasets", "--json", env=env)
+    assert listed.returncode == 0 and json.loads(listed.stdout) == [], listed.stdout + listed.stderr
+    # The next ingest publishes the version whole.
+    again = team.mnist("ingest", "--source", "mnist-sample", env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    listed = team.mnist("datasets", "--json", env=env)
+    assert len(json.loads(listed.stdout)) == 1
+
+
+def test_a_stopped_endpoint_is_one_error_line_naming_it(team):
+    dead = f"http://127.0.0.1:{services.free_port()}"
+    env = {**team.with_run_settings(), "AWS_ENDPOINT_URL": dead}
+    for command in (("datasets",), ("ingest", "--source", "mnist-sample")):  # a read, and a flow that writes
+        done = team.mnist(*command, env=env, timeout=180)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1 and dead in errors[0], done.stderr
+
+
+def test_a_dask_worker_killed_while_training_never_hangs_the_run(team):
+    """Runs last: it kills one of the cluster's workers."""
+    logs = {address: team.dask.logs / f"worker-{n}.log" for n, address in enumerate(team.dask.workers)}
+    before = {address: log.read_text().count("training ") for address, log in logs.items()}
+    command = [str(services.VENV_BIN / "mnist"), "train-all", "--source", "mnist-sample", "--smoke", "--models",
+               "svm,mlp", "--train-seed", "7", "--dask", team.dask.address, "--no-ensemble"]
+    run = subprocess.Popen(command, cwd=team.folder, env=team.with_run_settings(), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    try:
+        victim = None
+        deadline = time.monotonic() + 180
+        while victim is None and time.monotonic() < deadline and run.poll() is None:
+            victim = next((a for a, log in logs.items() if log.read_text().count("training ") > before[a]), None)
+            time.sleep(0.2)
+        assert victim, "no worker started training"
+        os.killpg(team.dask.workers[victim].pid, signal.SIGKILL)
+        output, _ = run.communicate(timeout=400)  # never a hung run
+    finally:
+        if run.poll() is None:
+            run.kill()
+    print(f"killed {victim}: the run ended with {run.returncode}:", output.strip().splitlines()[-3:])
+    if run.returncode == 0:  # Dask rescheduled the training on the other worker
+        records = [r for r in training_records(team).values() if r["seed"] == 7]
+        assert {r["family"] for r in records} == {"svm", "mlp"}
+        assert all(r["trained_on"]["dask_worker"] != victim for r in records if r["family"] in ("svm", "mlp")
+                   and r["trained_on"]["dask_worker"] is not None)
+    else:  # or the family it trained fails alone, with a reason
+        assert "training failed for" in output and ("svm" in output or "mlp" in output), output
+
+
+def readme_walkthrough() -> str:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Scaling out"):readme.index("## Layout")]
+    return section.split("```bash\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_scaling_out_walkthrough_runs_as_written(tmp_path, postgres_server):
+    import sqlalchemy as sa
+
+    ports = {"5432": postgres_server.port, "9000": services.free_port(), "4200": services.free_port(),
+             "8786": services.free_port()}
+    script = readme_walkthrough()
+    for written, port in ports.items():
+        assert written in script
+        script = script.replace(written, str(port))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MNIST_", "AWS_", "FSSPEC_"))}
+    env.update(HOME=str(tmp_path), PATH=f"{services.VENV_BIN}:{env['PATH']}")
+    terminal = tmp_path / "terminal.log"
+    with open(terminal, "w") as out:
+        shell = subprocess.Popen(terminal_shell(script), cwd=tmp_path, env=env, start_new_session=True,
+                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                 preexec_fn=like_a_terminal)
+    try:
+        shell.wait(timeout=720)
+    finally:
+        services.stop(shell, grace=5)  # whatever the block left running, if it failed midway
+    output = terminal.read_text()
+    assert shell.returncode == 0, output[-4000:] + services.tail(tmp_path / "worker.log", 30)
+    assert "Flow run finished successfully in 'Completed'" in output, output[-4000:]
+    assert "Failed to send telemetry" not in output + (tmp_path / "server.log").read_text()
+
+    workers = [line.split("Start worker at:")[1].strip() for name in ("w1.log", "w2.log")
+               for line in (tmp_path / name).read_text().splitlines() if "Start worker at:" in line]
+    engine = sa.create_engine(postgres_server.url("mnist_registry"))
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT family, card, dataset_version FROM model_versions")).all()
+    engine.dispose()
+    cards = {family: card for family, card, _ in rows}
+    assert set(FAMILIES) <= set(cards), cards.keys()
+    for family in FAMILIES:
+        assert any(f"Dask worker {address}" in cards[family] for address in workers), (family, workers)
+    assert rows[0].dataset_version in output  # `mnist datasets` read it from the bucket
