@@ -50,7 +50,7 @@ def unreachable(error: BaseException) -> StorageUnreachable | None:
     """A one-line error naming the endpoint, when ``error`` (or its cause) is a connection failure."""
     seen = error
     while seen is not None:
-        if isinstance(seen, ConnectionError) or {c.__name__ for c in type(seen).__mro__} & _CONNECTION_ERRORS:
+        if {c.__name__ for c in type(seen).__mro__} & _CONNECTION_ERRORS:
             endpoint = getattr(seen, "kwargs", {}).get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL")
             where = f"the storage endpoint {endpoint}" if endpoint else "the storage root's server"
             return StorageUnreachable(
@@ -172,13 +172,12 @@ class StorageRoot:
         the old directory is moved aside first and deleted after the new one is in place. On a
         local disk each move is one ``rename``, so the directory appears whole or not at all.
         """
-        if self.fs.exists(final) and not replace:
-            if self.is_local or self.fs.exists(f"{final}/{commit_file}"):
+        # On an object store a directory without its commit file is incomplete: a writer killed
+        # mid-publish left it, or one is publishing the same content right now. Readers ignore it,
+        # and the copy below overwrites its objects one by one (same bytes: no harm to either).
+        if self.fs.exists(final) and (self.is_local or self.fs.exists(f"{final}/{commit_file}")):
+            if not replace:
                 return False
-            # On an object store, a directory without its commit file is what a writer killed
-            # mid-publish left; readers never saw it. Clear it and publish ours.
-            self.fs.rm(final, recursive=True)
-        if self.fs.exists(final):
             retired = f"{final.rsplit('/', 1)[0]}/.retired-{uuid.uuid4().hex}"
             self.fs.mv(final, retired, recursive=True)
             try:
@@ -199,8 +198,9 @@ class StorageRoot:
                 raise
             return True
         # Object stores have no atomic directory rename: readers treat a directory as present
-        # only once its commit file exists, so that file is copied last.
-        names = sorted(entry.rsplit("/", 1)[1] for entry in self.fs.ls(staging, detail=False))
-        for name in [n for n in names if n != commit_file] + [commit_file]:
-            self.fs.copy(f"{staging}/{name}", f"{final}/{name}", recursive=True)
+        # only once its commit file exists, so that file is copied last. Files are copied one by
+        # one (a recursive copy onto an existing folder would nest it inside).
+        files = sorted(path[len(staging) + 1:] for path in self.fs.find(staging))
+        for name in [n for n in files if n != commit_file] + [commit_file]:
+            self.fs.copy(f"{staging}/{name}", f"{final}/{name}")
         return True

@@ -68,17 +68,25 @@ def http_ok(url: str) -> bool:
 
 
 def stop(process: subprocess.Popen, grace: float = 15) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after ``grace`` seconds."""
-    if process.poll() is not None:
+    """SIGTERM the whole process group (what a leader that exited left running too), then SIGKILL
+    what is left after ``grace`` seconds."""
+    def group_alive() -> bool:
+        process.poll()  # reap the leader, so that a zombie does not count
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    if not group_alive():
         return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
+    os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while group_alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if group_alive():
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        pass
+    process.wait(timeout=10)
 
 
 @contextmanager
@@ -128,15 +136,15 @@ def postgres() -> Iterator[Postgres]:
     try:
         subprocess.run([*as_owner, str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "mnist"],
                        check=True, capture_output=True, timeout=120)
-        started = subprocess.run(
-            [*ctl, "-o", f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "-l", str(base / "log"), "-w", "start"],
-            capture_output=True, text=True, timeout=120)
-        if started.returncode != 0:
-            raise RuntimeError(f"PostgreSQL did not start: {started.stdout}{started.stderr}\n{tail(base / 'log')}")
         try:
+            started = subprocess.run(
+                [*ctl, "-o", f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "-l", str(base / "log"), "-w",
+                 "start"], capture_output=True, text=True, timeout=120)
+            if started.returncode != 0:
+                raise RuntimeError(f"PostgreSQL did not start: {started.stdout}{started.stderr}\n{tail(base / 'log')}")
             yield Postgres(port)
-        finally:
-            subprocess.run([*ctl, "stop", "-m", "fast"], capture_output=True, timeout=60)
+        finally:  # also when the start failed or timed out half-way
+            subprocess.run([*ctl, "stop", "-m", "immediate"], capture_output=True, timeout=60)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -204,7 +212,8 @@ def dask_cluster(folder: Path, env: dict, workers: int = 2) -> Iterator[DaskClus
             wait_until(lambda: "Start worker at:" in log.read_text(), f"Dask worker {n}", 60, log, process)
             line = next(l for l in log.read_text().splitlines() if "Start worker at:" in l)
             addresses[line.split("Start worker at:")[1].strip()] = process
-        wait_until(lambda: "Register worker" in (folder / "scheduler.log").read_text(), "worker registration", 30)
+        wait_until(lambda: (folder / "scheduler.log").read_text().count("Register worker") >= workers,
+                   "every worker's registration", 30, folder / "scheduler.log")
         yield DaskCluster(address, addresses, folder)
 
 
