@@ -50,19 +50,29 @@ def heartbeat_env() -> dict[str, str]:
     return {HEARTBEAT_SETTING: HEARTBEAT_SECONDS}
 
 
-def wait_healthy(api_url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+def wait_for(ready, what: str, process: subprocess.Popen | None, timeout: float) -> None:
+    """Poll ``ready()`` (an OSError counts as not yet) until it is true; UpError when ``process``
+    exits first or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise UpError(f"the Prefect server exited with status {process.returncode}; see its log")
+        if process is not None and process.poll() is not None:
+            raise UpError(f"{what} exited with status {process.returncode}; see its log")
         try:
-            with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
+            if ready():
+                return
         except OSError:
             pass
-        time.sleep(0.5)
-    raise UpError(f"the Prefect server did not answer {api_url}/health within {timeout:.0f} s")
+        time.sleep(0.3)
+    raise UpError(f"{what} was not ready within {timeout:.0f} s")
+
+
+def answers(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return response.status == 200
+
+
+def wait_healthy(api_url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+    wait_for(lambda: answers(f"{api_url}/health"), f"the Prefect server at {api_url}", process, timeout)
 
 
 def deployment_file(name: str) -> str:
@@ -186,20 +196,28 @@ def up(port: int, home: str | None, logs: str | None, worker: bool = True) -> in
         # A second Ctrl-C while stopping would leave the server and worker running on their own.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         for process in reversed(started):
-            _stop(process)
+            stop_group(process)
         print("stopped", flush=True)
     return 0
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM the process group (the server's and worker's children too), then SIGKILL."""
-    if process.poll() is not None:
+def stop_group(process: subprocess.Popen, grace: float = 20) -> None:
+    """SIGTERM the process group (the server's and worker's children too, and what a leader that
+    already exited left running), then SIGKILL what is left after ``grace`` seconds."""
+    def group_alive() -> bool:
+        process.poll()  # reap the leader, so that a zombie does not count
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    if not group_alive():
         return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
+    os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while group_alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if group_alive():
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        pass
+    process.wait(timeout=10)

@@ -1,6 +1,7 @@
 """Shared fixtures: synthetic digits, IDX/CSV source folders, a storage root, Prefect."""
 
 import gzip
+import itertools
 import os
 import tempfile
 
@@ -106,7 +107,7 @@ def postgres_server():
         yield server
 
 
-_databases = iter(range(1, 10**6))
+_databases = itertools.count(1)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

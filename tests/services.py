@@ -8,19 +8,18 @@ A service whose software is missing skips its tests, unless ``MNIST_REQUIRE_SERV
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from mnist_pipeline.flows.up import UpError, answers, stop_group, wait_for
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 VENV_BIN = Path(sys.executable).parent
@@ -49,44 +48,11 @@ def tail(path: Path, lines: int = 15) -> str:
 
 def wait_until(ready: Callable[[], bool], what: str, timeout: float, log: Path | None = None,
                process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{what}: the process exited with {process.returncode}\n{tail(log) if log else ''}")
-        try:
-            if ready():
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{what} not ready after {timeout:.0f} s\n{tail(log) if log else ''}")
-
-
-def http_ok(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=2) as response:
-        return response.status < 500
-
-
-def stop(process: subprocess.Popen, grace: float = 15) -> None:
-    """SIGTERM the whole process group (what a leader that exited left running too), then SIGKILL
-    what is left after ``grace`` seconds."""
-    def group_alive() -> bool:
-        process.poll()  # reap the leader, so that a zombie does not count
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
-    if not group_alive():
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while group_alive() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if group_alive():
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=10)
+    """`mnist up`'s wait, with the tail of the service's log in the error."""
+    try:
+        wait_for(ready, what, process, timeout)
+    except UpError as error:
+        raise RuntimeError(f"{error}\n{tail(log) if log else ''}") from None
 
 
 @contextmanager
@@ -99,7 +65,7 @@ def service(args: list[str], log: Path, cwd: Path | str, env: dict) -> Iterator[
     try:
         yield process
     finally:
-        stop(process)
+        stop_group(process, grace=15)
 
 
 def without_run_settings(env: dict) -> dict:
@@ -170,7 +136,7 @@ def s3_endpoint(folder: Path) -> Iterator[S3Endpoint]:
     url = f"http://127.0.0.1:{port}"
     folder.mkdir(parents=True, exist_ok=True)
     with service([str(moto), "-H", "127.0.0.1", "-p", str(port)], folder / "moto.log", folder, dict(os.environ)) as p:
-        wait_until(lambda: http_ok(url), "moto's S3 server", 60, folder / "moto.log", p)
+        wait_until(lambda: answers(url), "moto's S3 server", 60, folder / "moto.log", p)
         yield S3Endpoint(url, {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                                "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": url})
 
@@ -235,5 +201,5 @@ def prefect_server(folder: Path, database_url: str, env: dict) -> Iterator[Prefe
     log = folder / "prefect-server.log"
     with service([str(VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                  log, folder, server_env) as process:
-        wait_until(lambda: http_ok(f"{api_url}/health"), "the Prefect server", 120, log, process)
+        wait_until(lambda: answers(f"{api_url}/health"), "the Prefect server", 120, log, process)
         yield PrefectServer(api_url, client_env)

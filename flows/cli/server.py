@@ -4,7 +4,7 @@
 import argparse
 import os
 
-from mnist_pipeline.flows.cli.shared import Options
+from mnist_pipeline.flows.cli.shared import Options, use_local_server_auth
 
 
 def add_commands(commands, options: Options) -> None:
@@ -39,15 +39,10 @@ def _up(args: argparse.Namespace) -> int:
 
 def _deploy(args: argparse.Namespace) -> int:
     from mnist_pipeline.flows.up import deploy
-    from mnist_pipeline.storage import services
     from mnist_pipeline.storage.root import StorageRoot
 
     root = StorageRoot(args.home)
-    env = dict(os.environ)
-    if env.get("PREFECT_API_URL") and not env.get("PREFECT_API_AUTH_STRING"):
-        auth = services.auth_for(root, env["PREFECT_API_URL"])  # a server `mnist up` started here
-        if auth:
-            env["PREFECT_API_AUTH_STRING"] = auth
-    deploy(env, root.url)
+    use_local_server_auth(args.home)
+    deploy(dict(os.environ), root.url)
     print(f"deployed: prefect deployment run mnist/train-all (runs on {root.url})")
     return 0

@@ -139,7 +139,15 @@ def prepare_prefect(home: str | None) -> None:
     # Heartbeats let a server's crash automation mark this run Crashed if the process is killed.
     for name, value in heartbeat_env().items():
         os.environ.setdefault(name, value)
-    # The secret of the server `mnist up` started for this storage root, sent to that server only.
+    use_local_server_auth(home)
+    import prefect.main  # noqa: F401  (sets up Prefect's logging, which the next line adjusts)
+
+    quiet_user_error_tracebacks()
+
+
+def use_local_server_auth(home: str | None) -> None:
+    """Set PREFECT_API_AUTH_STRING to the secret of the server `mnist up` started for this storage
+    root, when PREFECT_API_URL is that server (the secret is sent to that server only)."""
     api_url = os.environ.get("PREFECT_API_URL")
     if api_url and not os.environ.get("PREFECT_API_AUTH_STRING"):
         from mnist_pipeline.storage import services
@@ -148,9 +156,6 @@ def prepare_prefect(home: str | None) -> None:
         auth = services.auth_for(StorageRoot(home), api_url)
         if auth:
             os.environ["PREFECT_API_AUTH_STRING"] = auth
-    import prefect.main  # noqa: F401  (sets up Prefect's logging, which the next line adjusts)
-
-    quiet_user_error_tracebacks()
 
 
 def user_error(error: BaseException) -> BaseException | None:
@@ -165,9 +170,6 @@ def user_error(error: BaseException) -> BaseException | None:
         return error
     return unreachable(error)
 
-
-def is_user_error(error: BaseException) -> bool:
-    return user_error(error) is not None
 
 
 def quiet_user_error_tracebacks() -> None:
@@ -195,7 +197,7 @@ class _UserErrorFormatter:
         import logging
 
         error = record.exc_info[1] if record.exc_info else None
-        if error is not None and is_user_error(error):
+        if error is not None and user_error(error) is not None:
             record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
         return self.inner.format(record)
 

@@ -272,7 +272,7 @@ def test_the_readme_scaling_out_walkthrough_runs_as_written(tmp_path, postgres_s
     try:
         shell.wait(timeout=720)
     finally:
-        services.stop(shell, grace=5)  # whatever the block left running, if it failed midway
+        services.stop_group(shell, grace=5)  # whatever the block left running, if it failed midway
     output = terminal.read_text()
     assert shell.returncode == 0, output[-4000:] + services.tail(tmp_path / "worker.log", 30)
     assert "Flow run finished successfully in 'Completed'" in output, output[-4000:]
