@@ -12,6 +12,8 @@ Layout of one evaluation::
 
 import json
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pyarrow as pa
@@ -19,9 +21,9 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from mnist_pipeline.storage.datasets import IMAGE_BYTES, from_table
-from mnist_pipeline.storage.raw import read_input
-from mnist_pipeline.storage.root import StorageRoot, is_directory_url, write_url_atomic
-from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, Digits
+from mnist_pipeline.storage.raw import open_input
+from mnist_pipeline.storage.root import StorageRoot, is_directory_url, open_url_atomic
+from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, Digits, concat
 from mnist_pipeline.tasks.core.errors import InputError
 
 AREA = "evaluations"
@@ -29,6 +31,10 @@ METRICS = "metrics.json"
 PREDICTIONS = "predictions.parquet"
 PROBABILITIES = "probabilities.npy"
 REPORT_HTML = "report.html"
+# Rows of a Parquet file scored at a time (`mnist predict --output`): about 40 MB of images, and
+# a multiple of the torch families' scoring batch of 2,048.
+SCORE_BATCH_ROWS = 49_152
+READ_BUFFER_BYTES = 1 << 20
 
 
 def evaluation_dir(root: StorageRoot, model_id: str, dataset_version: str) -> str:
@@ -102,13 +108,40 @@ def report_url(root: StorageRoot, model_id: str, dataset_version: str) -> str | 
 def read_images_parquet(url: str) -> Digits:
     """Digits from a Parquet file: this pipeline's schema (``image`` as 784 bytes), or an
     ``image`` column of 784-long lists; ``sample_id`` and ``label`` are optional."""
-    table = pq.read_table(pa.BufferReader(read_input(url)))
-    if "image" not in table.column_names:
-        raise InputError(f"{url} has no `image` column (columns: {', '.join(table.column_names)}); "
-                         "write the 784 pixels of each image as fixed_size_binary(784) or a list of 784 ints")
+    batches = list(iter_images_parquet(url))
+    return batches[0] if len(batches) == 1 else concat(batches)
+
+
+def iter_images_parquet(url: str, batch_rows: int | None = None) -> Iterator[Digits]:
+    """:func:`read_images_parquet` in batches of at most ``batch_rows`` rows (SCORE_BATCH_ROWS by
+    default), read from the file as they are needed: memory stays bounded however many rows it
+    holds (one batch, at least, even for an empty file)."""
+    batch_rows = batch_rows or SCORE_BATCH_ROWS
+    with open_input(url) as handle:
+        try:
+            # Without pre-buffering: pyarrow's read-ahead cache otherwise keeps every row group
+            # it read (a million-row file grew the process by 300 MB; with this, 340 MB peak).
+            parquet = pq.ParquetFile(handle, pre_buffer=False, buffer_size=READ_BUFFER_BYTES)
+        except pa.ArrowException as error:
+            raise InputError(f"{url} is not a readable Parquet file ({error})") from error
+        columns = parquet.schema_arrow.names
+        if "image" not in columns:
+            raise InputError(f"{url} has no `image` column (columns: {', '.join(columns)}); "
+                             "write the 784 pixels of each image as fixed_size_binary(784) or a list of 784 ints")
+        wanted = [name for name in ("sample_id", "label", "image") if name in columns]
+        first = 0
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=wanted):
+            yield _digits_of(pa.Table.from_batches([batch]), url, first)
+            first += batch.num_rows
+        if first == 0:
+            yield _digits_of(parquet.schema_arrow.empty_table().select(wanted), url, 0)
+
+
+def _digits_of(table: pa.Table, url: str, first: int) -> Digits:
+    """The digits of rows ``first``.. of a Parquet file of images (default sample ids: row numbers)."""
     n = table.num_rows
     if "sample_id" not in table.column_names:
-        table = table.append_column("sample_id", pa.array(np.arange(n), pa.int64()))
+        table = table.append_column("sample_id", pa.array(np.arange(first, first + n), pa.int64()))
     if "label" not in table.column_names:
         table = table.append_column("label", pa.array(np.zeros(n, np.uint8)))
     column = table.column("image")
@@ -116,15 +149,15 @@ def read_images_parquet(url: str) -> Digits:
         rows = np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))
         ids = table.column("sample_id").to_numpy()[rows]
         more = f" and {len(rows) - 1:,} more" if len(rows) > 1 else ""
-        raise InputError(f"{url}: row {rows[0]:,} (sample_id {ids[0]}){more} has no image (null); every row "
-                         "needs its 784 pixels, so remove or fill those rows")
+        raise InputError(f"{url}: row {first + rows[0]:,} (sample_id {ids[0]}){more} has no image (null); every "
+                         "row needs its 784 pixels, so remove or fill those rows")
     if pa.types.is_fixed_size_binary(column.type) and column.type.byte_width == IMAGE_BYTES:
         return from_table(table.select(["sample_id", "label", "image"]))
     try:
         images = np.asarray(column.to_pylist(), dtype=np.float64)
     except (ValueError, TypeError) as error:
         raise InputError(f"{url}: `image` rows are not all 784 numbers ({error})") from error
-    if images.ndim != 2 or images.shape[1] != IMAGE_BYTES or images.min() < 0 or images.max() > 255:
+    if n and (images.ndim != 2 or images.shape[1] != IMAGE_BYTES or images.min() < 0 or images.max() > 255):
         raise InputError(f"{url}: `image` must hold 784 pixel values in 0..255 per row, got shape {images.shape}")
     return Digits(images.reshape(n, *IMAGE_SHAPE).astype(np.uint8),
                   table.column("label").to_numpy().astype(np.uint8), table.column("sample_id").to_numpy())
@@ -150,9 +183,29 @@ def _real(fs, path: str) -> str:
 
 def write_predictions(url: str, columns: dict[str, np.ndarray], probabilities: np.ndarray) -> str:
     """Write a predictions Parquet atomically (temporary file, then rename)."""
-    table = pa.table(columns).append_column(
-        "probabilities", pa.FixedSizeListArray.from_arrays(pa.array(probabilities.reshape(-1), pa.float32()), probabilities.shape[1])
-    )
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
-    return write_url_atomic(url, sink.getvalue().to_pybytes())
+    with prediction_writer(url) as write:
+        write(columns, probabilities)
+    return url
+
+
+@contextmanager
+def prediction_writer(url: str) -> Iterator[Callable[[dict[str, np.ndarray], np.ndarray], None]]:
+    """A function that appends a batch of predictions (columns, and the ``(n, classes)``
+    probabilities) to the Parquet file at ``url``: written to a temporary file beside it, moved
+    into place when the block ends, removed if it raises (never half a file at ``url``)."""
+    with open_url_atomic(url) as handle:
+        writer: pq.ParquetWriter | None = None
+
+        def write(columns: dict[str, np.ndarray], probabilities: np.ndarray) -> None:
+            nonlocal writer
+            table = pa.table(columns).append_column("probabilities", pa.FixedSizeListArray.from_arrays(
+                pa.array(probabilities.reshape(-1), pa.float32()), probabilities.shape[1]))
+            if writer is None:
+                writer = pq.ParquetWriter(handle, table.schema, compression="zstd")
+            writer.write_table(table)
+
+        try:
+            yield write
+        finally:
+            if writer is not None:
+                writer.close()

@@ -5,6 +5,9 @@ file was verified against, so a stored file never changes and is never fetched t
 """
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO
 
 import fsspec
 
@@ -19,6 +22,18 @@ def read_input(uri: str) -> bytes:
             return handle.read()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as error:
         raise _unreadable(uri, error) from error
+
+
+@contextmanager
+def open_input(uri: str) -> Iterator[IO[bytes]]:
+    """An input file opened for reading in parts (a local path or any fsspec URL; InputError if
+    it is not one)."""
+    try:
+        handle = fsspec.open(uri, "rb").open()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as error:
+        raise _unreadable(uri, error) from error
+    with handle:
+        yield handle
 
 
 def is_file(uri: str) -> bool:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -70,18 +71,27 @@ def is_directory_url(url: str) -> bool:
 def write_url_atomic(url: str, data: bytes) -> str:
     """Write ``data`` to a file the user named (a path or fsspec URL) so that readers see the old
     file or the new one, never half; returns ``url``."""
+    with open_url_atomic(url) as handle:
+        handle.write(data)
+    return url
+
+
+@contextmanager
+def open_url_atomic(url: str) -> Iterator[IO[bytes]]:
+    """A binary handle on a temporary file beside ``url`` (a path or fsspec URL), moved onto it
+    when the block ends without an error and removed when it raises: readers see the old file
+    or the whole new one, never a part."""
     fs, path = fsspec.core.url_to_fs(url)
     parent = path.rsplit("/", 1)[0] if "/" in path else "."
     fs.makedirs(parent, exist_ok=True)
     temporary = f"{parent}/.tmp-{uuid.uuid4().hex}-{path.rsplit('/', 1)[-1]}"
     try:
         with fs.open(temporary, "wb") as handle:
-            handle.write(data)
+            yield handle
         fs.mv(temporary, path)
     finally:
         if fs.exists(temporary):
             fs.rm(temporary)
-    return url
 
 
 class StorageRoot:

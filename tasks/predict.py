@@ -57,17 +57,18 @@ def read_images(path: str, preprocess: Preprocess = "auto", digits: bool = True)
 
 @task(name="score-parquet", cache_policy=NO_CACHE)
 def score_parquet(home: str | None, registry_url: str | None, reference: str, input_url: str, output_url: str) -> dict:
-    """Predictions (label, probability, all ten probabilities) for every row of a Parquet file."""
+    """Predictions (label, probability, all ten probabilities) for every row of a Parquet file,
+    scored a batch at a time (memory stays bounded by the batch, not the file)."""
     logger = get_run_logger()
     evaluation_store.check_prediction_output(input_url, output_url)
     registered = load_registered(home, registry_url, reference)
-    images = evaluation_store.read_images_parquet(input_url)
-    scores = score(registered.model, images.images, registered.class_names)
-    evaluation_store.write_predictions(
-        output_url,
-        {"sample_id": images.sample_ids, "predicted": scores.predicted, "label_name": np.array(scores.label_names),
-         "probability": scores.probability, "model_id": np.full(len(scores), registered.model_id)},
-        scores.probabilities,
-    )
-    logger.info("scored %d images of %s with %s into %s", len(scores), input_url, registered.model_id, output_url)
-    return {"model_id": registered.model_id, "rows": len(scores), "output": output_url}
+    rows = 0
+    with evaluation_store.prediction_writer(output_url) as write:
+        for images in evaluation_store.iter_images_parquet(input_url):
+            scores = score(registered.model, images.images, registered.class_names)
+            write({"sample_id": images.sample_ids, "predicted": scores.predicted,
+                   "label_name": np.array(scores.label_names, dtype=str), "probability": scores.probability,
+                   "model_id": np.full(len(scores), registered.model_id)}, scores.probabilities)
+            rows += len(scores)
+    logger.info("scored %d images of %s with %s into %s", rows, input_url, registered.model_id, output_url)
+    return {"model_id": registered.model_id, "rows": rows, "output": output_url}

@@ -257,6 +257,14 @@ def _machine_line(record: dict) -> str:
     return f" of {where['host']} (pid {where['pid']}{worker})"
 
 
+def _rows_line(record: dict) -> str:
+    """Why a family that plans its own cost (the SVM) trained on the rows it did."""
+    plan = record.get("row_plan")
+    if not plan:
+        return ""
+    return f"\n- **Rows used**: {plan['rows']:,} of {plan['offered']:,} training images; {plan['reason']}"
+
+
 def model_card(record: dict) -> str:
     config = "\n".join(f"| {k} | {v} |" for k, v in record["config"].items())
     libraries = ", ".join(f"{k} {v}" for k, v in record["libraries"].items())
@@ -271,7 +279,7 @@ def model_card(record: dict) -> str:
     return f"""# Model card: {record['model_id']}
 
 - **Family**: {record['family']}
-- **Trained on**: {trained_on}
+- **Trained on**: {trained_on}{_rows_line(record)}
 - **Validation accuracy**: {record['validation_accuracy']:.4f} ({_kept(record)})
 - **Training time**: {record['train_seconds']:.1f} s on {record['threads']} thread(s){_machine_line(record)}; seed {record['seed']}
 - **Recipe**: {_recipe_line(record)}

@@ -6,8 +6,7 @@ Pure: no Prefect, no storage. ``tasks/train.py`` adds retries, caching, logging 
 import hashlib
 import json
 import time
-from dataclasses import dataclass, replace
-
+from dataclasses import asdict, dataclass, replace
 
 from mnist_pipeline.tasks.core.dataset import stratified_sample
 from mnist_pipeline.tasks.core.digits import Digits
@@ -76,7 +75,7 @@ def fit_family(
     family is subsampled), choosing on ``validation``; the fitted model and what training did."""
     train = stratified_sample(train, config.max_train_rows, seed)
     model = build(family, config).fit(train, validation, seed=seed, progress=progress, budget=Budget(family, budget_s))
-    model.report = replace(model.report, train_rows=len(train))
+    model.report = replace(model.report, train_rows=model.report.train_rows or len(train))
     return model, model.report
 
 
@@ -102,9 +101,11 @@ def training_record(
         # The problem the model solves: what promotion compares and prediction names classes by.
         "source": lineage.source,
         "class_names": list(lineage.class_names),
-        "smoke": subset != Subset(),
+        "smoke": subset.train_rows is not None,
         "subset": {"train_rows": subset.train_rows, "validation_rows": subset.validation_rows},
         "rows": rows,
+        # How many rows a family that plans its own cost chose, and why (the SVM's RowPlan).
+        "row_plan": asdict(report.row_plan) if report.row_plan else None,
         "validation_accuracy": report.validation_accuracy,
         "steps": report.steps,
         "best_step": report.best_step,

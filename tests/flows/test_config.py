@@ -53,3 +53,13 @@ def test_a_run_resolves_its_storage_root_and_registry_once_where_it_starts(monke
     assert EvaluateConfig(home="/h", registry_url="sqlite:////r.db").resolved().registry_url == "sqlite:////r.db"
     assert EvaluateConfig(home="/h").resolved().registry_url is None  # SQLite in the root
     assert resolved.resolved() == resolved
+
+
+def test_every_run_validates_on_at_most_its_validation_rows():
+    from mnist_pipeline.flows.config import TrainSettings
+    from mnist_pipeline.tasks.core.training import Subset
+
+    assert TrainSettings().subset() == Subset(validation_rows=10_000)  # all of an MNIST-sized split's 6,000
+    assert TrainSettings(max_validation_rows=None).subset() == Subset()
+    assert TrainSettings(smoke=True).subset() == Subset(2000, 500)
+    assert TrainSettings(smoke=True, max_validation_rows=300).subset() == Subset(2000, 300)

@@ -114,3 +114,33 @@ def test_the_predict_flow_writes_class_names(fashion, tmp_path):
     assert table.column_names == ["sample_id", "predicted", "label_name", "probability", "model_id", "probabilities"]
     names = table.column("label_name").to_pylist()
     assert names == [FASHION_MNIST.class_names[label] for label in table.column("predicted").to_pylist()]
+
+
+def test_the_predict_flow_streams_a_file_in_batches_with_the_answers_of_one_pass(fashion, tmp_path, monkeypatch):
+    from mnist_pipeline.storage import evaluations
+    from mnist_pipeline.tasks.predict import load_registered
+
+    home, test = fashion
+    datasets.write_split_file(StorageRoot(home), str(tmp_path / "batch.parquet"), test)
+    monkeypatch.setattr(evaluations, "SCORE_BATCH_ROWS", 7)  # 100 rows: 15 batches, the last of 2
+    outcome = predict(PredictConfig(home=home, input=str(tmp_path / "batch.parquet"), output=str(tmp_path / "out.parquet")))
+    assert outcome.rows == 100
+    parquet = pq.ParquetFile(tmp_path / "out.parquet")
+    assert parquet.metadata.num_row_groups == 15  # written a batch at a time
+    table = parquet.read()
+    whole = load_registered(home, None, "production").model.predict_proba(test.images)
+    assert table.column("sample_id").to_pylist() == test.sample_ids.tolist()
+    assert table.column("predicted").to_pylist() == whole.argmax(1).tolist()
+    np.testing.assert_allclose(np.array(table.column("probabilities").to_pylist()), whole, rtol=1e-5, atol=1e-7)
+
+
+def test_a_stream_that_fails_midway_leaves_no_output_file(fashion, tmp_path, monkeypatch):
+    from mnist_pipeline.storage import evaluations
+
+    home, test = fashion
+    images = [None if i == 50 else image.tobytes() for i, image in enumerate(test.images)]
+    pq.write_table(pa.table({"image": pa.array(images, pa.binary(784))}), tmp_path / "holes.parquet")
+    monkeypatch.setattr(evaluations, "SCORE_BATCH_ROWS", 7)  # six batches are written before the bad row
+    with pytest.raises(Exception, match="row 50 .sample_id 50. has no image"):
+        predict(PredictConfig(home=home, input=str(tmp_path / "holes.parquet"), output=str(tmp_path / "out.parquet")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["holes.parquet"]  # no output, no temporary file

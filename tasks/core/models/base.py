@@ -61,6 +61,20 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class RowPlan:
+    """How many rows a family whose cost grows faster than its rows (the SVM) trains on, and why
+    (recorded in training.json and the model card)."""
+
+    rows: int  # rows the fit trains on (a seeded, stratified subset of about this many when fewer than offered)
+    offered: int  # rows of the train split offered to it
+    predicted_seconds: float  # the fit and its validation pass, predicted
+    allowance_seconds: float | None  # what the plan had to fit in (None: no limit)
+    hardness: float  # support vectors against Fashion-MNIST's for as many rows
+    slowdown: float  # the machine's speed against the cost model's, where it read the clock (else 1.0)
+    reason: str
+
+
+@dataclass(frozen=True)
 class FitReport:
     """What training did: the validation score it kept and the history behind it."""
 
@@ -71,6 +85,8 @@ class FitReport:
     seconds: float
     stopped_early: str | None = None  # why training stopped before its last step (the time budget)
     train_rows: int | None = None  # rows trained on (set by training.fit_family, which subsamples)
+    # The rows a family that plans its own cost (the SVM) chose before it started, and why.
+    row_plan: RowPlan | None = None
     # The kept model's (calibrated) probabilities on the validation split (what combining models needs).
     validation_probabilities: np.ndarray | None = field(default=None, repr=False)
     # The fitted temperature and the validation ECE before and after it (calibration.calibrate).
@@ -104,9 +120,11 @@ class Classifier(ABC):
         progress: ProgressFn | None = None,
         budget: Budget | None = None,
     ) -> "Classifier":
-        """Train on all of ``train`` (choosing on ``validation``) and return this model, fitted;
-        ``self.report`` says what training did. Subsampling is the caller's
-        (:func:`mnist_pipeline.tasks.core.training.fit_family`), for every family alike."""
+        """Train on ``train`` (choosing on ``validation``) and return this model, fitted;
+        ``self.report`` says what training did. Subsampling by config is the caller's
+        (:func:`mnist_pipeline.tasks.core.training.fit_family`), for every family alike; a family
+        whose single fit cannot be interrupted (the SVM) may train on fewer rows that its time
+        budget affords, and says so in ``report.train_rows`` and ``report.row_plan``."""
 
     @abstractmethod
     def log_scores(self, images: np.ndarray) -> np.ndarray:
@@ -152,9 +170,14 @@ class Classifier(ABC):
 
 def flat_pixels(images: np.ndarray) -> np.ndarray:
     """``(n, 784)`` float32 in [0, 1] from uint8 images of shape ``(n, 28, 28)`` or ``(n, 784)``."""
+    return flat_images(images).astype(np.float32) / 255.0
+
+
+def flat_images(images: np.ndarray) -> np.ndarray:
+    """``(n, 784)`` uint8 from images of shape ``(n, 28, 28)`` or ``(n, 784)``, without a copy."""
     images = np.asarray(images)
     if (images.ndim == 2 and images.shape[1] == PIXELS) or images.shape[1:] == IMAGE_SHAPE:
-        return images.reshape(len(images), PIXELS).astype(np.float32) / 255.0
+        return images.reshape(len(images), PIXELS)
     raise ValueError(
         f"images of shape {images.shape} are not 28x28 digits; convert them first "
         "(`mnist predict` resizes PNG/JPEG images)"

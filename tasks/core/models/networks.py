@@ -1,9 +1,11 @@
 """The torch families (logistic regression, MLP, CNN): one training loop, three networks.
 
-Training keeps the whole split in one tensor and indexes shuffled batches out of it (a DataLoader
-costs more than these models do on a CPU). Every random draw (initialisation, shuffling, dropout)
-comes from generators seeded here, never from torch's global generator, so two models training
-in threads of one process do not disturb each other's randomness: same seed, same weights.
+Training keeps the whole split as it came, uint8 in one tensor, and indexes shuffled batches out
+of it, turning only each batch into floats (a DataLoader costs more than these models do on a
+CPU; a float copy of the split would cost 4x its memory, and time that grows with it). Every
+random draw (initialisation, shuffling, dropout) comes from generators seeded here, never from
+torch's global generator, so two models training in threads of one process do not disturb each
+other's randomness: same seed, same weights.
 """
 
 import copy
@@ -11,6 +13,7 @@ import json
 import math
 import threading
 import time
+import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -25,12 +28,15 @@ from mnist_pipeline.tasks.core.calibration import calibrate
 from mnist_pipeline.tasks.core.errors import ModelFileError
 from mnist_pipeline.tasks.core.models.augment import augment
 from mnist_pipeline.tasks.core.models.base import (
-    Classifier, FitReport, accuracy, class_count, flat_pixels, validation_steps,
+    PIXELS, Classifier, FitReport, accuracy, class_count, flat_images, flat_pixels, validation_steps,
 )
 from mnist_pipeline.tasks.core.models.configs import CnnConfig, LogRegConfig, MlpConfig, TorchConfig
 
 WEIGHTS_FILE = "weights.safetensors"
 PREDICT_BATCH = 2048
+# Images counted at a time for the input statistics (an int64 index per pixel: 13 MB).
+STATS_CHUNK = 2048
+LEVELS = 256  # the values a uint8 pixel takes
 # Module construction draws from torch's global generator; this lock makes seeding and building
 # one step, so concurrent trainings in threads get the weights their seed says.
 _INIT_LOCK = threading.Lock()
@@ -94,9 +100,10 @@ class TorchClassifier(Classifier):
         """Extra loss term (logistic regression's explicit L2 penalty)."""
         return 0.0
 
-    def normalization(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and std the network standardizes its input with (scalars by default)."""
-        return pixels.mean().reshape(1), pixels.std().reshape(1)
+    def normalization(self, counts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std the network standardizes its input with, from :func:`pixel_counts` of the
+        train split (scalars over every pixel by default)."""
+        return moments(counts.sum(0, keepdims=True), pixel_values())
 
     def _tensor(self, images: np.ndarray) -> torch.Tensor:
         return self._shaped(torch.from_numpy(flat_pixels(images)))
@@ -113,8 +120,8 @@ class TorchClassifier(Classifier):
         time budget, training stops at the next validation and keeps the best weights so far."""
         started = time.perf_counter()
         config = self.config
-        pixels = torch.from_numpy(flat_pixels(train.images))
-        mean, std = self.normalization(pixels)
+        pixels = _shared_tensor(flat_images(train.images))  # uint8, the split's own memory
+        mean, std = self.normalization(pixel_counts(train.images))
         self.num_classes = class_count(train, validation)
         y_train = torch.from_numpy(train.labels.astype(np.int64))
         x_valid = self._tensor(validation.images)
@@ -141,7 +148,8 @@ class TorchClassifier(Classifier):
                 order, cursor = torch.randperm(len(pixels), generator=generator), 0
             index = order[cursor : cursor + config.batch_size]
             cursor += config.batch_size
-            batch = self._shaped(augment(pixels[index], config.augment, generator))
+            # As flat_pixels does it (the same float32 division), for this batch only.
+            batch = self._shaped(augment(pixels[index].float() / 255.0, config.augment, generator))
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(net(batch), y_train[index], label_smoothing=config.label_smoothing)
             loss = loss + self.penalty(net)
@@ -209,7 +217,9 @@ class TorchClassifier(Classifier):
     def log_scores(self, images: np.ndarray) -> np.ndarray:
         if len(images) == 0:
             return np.zeros((0, self.num_classes), np.float32)
-        return self._log_scores(self._tensor(images)).numpy()
+        # A float copy of one scoring batch at a time, not of all the images (4x their bytes).
+        return torch.cat([self._log_scores(self._tensor(images[i : i + PREDICT_BATCH]))
+                          for i in range(0, len(images), PREDICT_BATCH)]).numpy()
 
     # -- files ----------------------------------------------------------------------------
     def weights(self) -> dict[str, bytes]:
@@ -258,13 +268,51 @@ def _by_name(state: dict[str, torch.Tensor], net: nn.Sequential) -> dict[str, to
     return renamed
 
 
+def _shared_tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor over ``array``'s memory; training only reads it, so a read-only array (a split
+    decoded from Arrow or IDX buffers) is shared too instead of copied."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array)
+
+
+def pixel_counts(images: np.ndarray) -> np.ndarray:
+    """``(784, 256)`` int64: how many images have each value at each pixel, counted in chunks.
+    Any statistic of a function of the pixels comes from it exactly, with no float copy of the
+    split, and the same whatever the chunking."""
+    flat = flat_images(images)
+    offsets = np.arange(PIXELS, dtype=np.int64) * LEVELS
+    counts = np.zeros(PIXELS * LEVELS, np.int64)
+    for start in range(0, len(flat), STATS_CHUNK):
+        counts += np.bincount((flat[start : start + STATS_CHUNK] + offsets).ravel(), minlength=PIXELS * LEVELS)
+    return counts.reshape(PIXELS, LEVELS)
+
+
+def pixel_values() -> np.ndarray:
+    """What each uint8 value is as a network input (float32 value / 255, as flat_pixels makes it)."""
+    return (np.arange(LEVELS, dtype=np.float32) / np.float32(255.0)).astype(np.float64)
+
+
+def moments(counts: np.ndarray, values: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row of ``counts`` (how often each of the ``values`` occurs), the mean and the sample
+    standard deviation of those values, as float32 tensors."""
+    n = counts.sum(1)
+    mean = counts @ values / np.maximum(n, 1)
+    variance = (counts * (values[None, :] - mean[:, None]) ** 2).sum(1) / np.maximum(n - 1, 1)
+    return torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(np.sqrt(variance).astype(np.float32))
+
+
 class LogReg(TorchClassifier):
     family = "logreg"
     config: LogRegConfig
 
-    def normalization(self, pixels):
-        features = torch.cat([pixels, pixels * pixels], dim=1) if self.config.squares else pixels
-        return features.mean(0), features.std(0) + self.config.std_floor
+    def normalization(self, counts):
+        values = pixel_values()
+        mean, std = moments(counts, values)
+        if self.config.squares:  # the squares' own statistics follow the pixels'
+            square_mean, square_std = moments(counts, values * values)
+            mean, std = torch.cat([mean, square_mean]), torch.cat([std, square_std])
+        return mean, std + self.config.std_floor
 
     def build(self, mean, std):
         return nn.Sequential(OrderedDict(
@@ -284,10 +332,11 @@ class Mlp(TorchClassifier):
     family = "mlp"
     config: MlpConfig
 
-    def normalization(self, pixels):
+    def normalization(self, counts):
         # Per pixel, as for logistic regression (a scalar mean and std scored 89.4% on
         # Fashion-MNIST's test split against 90.1% per pixel with the same settings).
-        return pixels.mean(0), pixels.std(0) + self.config.std_floor
+        mean, std = moments(counts, pixel_values())
+        return mean, std + self.config.std_floor
 
     def build(self, mean, std):
         first, second = self.config.hidden

@@ -8,6 +8,7 @@ fitted on the validation split, which costs one pass over it.
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import skops.io as skops_io
@@ -17,12 +18,14 @@ from sklearn.svm import SVC
 from mnist_pipeline.tasks.core.calibration import calibrate
 from mnist_pipeline.tasks.core.dataset import stratified_sample
 from mnist_pipeline.tasks.core.errors import ModelFileError
-from mnist_pipeline.tasks.core.models.base import Classifier, FitReport, accuracy, flat_pixels
+from mnist_pipeline.tasks.core.models import svm_cost
+from mnist_pipeline.tasks.core.models.base import Classifier, FitReport, RowPlan, accuracy, flat_pixels
 from mnist_pipeline.tasks.core.models.configs import SvmConfig
 
 WEIGHTS_FILE = "model.skops"
-# Rows the deskewing trial fits on (twice), when it is chosen on validation.
+# Rows the deskewing trial fits on (twice), and scores on, when it is chosen on validation.
 DESKEW_TRIAL_ROWS = 10_000
+DESKEW_TRIAL_VALIDATION_ROWS = 3_000
 # Fewer rows than this per core are scored on one thread (starting threads costs more).
 PARALLEL_CHUNK_ROWS = 500
 
@@ -60,37 +63,80 @@ class Svm(Classifier):
         self.pca, self.svc, self.temperature, self.deskewed = pca, svc, temperature, deskewed
 
     def fit(self, train, validation, *, seed, progress=None, budget=None) -> "Svm":
+        """PCA and the SVC on as many rows of ``train`` as the time budget (and the config's time
+        target) affords, by the cost model of :mod:`~mnist_pipeline.tasks.core.models.svm_cost`;
+        deskewing chosen on validation where the config leaves it open."""
         started = time.perf_counter()
         history = []
         self.deskewed = self.config.deskew
+        components = self.config.pca_components
         if self.deskewed is None:  # digits: try both on a subset, keep the better on validation
             trial = stratified_sample(train, DESKEW_TRIAL_ROWS, seed)
-            scores = {choice: self._fit_once(trial, validation, seed, choice)[1] for choice in (False, True)}
-            self.deskewed = scores[True] > scores[False]
-            history.append(_report(progress, 1, 4, "deskew trial", started, rows=len(trial),
-                                   without=round(scores[False], 5), deskewed=round(scores[True], 5)))
+            trial_validation = stratified_sample(validation, DESKEW_TRIAL_VALIDATION_ROWS, seed)
+            fits = {choice: self._fit_once(trial, trial_validation, seed, choice) for choice in (False, True)}
+            self.deskewed = fits[True][1] > fits[False][1]
+            pilot = (len(trial), fits[self.deskewed][2])
+            predicted = sum(svm_cost.FitCost(len(trial), len(trial_validation), components, 1.0, d).seconds()
+                            for d in (False, True))
+            history.append(_report(progress, 1, 5, "deskew trial", started, rows=len(trial),
+                                   without=round(fits[False][1], 5), deskewed=round(fits[True][1], 5)))
+        elif len(train) > svm_cost.PILOT_ROWS:  # how hard the data is, from a small fit's support vectors
+            pilot_rows = stratified_sample(train, svm_cost.PILOT_ROWS, seed)
+            pilot = (len(pilot_rows), self._fit_svc(pilot_rows, seed))
+            predicted = svm_cost.FitCost(len(pilot_rows), 0, components, 1.0, self.deskewed).seconds()
+        else:
+            pilot, predicted = None, 0.0
+        # What ran before the plan counts as predicted, not as timed (the same data and seed plan
+        # the same rows), unless it ran so much slower than predicted that the budget is at stake.
+        slower = svm_cost.slowdown(time.perf_counter() - started, predicted)
+        spent = predicted if slower == 1.0 else time.perf_counter() - started
+        plan = self._plan(len(train), len(validation), svm_cost.hardness(*pilot) if pilot else 1.0, spent, slower,
+                          budget)
+        train = stratified_sample(train, plan.rows, seed)
+        plan = replace(plan, rows=len(train))  # "about" that many: whole rows per class
+        history.append(_report(progress, 2, 5, "plan", started, rows=plan.rows, offered=plan.offered,
+                               predicted_seconds=plan.predicted_seconds, hardness=plan.hardness))
         if budget:
             budget.check("before the SVC fit")  # libsvm's fit cannot be interrupted: no start past the budget
-        scores, valid_accuracy = self._fit_once(train, validation, seed, self.deskewed)
-        history.append(_report(progress, 2, 4, "svc fit", started, support_vectors=int(self.svc.n_support_.sum())))
+        scores, valid_accuracy, support = self._fit_once(train, validation, seed, self.deskewed)
+        history.append(_report(progress, 3, 5, "svc fit", started, support_vectors=support))
         self.temperature, calibration = calibrate(scores, validation.labels)
-        history.append(_report(progress, 4, 4, "calibration", started, validation_accuracy=round(valid_accuracy, 5),
+        history.append(_report(progress, 5, 5, "calibration", started, validation_accuracy=round(valid_accuracy, 5),
                                temperature=round(self.temperature, 4), deskewed=self.deskewed))
-        self.report = FitReport(valid_accuracy, 1, 1, history, time.perf_counter() - started,
-                                validation_probabilities=self.probabilities(scores), calibration=calibration)
+        self.report = FitReport(valid_accuracy, 1, 1, history, time.perf_counter() - started, train_rows=len(train),
+                                row_plan=plan, validation_probabilities=self.probabilities(scores),
+                                calibration=calibration)
         return self
 
-    def _fit_once(self, train, validation, seed: int, deskewed: bool) -> tuple[np.ndarray, float]:
-        """PCA and the SVC on ``train``; the validation scores and accuracy."""
-        self.deskewed = deskewed
+    def _plan(self, offered: int, validation_rows: int, hardness: float, spent: float, slower: float,
+              budget) -> RowPlan:
+        """The rows the fit affords: within the smaller of the time budget and the config's time
+        target, less what the trial or pilot before it is predicted to have taken."""
+        limits = {"time budget": budget.seconds if budget else None, "time target (svm.time_target_s)":
+                  self.config.time_target_s}
+        limits = {name: seconds for name, seconds in limits.items() if seconds is not None}
+        if not limits:
+            return RowPlan(offered, offered, 0.0, None, round(hardness, 3), slower, "all rows: no time budget or target")
+        name = min(limits, key=limits.get)
+        return svm_cost.plan_rows(offered, validation_rows, self.config.pca_components, limits[name] - spent,
+                                  limit=name, hardness=hardness, deskewed=bool(self.deskewed), slower=slower)
+
+    def _fit_svc(self, train, seed: int) -> int:
+        """PCA and the SVC on ``train`` (with ``self.deskewed``); the support vectors it kept."""
         self.pca = PCA(self.config.pca_components, svd_solver="randomized", random_state=seed)
         components = self.pca.fit_transform(self._features(train.images))
         self.svc = SVC(
             C=self.config.C, kernel="rbf", gamma=self.config.gamma, cache_size=self.config.cache_mb,
             decision_function_shape="ovr", random_state=seed,
         ).fit(components, train.labels)
+        return int(self.svc.n_support_.sum())
+
+    def _fit_once(self, train, validation, seed: int, deskewed: bool) -> tuple[np.ndarray, float, int]:
+        """PCA and the SVC on ``train``; the validation scores, accuracy and support vectors."""
+        self.deskewed = deskewed
+        support = self._fit_svc(train, seed)
         scores = self._scores(validation.images)
-        return scores, accuracy(validation.labels, scores.argmax(1))
+        return scores, accuracy(validation.labels, scores.argmax(1)), support
 
     def _features(self, images: np.ndarray) -> np.ndarray:
         return flat_pixels(deskew(images) if self.deskewed else images)

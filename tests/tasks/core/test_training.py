@@ -30,6 +30,28 @@ def test_training_record_carries_lineage():
     assert record["smoke"] is False
     smoke = training_record("mlp", MlpConfig(), "d1", lineage, 7, Subset(2000, 500), {"train": 10, "validation": 5}, report, 1)
     assert smoke["smoke"] is True
+    # Validating on at most 10,000 rows is every run's rule, not a smoke run's.
+    capped = training_record("mlp", MlpConfig(), "d1", lineage, 7, Subset(validation_rows=10_000),
+                             {"train": 10, "validation": 5}, report, 1)
+    assert capped["smoke"] is False and capped["subset"] == {"train_rows": None, "validation_rows": 10_000}
+    assert record["row_plan"] is None
     assert record["config"]["hidden"] == [256, 256]
     assert record["code_version"] and record["model_code"]
     assert set(record["libraries"]) >= {"torch", "scikit-learn", "numpy"}
+
+
+def test_an_svms_row_plan_is_in_its_training_record_and_model_card():
+    from mnist_pipeline.tasks.core.models.base import FitReport
+    from mnist_pipeline.tasks.core.models.configs import SvmConfig
+    from mnist_pipeline.tasks.core.models.svm_cost import plan_rows
+    from mnist_pipeline.tasks.registry import model_card
+
+    plan = plan_rows(216_000, 10_000, 200, allowance_s=120)
+    report = FitReport(0.9, 1, 1, [], 90.0, train_rows=plan.rows, row_plan=plan)
+    record = training_record("svm", SvmConfig(), "d1", Lineage("idx", ()), 0, Subset(validation_rows=10_000),
+                             {"train": plan.rows, "validation": 10_000}, report, 1)
+    assert record["rows"]["train"] == plan.rows < 216_000
+    assert record["row_plan"] == {"rows": plan.rows, "offered": 216_000, "predicted_seconds": plan.predicted_seconds,
+                                  "allowance_seconds": 120, "hardness": 1.0, "slowdown": 1.0, "reason": plan.reason}
+    card = model_card({**record, "model_id": "svm-0", "libraries": {}})
+    assert f"**Rows used**: {plan.rows:,} of 216,000 training images; a seeded, stratified subset" in card

@@ -3,7 +3,9 @@ import pytest
 
 from mnist_pipeline.tasks.core import models
 from mnist_pipeline.tasks.core.models import Budget, ModelFileError, TimeBudgetExceeded
+from mnist_pipeline.tasks.core.models import svm_cost
 from mnist_pipeline.tasks.core.models.base import META_FILE
+from mnist_pipeline.tasks.core.models.svm_cost import UnaffordableFit
 from mnist_pipeline.tasks.core.models.configs import FAMILIES, CnnConfig
 
 from .conftest import FAST
@@ -132,9 +134,50 @@ def test_the_time_budget_stops_training_and_keeps_the_best_weights(mnist_5k):
 
 
 def test_an_svm_that_cannot_start_within_its_budget_fails(mnist_5k):
+    # Its budget spent before the fit (here: by a clock started long ago): libsvm's fit never starts.
     model = models.build("svm", FAST["svm"])
-    with pytest.raises(TimeBudgetExceeded, match="time budget of 0.001 s exceeded .before the SVC fit"):
-        model.fit(mnist_5k["train"], mnist_5k["validation"], seed=0, budget=Budget("svm", 0.001, started=0.0))
+    with pytest.raises(TimeBudgetExceeded, match="time budget of 100 s exceeded .before the SVC fit"):
+        model.fit(mnist_5k["train"], mnist_5k["validation"], seed=0, budget=Budget("svm", 100, started=0.0))
+    # A budget no fit could keep: refused by the plan, before any work.
+    with pytest.raises(UnaffordableFit, match="even 1,000 training rows are predicted"):
+        model.fit(mnist_5k["train"], mnist_5k["validation"], seed=0, budget=Budget("svm", 0.001))
+
+
+def test_an_svm_given_more_rows_than_its_budget_affords_trains_on_the_subset_it_predicted(fashion_10k, monkeypatch):
+    from mnist_pipeline.tasks.core.dataset import stratified_sample
+    from mnist_pipeline.tasks.core.training import fit_family
+
+    monkeypatch.setattr(svm_cost, "SLOWDOWN_TOLERANCE", float("inf"))  # however busy this machine is
+
+    train, validation = fashion_10k["train"], fashion_10k["validation"].take(slice(0, 1000))
+    config = FAST["svm"]  # 30 components, no deskewing: a pilot fit on 5,000 rows, then the plan
+    model, report = fit_family("svm", config, train, validation, seed=0, budget_s=1.0)
+    plan = report.row_plan
+    pilot = svm_cost.FitCost(svm_cost.PILOT_ROWS, 0, 30).seconds()
+    expected = svm_cost.plan_rows(8000, 1000, 30, 1.0 - pilot, hardness=plan.hardness)
+    assert 1000 < expected.rows < 8000 and plan.offered == 8000 and 0.5 <= plan.hardness <= 3
+    assert plan.predicted_seconds == expected.predicted_seconds and plan.reason == expected.reason
+    subset = stratified_sample(train, expected.rows, 0)  # the seeded, stratified rows it predicted
+    assert report.train_rows == plan.rows == len(subset) == model.svc.shape_fit_[0]
+    planned = next(step for step in report.history if step["step"] == "plan")
+    assert planned == {"step": "plan", "rows": plan.rows, "offered": 8000, "predicted_seconds": plan.predicted_seconds,
+                       "hardness": plan.hardness, "seconds": planned["seconds"]}
+    # Same data, seed and budget: the same rows (the plan reads no clock).
+    assert fit_family("svm", config, train, validation, seed=0, budget_s=1.0)[1].row_plan == plan
+    # Without a budget, its time target (150 s) affords every row.
+    assert fit_family("svm", config, train, validation, seed=0)[1].train_rows == 8000
+
+
+def test_an_svm_on_a_machine_slower_than_its_cost_model_plans_fewer_rows(fashion_10k, monkeypatch):
+    from mnist_pipeline.tasks.core.training import fit_family
+
+    train, validation = fashion_10k["train"], fashion_10k["validation"].take(slice(0, 1000))
+    monkeypatch.setattr(svm_cost, "SLOWDOWN_TOLERANCE", float("inf"))
+    on_time = fit_family("svm", FAST["svm"], train, validation, seed=0, budget_s=3.0)[1].row_plan
+    monkeypatch.setattr(svm_cost, "slowdown", lambda actual, predicted: 3.0)  # as if the pilot took 3x its prediction
+    slow = fit_family("svm", FAST["svm"], train, validation, seed=0, budget_s=3.0)[1].row_plan
+    assert on_time.slowdown == 1.0 and slow.slowdown == 3.0
+    assert slow.rows < on_time.rows and "pilot ran 3.00x slower than the cost model" in slow.reason
 
 
 def test_images_that_are_not_28x28_are_refused(trained):
