@@ -130,7 +130,15 @@ def iter_images_parquet(url: str, batch_rows: int | None = None) -> Iterator[Dig
                              "write the 784 pixels of each image as fixed_size_binary(784) or a list of 784 ints")
         wanted = [name for name in ("sample_id", "label", "image") if name in columns]
         first = 0
-        for batch in parquet.iter_batches(batch_size=batch_rows, columns=wanted):
+        batches = parquet.iter_batches(batch_size=batch_rows, columns=wanted)
+        while True:
+            try:
+                batch = next(batches, None)
+            except (pa.ArrowException, OSError) as error:
+                raise InputError(f"{url}: rows from {first:,} on cannot be read ({error}); the file is "
+                                 "truncated or damaged, so write it again") from error
+            if batch is None:
+                break
             yield _digits_of(pa.Table.from_batches([batch]), url, first)
             first += batch.num_rows
         if first == 0:
@@ -144,6 +152,10 @@ def _digits_of(table: pa.Table, url: str, first: int) -> Digits:
         table = table.append_column("sample_id", pa.array(np.arange(first, first + n), pa.int64()))
     if "label" not in table.column_names:
         table = table.append_column("label", pa.array(np.zeros(n, np.uint8)))
+    if table.column("sample_id").null_count:
+        row = first + int(np.flatnonzero(table.column("sample_id").is_null().to_numpy(zero_copy_only=False))[0])
+        raise InputError(f"{url}: row {row:,} has no sample_id (null); give every row an id, or leave the "
+                         "column out to number the rows")
     column = table.column("image")
     if column.null_count:
         rows = np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))
@@ -202,6 +214,8 @@ def prediction_writer(url: str) -> Iterator[Callable[[dict[str, np.ndarray], np.
                 pa.array(probabilities.reshape(-1), pa.float32()), probabilities.shape[1]))
             if writer is None:
                 writer = pq.ParquetWriter(handle, table.schema, compression="zstd")
+            elif table.schema != writer.schema:  # e.g. a batch of other id types than the first
+                table = table.cast(writer.schema)
             writer.write_table(table)
 
         try:
@@ -209,3 +223,5 @@ def prediction_writer(url: str) -> Iterator[Callable[[dict[str, np.ndarray], np.
         finally:
             if writer is not None:
                 writer.close()
+        if writer is None:  # raising here removes the temporary file: no empty non-Parquet file
+            raise ValueError(f"no predictions were written to {url}")

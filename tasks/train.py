@@ -53,7 +53,8 @@ class TrainJob:
 
     @property
     def model_id(self) -> str:
-        return model_id(self.family, self.config, self.dataset_version, self.seed, self.subset, self.member_ids)
+        return model_id(self.family, self.config, self.dataset_version, self.seed, self.subset, self.member_ids,
+                        self.budget_s)
 
 
 def _cache_key(context, parameters) -> str | None:
@@ -167,7 +168,8 @@ def _stored(root: StorageRoot, job: TrainJob) -> dict | None:
 
 
 def _split(root: StorageRoot, job: TrainJob, split: str, rows: int | None):
-    """A split of the job's dataset version, or a seeded stratified ``rows`` of it (smoke runs)."""
+    """A split of the job's dataset version, or a seeded stratified ``rows`` of it (a smoke run's
+    rows, or the run's validation cap)."""
     return stratified_sample(dataset_store.read_split(root, job.dataset_version, split), rows, job.seed)
 
 

@@ -25,6 +25,9 @@ TRAINING_ORDER = ("cnn", "svm", "mlp", "logreg")
 # matrices are small) and run side by side on one core each. A thread count is fixed for a
 # whole training: changing it midway changes the floats, and the same seed must give the same model.
 WIDE_FAMILIES = ("cnn",)
+# Families that choose their rows from the time budget before an uninterruptible fit (the SVM,
+# svm_cost.py): the budget is part of what determines their model, so it is part of its id.
+BUDGET_PLANNED_FAMILIES = ("svm",)
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,9 @@ class Subset:
 
 
 def model_id(family: str, config: FamilyConfig, dataset_version: str, seed: int, subset: Subset,
-             members: tuple[str, ...] | list[str] = ()) -> str:
+             members: tuple[str, ...] | list[str] = (), budget_s: float | None = None) -> str:
     """``<family>-<16 hex>`` over everything that determines the trained model (for an ensemble,
-    its members too)."""
+    its members too; for a family that plans its rows from it, the time budget)."""
     identity = {
         "family": family,
         "config": config.model_dump(mode="json"),
@@ -49,6 +52,8 @@ def model_id(family: str, config: FamilyConfig, dataset_version: str, seed: int,
     }
     if members:
         identity["members"] = sorted(members)
+    if family in BUDGET_PLANNED_FAMILIES:
+        identity["budget_s"] = budget_s
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     return f"{family}-{digest[:16]}"
 

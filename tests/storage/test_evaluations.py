@@ -42,6 +42,15 @@ def test_a_bad_row_is_named_by_its_place_in_the_file_not_in_its_batch(tmp_path):
         list(iter_images_parquet(str(tmp_path / "missing.parquet")))
 
 
+def test_a_null_sample_id_is_refused_naming_its_row(tmp_path):
+    digits = make_digits(2)
+    ids = pa.array([None if i == 12 else i for i in range(len(digits))], pa.int64())
+    pq.write_table(pa.table({"sample_id": ids, "image": pa.array([i.tobytes() for i in digits.images], pa.binary(784))}),
+                   tmp_path / "ids.parquet")
+    with pytest.raises(InputError, match=r"row 12 has no sample_id \(null\)"):
+        list(iter_images_parquet(str(tmp_path / "ids.parquet"), batch_rows=5))
+
+
 def test_predictions_appear_whole_or_not_at_all(tmp_path):
     out = tmp_path / "out.parquet"
     columns = {"sample_id": np.arange(3), "predicted": np.array([1, 2, 3], np.uint8)}
@@ -57,4 +66,8 @@ def test_predictions_appear_whole_or_not_at_all(tmp_path):
             write({k: v + 6 if k == "sample_id" else v for k, v in columns.items()}, probabilities)
             raise RuntimeError("scoring failed")
     assert pq.read_table(out).column("sample_id").to_pylist() == list(range(6))  # the old file, untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.parquet"]
+    with pytest.raises(ValueError, match="no predictions were written"):
+        with prediction_writer(str(tmp_path / "none.parquet")):
+            pass
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.parquet"]

@@ -281,6 +281,8 @@ def pixel_counts(images: np.ndarray) -> np.ndarray:
     Any statistic of a function of the pixels comes from it exactly, with no float copy of the
     split, and the same whatever the chunking."""
     flat = flat_images(images)
+    if flat.dtype != np.uint8:
+        raise ValueError(f"pixel counts need uint8 images, got {flat.dtype}")
     offsets = np.arange(PIXELS, dtype=np.int64) * LEVELS
     counts = np.zeros(PIXELS * LEVELS, np.int64)
     for start in range(0, len(flat), STATS_CHUNK):

@@ -5,6 +5,7 @@ one-vs-rest decision scores are turned into probabilities by a softmax whose tem
 fitted on the validation split, which costs one pass over it.
 """
 
+import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -69,44 +70,55 @@ class Svm(Classifier):
         started = time.perf_counter()
         history = []
         self.deskewed = self.config.deskew
-        components = self.config.pca_components
+        if budget:
+            budget.check("before the SVM's first fit")
+        self._plan(len(train), len(validation), 1.0, self._before_plan(len(train)), 1.0, budget)  # or fail now
         if self.deskewed is None:  # digits: try both on a subset, keep the better on validation
             trial = stratified_sample(train, DESKEW_TRIAL_ROWS, seed)
             trial_validation = stratified_sample(validation, DESKEW_TRIAL_VALIDATION_ROWS, seed)
             fits = {choice: self._fit_once(trial, trial_validation, seed, choice) for choice in (False, True)}
             self.deskewed = fits[True][1] > fits[False][1]
-            pilot = (len(trial), fits[self.deskewed][2])
-            predicted = sum(svm_cost.FitCost(len(trial), len(trial_validation), components, 1.0, d).seconds()
-                            for d in (False, True))
-            history.append(_report(progress, 1, 5, "deskew trial", started, rows=len(trial),
+            hardness = round(svm_cost.hardness(len(trial), fits[self.deskewed][2]), 3)
+            history.append(_report(progress, 1, 4, "deskew trial", started, rows=len(trial),
                                    without=round(fits[False][1], 5), deskewed=round(fits[True][1], 5)))
         elif len(train) > svm_cost.PILOT_ROWS:  # how hard the data is, from a small fit's support vectors
-            pilot_rows = stratified_sample(train, svm_cost.PILOT_ROWS, seed)
-            pilot = (len(pilot_rows), self._fit_svc(pilot_rows, seed))
-            predicted = svm_cost.FitCost(len(pilot_rows), 0, components, 1.0, self.deskewed).seconds()
+            pilot = stratified_sample(train, svm_cost.PILOT_ROWS, seed)
+            hardness = round(svm_cost.hardness(len(pilot), self._fit_svc(pilot, seed)), 3)
         else:
-            pilot, predicted = None, 0.0
+            hardness = 1.0
         # What ran before the plan counts as predicted, not as timed (the same data and seed plan
         # the same rows), unless it ran so much slower than predicted that the budget is at stake.
+        predicted = self._before_plan(len(train), hardness)
         slower = svm_cost.slowdown(time.perf_counter() - started, predicted)
         spent = predicted if slower == 1.0 else time.perf_counter() - started
-        plan = self._plan(len(train), len(validation), svm_cost.hardness(*pilot) if pilot else 1.0, spent, slower,
-                          budget)
+        plan = self._plan(len(train), len(validation), hardness, spent, slower, budget)
         train = stratified_sample(train, plan.rows, seed)
         plan = replace(plan, rows=len(train))  # "about" that many: whole rows per class
-        history.append(_report(progress, 2, 5, "plan", started, rows=plan.rows, offered=plan.offered,
+        history.append(_report(progress, 2, 4, "plan", started, rows=plan.rows, offered=plan.offered,
                                predicted_seconds=plan.predicted_seconds, hardness=plan.hardness))
         if budget:
             budget.check("before the SVC fit")  # libsvm's fit cannot be interrupted: no start past the budget
         scores, valid_accuracy, support = self._fit_once(train, validation, seed, self.deskewed)
-        history.append(_report(progress, 3, 5, "svc fit", started, support_vectors=support))
+        history.append(_report(progress, 3, 4, "svc fit", started, support_vectors=support))
         self.temperature, calibration = calibrate(scores, validation.labels)
-        history.append(_report(progress, 5, 5, "calibration", started, validation_accuracy=round(valid_accuracy, 5),
+        history.append(_report(progress, 4, 4, "calibration", started, validation_accuracy=round(valid_accuracy, 5),
                                temperature=round(self.temperature, 4), deskewed=self.deskewed))
         self.report = FitReport(valid_accuracy, 1, 1, history, time.perf_counter() - started, train_rows=len(train),
                                 row_plan=plan, validation_probabilities=self.probabilities(scores),
                                 calibration=calibration)
         return self
+
+    def _before_plan(self, offered: int, hardness: float = 1.0) -> float:
+        """The predicted seconds of what runs before the plan: the deskewing trial (both fits and
+        their validation passes) where the config leaves deskewing open, else a pilot fit."""
+        components = self.config.pca_components
+        if self.config.deskew is None:
+            rows = min(offered, DESKEW_TRIAL_ROWS)
+            return sum(svm_cost.FitCost(rows, DESKEW_TRIAL_VALIDATION_ROWS, components, hardness, choice).seconds()
+                       for choice in (False, True))
+        if offered > svm_cost.PILOT_ROWS:
+            return svm_cost.FitCost(svm_cost.PILOT_ROWS, 0, components, hardness, self.config.deskew).seconds()
+        return 0.0
 
     def _plan(self, offered: int, validation_rows: int, hardness: float, spent: float, slower: float,
               budget) -> RowPlan:
@@ -116,7 +128,9 @@ class Svm(Classifier):
                   self.config.time_target_s}
         limits = {name: seconds for name, seconds in limits.items() if seconds is not None}
         if not limits:
-            return RowPlan(offered, offered, 0.0, None, round(hardness, 3), slower, "all rows: no time budget or target")
+            return svm_cost.plan_rows(offered, validation_rows, self.config.pca_components, math.inf,
+                                      limit="(no time budget or target)", hardness=hardness,
+                                      deskewed=bool(self.deskewed), slower=slower)
         name = min(limits, key=limits.get)
         return svm_cost.plan_rows(offered, validation_rows, self.config.pca_components, limits[name] - spent,
                                   limit=name, hardness=hardness, deskewed=bool(self.deskewed), slower=slower)

@@ -1,4 +1,4 @@
-from mnist_pipeline.tasks.core.models.configs import LogRegConfig, MlpConfig
+from mnist_pipeline.tasks.core.models.configs import LogRegConfig, MlpConfig, SvmConfig
 from mnist_pipeline.tasks.core.promotion import Lineage
 from mnist_pipeline.tasks.core.training import Subset, model_id, training_record
 
@@ -17,6 +17,10 @@ def test_model_id_changes_with_everything_that_changes_the_model():
         model_id("logreg", LogRegConfig(), "d1", 0, Subset()),
     }
     assert base not in variants and len(variants) == 5
+    # The SVM plans its rows from its time budget: the budget is part of its id, of no other family's.
+    svm = {model_id("svm", SvmConfig(), "d1", 0, Subset(), budget_s=budget) for budget in (None, 120, 900)}
+    assert len(svm) == 3
+    assert model_id("mlp", MlpConfig(), "d1", 0, Subset(), budget_s=120) == base
 
 
 def test_training_record_carries_lineage():

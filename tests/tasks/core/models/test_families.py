@@ -136,7 +136,7 @@ def test_the_time_budget_stops_training_and_keeps_the_best_weights(mnist_5k):
 def test_an_svm_that_cannot_start_within_its_budget_fails(mnist_5k):
     # Its budget spent before the fit (here: by a clock started long ago): libsvm's fit never starts.
     model = models.build("svm", FAST["svm"])
-    with pytest.raises(TimeBudgetExceeded, match="time budget of 100 s exceeded .before the SVC fit"):
+    with pytest.raises(TimeBudgetExceeded, match="time budget of 100 s exceeded .before the SVM's first fit"):
         model.fit(mnist_5k["train"], mnist_5k["validation"], seed=0, budget=Budget("svm", 100, started=0.0))
     # A budget no fit could keep: refused by the plan, before any work.
     with pytest.raises(UnaffordableFit, match="even 1,000 training rows are predicted"):
@@ -145,25 +145,26 @@ def test_an_svm_that_cannot_start_within_its_budget_fails(mnist_5k):
 
 def test_an_svm_given_more_rows_than_its_budget_affords_trains_on_the_subset_it_predicted(fashion_10k, monkeypatch):
     from mnist_pipeline.tasks.core.dataset import stratified_sample
+    from mnist_pipeline.tasks.core.models.configs import SvmConfig
     from mnist_pipeline.tasks.core.training import fit_family
 
     monkeypatch.setattr(svm_cost, "SLOWDOWN_TOLERANCE", float("inf"))  # however busy this machine is
-
     train, validation = fashion_10k["train"], fashion_10k["validation"].take(slice(0, 1000))
-    config = FAST["svm"]  # 30 components, no deskewing: a pilot fit on 5,000 rows, then the plan
-    model, report = fit_family("svm", config, train, validation, seed=0, budget_s=1.0)
+    config = SvmConfig(deskew=False)  # 200 components, no deskewing: a pilot fit on 5,000 rows, then the plan
+    model, report = fit_family("svm", config, train, validation, seed=0, budget_s=2.5)
     plan = report.row_plan
-    pilot = svm_cost.FitCost(svm_cost.PILOT_ROWS, 0, 30).seconds()
-    expected = svm_cost.plan_rows(8000, 1000, 30, 1.0 - pilot, hardness=plan.hardness)
+    pilot = svm_cost.FitCost(svm_cost.PILOT_ROWS, 0, 200, plan.hardness).seconds()
+    expected = svm_cost.plan_rows(8000, 1000, 200, 2.5 - pilot, hardness=plan.hardness)
     assert 1000 < expected.rows < 8000 and plan.offered == 8000 and 0.5 <= plan.hardness <= 3
-    assert plan.predicted_seconds == expected.predicted_seconds and plan.reason == expected.reason
+    assert plan.predicted_seconds == expected.predicted_seconds <= svm_cost.SAFETY * (2.5 - pilot)
+    assert plan.reason == expected.reason and "2.5 s" not in plan.reason  # what was left after the pilot
     subset = stratified_sample(train, expected.rows, 0)  # the seeded, stratified rows it predicted
     assert report.train_rows == plan.rows == len(subset) == model.svc.shape_fit_[0]
     planned = next(step for step in report.history if step["step"] == "plan")
     assert planned == {"step": "plan", "rows": plan.rows, "offered": 8000, "predicted_seconds": plan.predicted_seconds,
                        "hardness": plan.hardness, "seconds": planned["seconds"]}
     # Same data, seed and budget: the same rows (the plan reads no clock).
-    assert fit_family("svm", config, train, validation, seed=0, budget_s=1.0)[1].row_plan == plan
+    assert fit_family("svm", config, train, validation, seed=0, budget_s=2.5)[1].row_plan == plan
     # Without a budget, its time target (150 s) affords every row.
     assert fit_family("svm", config, train, validation, seed=0)[1].train_rows == 8000
 

@@ -46,6 +46,6 @@ def test_a_plan_takes_the_most_rows_whose_predicted_cost_fits_the_allowance():
 
 
 def test_an_allowance_too_small_for_any_useful_fit_is_a_clear_error():
-    with pytest.raises(UnaffordableFit, match=r"even 1,000 training rows are predicted .* past 80% of the 0.05 s "
+    with pytest.raises(UnaffordableFit, match=r"even 1,000 training rows are predicted .* past 75% of the 0.05 s "
                                               r"left of its time budget; raise the time budget"):
         plan_rows(60_000, 6_000, 200, allowance_s=0.05)
