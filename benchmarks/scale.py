@@ -24,7 +24,6 @@ allowed it.
 
 import argparse
 import gzip
-import json
 import os
 import shutil
 import sys

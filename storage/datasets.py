@@ -116,20 +116,24 @@ def from_table(table: pa.Table) -> Digits:
 
 def split_bytes(digits: Digits) -> bytes:
     """The Parquet file of one split (zstd; statistics on the small columns)."""
+    return _split_buffer(digits).to_pybytes()
+
+
+def _split_buffer(digits: Digits) -> pa.Buffer:
     sink = pa.BufferOutputStream()
     pq.write_table(
         to_table(digits), sink, compression="zstd", use_dictionary=["label"],
         write_statistics=["sample_id", "label"],
     )
-    return sink.getvalue().to_pybytes()
+    return sink.getvalue()
 
 
 def write_split_file(root: StorageRoot, path: str, digits: Digits) -> dict:
     """Write one split's Parquet file; returns what the manifest records of it."""
-    data = split_bytes(digits)
+    data = _split_buffer(digits)  # written and hashed from Arrow's buffer: no copy into bytes
     with root.fs.open(path, "wb") as handle:
         handle.write(data)
-    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "rows": len(digits)}
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": data.size, "rows": len(digits)}
 
 
 def version_dir(root: StorageRoot, version: str) -> str:

@@ -81,9 +81,9 @@ def mean_and_std_images(means: np.ndarray, stds: np.ndarray, class_names: list[s
     return figure
 
 
-def pixel_histogram(images: np.ndarray) -> Figure:
-    """Distribution of pixel intensities (log counts), with the share of zero pixels."""
-    counts = np.bincount(images.reshape(-1), minlength=256)
+def pixel_histogram(counts: np.ndarray) -> Figure:
+    """Distribution of pixel intensities (log counts of each value 0..255, from
+    :func:`~mnist_pipeline.tasks.core.eda.stats.pixel_value_counts`), with the share of zero pixels."""
     figure, axis = plt.subplots(figsize=(8, 4), layout="constrained")
     axis.bar(np.arange(256), counts, width=1.0, color="#4C72B0")
     axis.set_yscale("log")

@@ -51,7 +51,7 @@ def build_report(
     """Compute every section of the report for one dataset version."""
     class_names = manifest["class_names"]
     train = splits["train"]
-    everything = concat([splits[s] for s in SPLITS])
+    parts = [splits[s] for s in SPLITS]  # all splits, never concatenated: that would copy every image
     groups = stats.duplicate_groups(splits)
     across = [g for g in groups if len(g.splits) > 1]
     means, stds = stats.class_mean_std(train)
@@ -60,9 +60,9 @@ def build_report(
         "class-distribution": figures.class_distribution(manifest["class_counts"], class_names),
         "samples": figures.sample_grid(train, class_names, seed=seed),
         "mean-std": figures.mean_and_std_images(means, stds, class_names),
-        "pixel-histogram": figures.pixel_histogram(everything.images),
+        "pixel-histogram": figures.pixel_histogram(stats.pixel_value_counts([p.images for p in parts])),
         "ink-bbox": figures.ink_and_bounding_box(train, class_names),
-        "projection": _projection(everything, class_names, projection_sample, seed),
+        "projection": _projection(parts, class_names, projection_sample, seed),
         "duplicates": figures.duplicate_examples(_duplicate_examples(groups, splits), len(groups)),
     }
     drift = None
@@ -82,8 +82,10 @@ def build_report(
         "source": manifest["source"]["spec"],
         "rows (train / validation / test)": " / ".join(f"{len(splits[s]):,}" for s in SPLITS),
         "classes": len(class_names),
-        "mean intensity (0-255)": round(float(everything.images.mean()), 2),
-        "mean ink per image (full-white pixels)": round(float(stats.ink(everything.images).mean()), 1),
+        "mean intensity (0-255)": round(sum(int(p.images.sum(dtype=np.int64)) for p in parts)
+                                        / max(sum(p.images.size for p in parts), 1), 2),
+        "mean ink per image (full-white pixels)": round(float(np.concatenate([stats.ink(p.images)
+                                                                              for p in parts]).mean()), 1),
         "duplicate groups (within a split / across splits)": f"{len(groups) - len(across)} / {len(across)}",
         "validation": "passed" if manifest["validation"]["success"] else "FAILED",
         "previous version": previous.version if previous else "none",
@@ -95,15 +97,26 @@ def build_report(
     return EdaReport(page, pngs, key_numbers)
 
 
-def _projection(digits: Digits, class_names, sample: int, seed: int):
+def _projection(parts: list[Digits], class_names, sample: int, seed: int):
+    """PCA of a seeded sample of the rows of ``parts`` (taken as one sequence, not concatenated)."""
     from sklearn.decomposition import PCA
 
+    total = sum(len(p) for p in parts)
     rng = np.random.default_rng(seed)
-    rows = rng.choice(len(digits), size=min(sample, len(digits)), replace=False)
-    flat = digits.images[rows].reshape(len(rows), -1).astype(np.float32) / 255.0
+    rows = rng.choice(total, size=min(sample, total), replace=False)
+    chosen = _rows_of(parts, rows)
+    flat = chosen.images.reshape(len(rows), -1).astype(np.float32) / 255.0
     pca = PCA(n_components=2, svd_solver="randomized", random_state=seed)
     points = pca.fit_transform(flat)
-    return figures.projection(points, digits.labels[rows], pca.explained_variance_ratio_, class_names)
+    return figures.projection(points, chosen.labels, pca.explained_variance_ratio_, class_names)
+
+
+def _rows_of(parts: list[Digits], rows: np.ndarray) -> Digits:
+    """Rows ``rows`` (in that order) of the parts as if concatenated."""
+    starts = np.cumsum([0, *(len(p) for p in parts)])
+    owner = np.searchsorted(starts, rows, side="right") - 1
+    grouped = concat([part.take(rows[owner == i] - starts[i]) for i, part in enumerate(parts)])
+    return grouped.take(np.argsort(np.argsort(owner, kind="stable"), kind="stable"))
 
 
 def _duplicate_examples(groups, splits, limit: int = 6):

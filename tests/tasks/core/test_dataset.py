@@ -68,6 +68,20 @@ def test_row_hashes_are_equal_exactly_for_equal_images():
 DIGITS = {"known_dataset": None, "class_names": [str(d) for d in range(10)], "named_by": "the labels"}
 
 
+def test_whole_split_checks_give_the_same_answer_a_chunk_at_a_time(monkeypatch):
+    from mnist_pipeline.tasks.core.eda import stats
+
+    rng = np.random.default_rng(3)
+    images = (rng.integers(0, 4, (1000, 28, 28)) * (rng.random((1000, 28, 28)) < 0.1)).astype(np.uint8)
+    images[[3, 700]] = 0
+    whole = dataset.row_hashes(images), dataset.blank_count(images), stats.pixel_value_counts([images])
+    monkeypatch.setattr(dataset, "CHUNK_ROWS", 7)  # 143 chunks, the last of 6 rows
+    monkeypatch.setattr(stats, "CHUNK_ROWS", 7)
+    assert (dataset.row_hashes(images) == whole[0]).all() and dataset.blank_count(images) == whole[1] == 2
+    assert (stats.pixel_value_counts([images[:500], images[500:]]) == whole[2]).all()
+    assert whole[2].sum() == images.size and whole[2][0] == (images == 0).sum()
+
+
 def test_content_version_is_deterministic_and_content_sensitive():
     splits = dataset.split_source(official(), 0.1, 0.1, seed=0)
     version = dataset.content_version(splits, DIGITS)

@@ -59,7 +59,7 @@ def test_mean_and_std_images_match_numpy():
 def test_pixel_histogram_counts_every_pixel():
     images = np.zeros((2, 28, 28), dtype=np.uint8)
     images[0, 0, :10] = 255
-    figure = titled(figures.pixel_histogram(images))
+    figure = titled(figures.pixel_histogram(stats.pixel_value_counts([images])))
     bars = figure.axes[0].patches
     assert len(bars) == 256 and bars[255].get_height() == 10 and bars[0].get_height() == 2 * 784 - 10
     assert figure.axes[0].get_xlabel().startswith("intensity")
