@@ -40,9 +40,9 @@ SCORE_SECONDS_PER_KERNEL = 135e-9
 DESKEW_SECONDS_PER_IMAGE = 65e-6
 # The pilot fit that measures how hard the data is (its support vectors against the table's).
 PILOT_ROWS = 5_000
-# Plans use this share of their allowance. The model's error on the measured sizes was within
-# 15%, and a machine up to SLOWDOWN_TOLERANCE slower goes unnoticed: 0.75 x 1.15 x 1.25 = 1.08,
-# inside the 10% past its budget a family may run.
+# Plans use this share of their allowance. In benchmarks/scale.py's runs the whole fit took 80-92%
+# of its prediction; allowing the model a 15% error and a machine up to SLOWDOWN_TOLERANCE slower
+# unnoticed: 0.75 x 1.15 x 1.25 = 1.08, inside the 10% past its budget a family may run.
 SAFETY = 0.75
 # A pilot (or trial) slower than predicted by more than this means a slower machine (or a busier
 # one) than the reference: only then does the plan read the clock, scaling every cost by the
