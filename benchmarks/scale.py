@@ -26,7 +26,6 @@ import argparse
 import gzip
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,29 +34,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# A small process that runs the command and reports its children's peak memory. Measured from
-# this (large) process directly, a child's peak would count this process's own pages: a child
-# shares them until it execs, and Linux's ru_maxrss keeps that high-water mark.
-LAUNCHER = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[2:]); "
-            "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
-            "sys.exit(code)")
+from benchmarks.train import run_measured  # noqa: E402
 
 FASHION = "/usr/share/datasets/fashion-mnist"
 FAMILIES = ("logreg", "svm", "mlp", "cnn", "ensemble")
 TARGET_RATIO_4X = 1.5
 BUDGET_S = 900  # each family's default --time-budget
-
-
-def run_measured(command: list[str]) -> tuple[float, float, str]:
-    """Run a command; its wall time, peak RSS (MiB, its own and its children's) and output."""
-    with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as peak:
-        started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", LAUNCHER, peak.name, *command],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        wall = time.perf_counter() - started
-        if done.returncode != 0:
-            sys.exit(f"{' '.join(command)} failed with status {done.returncode}:\n{done.stdout[-5000:]}")
-        return wall, int(open(peak.name).read()) / 1024, done.stdout
 
 
 def read_idx(name: str, offset: int) -> np.ndarray:

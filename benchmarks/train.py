@@ -45,15 +45,24 @@ PEERS = {
 }
 
 
+# A small process that runs the command and reports its children's peak memory. Measured from
+# this (large) process directly, a child's peak would count this process's own pages: a child
+# shares them until it execs, and Linux's ru_maxrss keeps that high-water mark.
+LAUNCHER = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[2:]); "
+            "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
+            "sys.exit(code)")
+
+
 def run_measured(command: list[str]) -> tuple[float, float, str]:
-    """Run a command; its wall time, peak RSS (MiB) and stdout."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    if status != 0:
-        sys.exit(f"{' '.join(command)} failed with status {status}:\n{output[-5000:]}")
-    return time.perf_counter() - started, usage.ru_maxrss / 1024, output
+    """Run a command; its wall time, peak RSS (MiB, its own and its children's) and stdout."""
+    with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as peak:
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", LAUNCHER, peak.name, *command],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wall = time.perf_counter() - started
+        if done.returncode != 0:
+            sys.exit(f"{' '.join(command)} failed with status {done.returncode}:\n{done.stdout[-5000:]}")
+        return wall, int(open(peak.name).read()) / 1024, done.stdout
 
 
 def stored_results(home: str) -> tuple[str, dict[str, dict]]:

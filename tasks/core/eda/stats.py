@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mnist_pipeline.tasks.core.dataset import CHUNK_ROWS, row_hashes
+from mnist_pipeline.tasks.core.dataset import pixel_counts, row_hashes
 from mnist_pipeline.tasks.core.digits import NUM_CLASSES, SPLITS, Digits
 
 
@@ -14,14 +14,9 @@ def ink(images: np.ndarray) -> np.ndarray:
 
 
 def pixel_value_counts(images: list[np.ndarray]) -> np.ndarray:
-    """How many pixels of all ``images`` (uint8 arrays) take each value 0..255, a chunk of rows at
-    a time (bincount widens its input to 64-bit integers: 8x the pixels at once)."""
-    counts = np.zeros(256, np.int64)
-    for array in images:
-        flat = array.reshape(len(array), -1)
-        for start in range(0, len(flat), CHUNK_ROWS):
-            counts += np.bincount(flat[start : start + CHUNK_ROWS].reshape(-1), minlength=256)
-    return counts
+    """How many pixels of all ``images`` (uint8 arrays) take each value 0..255, counted a chunk of
+    rows at a time (bincount of them all at once would widen every pixel to 64 bits)."""
+    return sum((pixel_counts(array).sum(axis=0) for array in images), np.zeros(256, np.int64))
 
 
 def bounding_boxes(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -25,18 +25,16 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from mnist_pipeline.tasks.core.calibration import calibrate
+from mnist_pipeline.tasks.core.dataset import pixel_counts
 from mnist_pipeline.tasks.core.errors import ModelFileError
 from mnist_pipeline.tasks.core.models.augment import augment
 from mnist_pipeline.tasks.core.models.base import (
-    PIXELS, Classifier, FitReport, accuracy, class_count, flat_images, flat_pixels, validation_steps,
+    Classifier, FitReport, accuracy, class_count, flat_images, flat_pixels, validation_steps,
 )
 from mnist_pipeline.tasks.core.models.configs import CnnConfig, LogRegConfig, MlpConfig, TorchConfig
 
 WEIGHTS_FILE = "weights.safetensors"
 PREDICT_BATCH = 2048
-# Images counted at a time for the input statistics (an int64 index per pixel: 13 MB).
-STATS_CHUNK = 2048
-LEVELS = 256  # the values a uint8 pixel takes
 # Module construction draws from torch's global generator; this lock makes seeding and building
 # one step, so concurrent trainings in threads get the weights their seed says.
 _INIT_LOCK = threading.Lock()
@@ -276,23 +274,9 @@ def _shared_tensor(array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array)
 
 
-def pixel_counts(images: np.ndarray) -> np.ndarray:
-    """``(784, 256)`` int64: how many images have each value at each pixel, counted in chunks.
-    Any statistic of a function of the pixels comes from it exactly, with no float copy of the
-    split, and the same whatever the chunking."""
-    flat = flat_images(images)
-    if flat.dtype != np.uint8:
-        raise ValueError(f"pixel counts need uint8 images, got {flat.dtype}")
-    offsets = np.arange(PIXELS, dtype=np.int64) * LEVELS
-    counts = np.zeros(PIXELS * LEVELS, np.int64)
-    for start in range(0, len(flat), STATS_CHUNK):
-        counts += np.bincount((flat[start : start + STATS_CHUNK] + offsets).ravel(), minlength=PIXELS * LEVELS)
-    return counts.reshape(PIXELS, LEVELS)
-
-
 def pixel_values() -> np.ndarray:
     """What each uint8 value is as a network input (float32 value / 255, as flat_pixels makes it)."""
-    return (np.arange(LEVELS, dtype=np.float32) / np.float32(255.0)).astype(np.float64)
+    return (np.arange(256, dtype=np.float32) / np.float32(255.0)).astype(np.float64)
 
 
 def moments(counts: np.ndarray, values: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

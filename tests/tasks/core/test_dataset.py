@@ -76,7 +76,7 @@ def test_whole_split_checks_give_the_same_answer_a_chunk_at_a_time(monkeypatch):
     images[[3, 700]] = 0
     whole = dataset.row_hashes(images), dataset.blank_count(images), stats.pixel_value_counts([images])
     monkeypatch.setattr(dataset, "CHUNK_ROWS", 7)  # 143 chunks, the last of 6 rows
-    monkeypatch.setattr(stats, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(dataset, "PIXEL_COUNT_ROWS", 7)
     assert (dataset.row_hashes(images) == whole[0]).all() and dataset.blank_count(images) == whole[1] == 2
     assert (stats.pixel_value_counts([images[:500], images[500:]]) == whole[2]).all()
     assert whole[2].sum() == images.size and whole[2][0] == (images == 0).sum()
