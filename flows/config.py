@@ -4,8 +4,7 @@ import os
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mnist_pipeline.storage.registry import external_registry
-from mnist_pipeline.storage.root import resolve_home
+from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.core.models.configs import FAMILIES, Family, ModelConfigs
 from mnist_pipeline.tasks.core.recipe import Recipe, TrialSettings
 from mnist_pipeline.tasks.core.sources import SourceSpec, check_class_names
@@ -17,19 +16,26 @@ class Strict(BaseModel):
 
 
 class Located(Strict):
-    """A flow config that names where the run's storage root (and registry) live.
+    """A flow config: where the run keeps what it makes.
 
-    A flow resolves them once, where it starts (:meth:`resolved`), and hands the absolute values
-    to its tasks: a task on a Dask worker or another machine must use the run's storage root and
-    registry, not whatever ``$MNIST_HOME`` (or default) that machine has.
+    A flow turns these into one :class:`Store` where it starts (:meth:`store`) and hands that to
+    its tasks: a task on a Dask worker or another machine uses the run's storage root and registry,
+    not whatever ``$MNIST_HOME`` (or default) that machine has.
     """
 
-    def resolved(self):
-        """This config with ``home`` (and ``registry_url``) made explicit from the environment."""
-        update = {"home": resolve_home(self.home)}
-        if "registry_url" in type(self).model_fields:
-            update["registry_url"] = external_registry(self.registry_url)
-        return self.model_copy(update=update)
+    # Storage root (a folder or fsspec URL); None means $MNIST_HOME, else ~/.local/share/mnist-pipeline.
+    home: str | None = None
+    # Registry database (SQLAlchemy URL); None means $MNIST_REGISTRY_URL, else SQLite in the storage root.
+    registry_url: str | None = None
+    def store(self) -> Store:
+        return Store.resolve(self.home, self.registry_url)
+
+
+class Redoable(Located):
+    """A flow whose steps look their results up in storage before making them."""
+
+    # Redo each step even when its result (dataset, report, model, evaluation) is already stored.
+    force: bool = False
 
 
 class IngestSettings(Strict):
@@ -79,14 +85,11 @@ class EdaSettings(Strict):
     seed: int = 0
 
 
-class DatasetTarget(Located):
+class DatasetTarget(Redoable):
     """A stage that works on one published dataset version."""
 
-    home: str | None = None
     # A dataset version or unique prefix; None means the newest version.
     dataset: str | None = None
-    # Redo the stage even when its result for this version (and code) is already stored.
-    force: bool = False
 
 
 class EdaConfig(DatasetTarget):
@@ -202,25 +205,16 @@ class PromotionSettings(Strict):
     alpha: float = Field(default=0.05, gt=0, lt=1)
 
 
-class RegistryTarget(Located):
-    """Where models, evaluations and the registry live."""
-
-    home: str | None = None
-    # SQLAlchemy URL of the registry database; None means $MNIST_REGISTRY_URL, else SQLite in the storage root.
-    registry_url: str | None = None
-
-
-class EvaluateConfig(RegistryTarget):
+class EvaluateConfig(Redoable):
     """Configuration of the ``evaluate`` flow: (re-)evaluate one registered model version."""
 
     # A model id, unique prefix, or alias (production, candidate).
     model: str = "production"
     # The dataset version whose test split to use; None means the one the model was trained on.
     dataset: str | None = None
-    force: bool = False
 
 
-class PredictConfig(RegistryTarget):
+class PredictConfig(Located):
     """Configuration of the ``predict`` flow: score a Parquet file of images."""
 
     input: str
@@ -229,18 +223,13 @@ class PredictConfig(RegistryTarget):
     model: str = "production"
 
 
-class SourceTarget(Located):
-    """Where the data comes from and where the pipeline keeps what it makes."""
+class SourceTarget(Redoable):
+    """Where the data comes from."""
 
-    # Storage root; None means $MNIST_HOME, else ~/.local/share/mnist-pipeline.
-    home: str | None = None
     # mnist, fashion-mnist, mnist-sample, idx:DIR or csv:PATH. None means the Prefect Variable
     # `mnist_source` (set once per server: `prefect variable set mnist_source idx:/data/mnist`),
     # else mnist: an offline site points its nightly run at its own copy without editing files.
     source: str | None = None
-    # Decode and validate again even when this exact source was ingested before.
-    force: bool = False
-
     @field_validator("source")
     @classmethod
     def _known_source(cls, value: str | None) -> str | None:
@@ -260,14 +249,16 @@ class TrainAllConfig(SourceTarget):
     eda: EdaSettings = EdaSettings()
     train: TrainSettings = TrainSettings()
     promotion: PromotionSettings = PromotionSettings()
-    # SQLAlchemy URL of the registry database; None means $MNIST_REGISTRY_URL, else SQLite in the storage root.
-    registry_url: str | None = None
 
-    def train_config(self, dataset: str) -> TrainConfig:
-        return TrainConfig(home=self.home, dataset=dataset, force=self.force, settings=self.train)
+    # Each stage's flow gets the store this run resolved where it started, and its ``force``.
+    def ingest_config(self, source: str, store: Store) -> IngestConfig:
+        return IngestConfig(home=store.home, registry_url=store.registry_url, force=self.force, source=source,
+                            settings=self.ingest)
 
-    def eda_config(self, dataset: str) -> EdaConfig:
-        return EdaConfig(home=self.home, dataset=dataset, force=self.force, settings=self.eda)
+    def eda_config(self, dataset: str, store: Store) -> EdaConfig:
+        return EdaConfig(home=store.home, registry_url=store.registry_url, force=self.force, dataset=dataset,
+                         settings=self.eda)
 
-    def ingest_config(self, source: str) -> IngestConfig:
-        return IngestConfig(home=self.home, source=source, force=self.force, settings=self.ingest)
+    def train_config(self, dataset: str, store: Store) -> TrainConfig:
+        return TrainConfig(home=store.home, registry_url=store.registry_url, force=self.force, dataset=dataset,
+                           settings=self.train)

@@ -7,6 +7,7 @@ from prefect import flow
 from mnist_pipeline.flows.config import EdaConfig
 from mnist_pipeline.tasks import eda as steps
 from mnist_pipeline.tasks.core.eda.report import report_code_key
+from mnist_pipeline.tasks.options import FLOW_RESULTS_AS_JSON
 
 
 @dataclass(frozen=True)
@@ -21,15 +22,13 @@ def _run_name() -> str:
     return f"eda-{flow_run.parameters['config'].dataset or 'newest'}"
 
 
-@flow(name="eda", flow_run_name=_run_name, log_prints=True)
+@flow(name="eda", flow_run_name=_run_name, log_prints=True, **FLOW_RESULTS_AS_JSON)
 def eda(config: EdaConfig = EdaConfig()) -> EdaOutcome:
     """Draw the EDA report of a dataset version (the newest by default) once per version and
     report code; leave its figures as artifacts."""
-    config = config.resolved()
-    version = steps.resolve_dataset(config.home, config.dataset)
+    store = config.store()
+    version = steps.resolve_dataset(store, config.dataset)
     key = report_code_key()
-    report = steps.eda_report.with_options(refresh_cache=config.force)(
-        config.home, version, key, config.settings.seed, config.force
-    )
-    steps.eda_artifacts(config.home, version, key, report)
+    report = steps.eda_report(store, version, key, config.settings.seed, config.force)
+    steps.eda_artifacts(store, version, key, report)
     return EdaOutcome(version, report)

@@ -8,6 +8,7 @@ from mnist_pipeline.flows.config import IngestConfig
 from mnist_pipeline.tasks import ingest as steps
 from mnist_pipeline.tasks.core import dataset
 from mnist_pipeline.tasks.core.validation import Bounds
+from mnist_pipeline.tasks.options import FLOW_RESULTS_AS_JSON
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,11 @@ def _run_name() -> str:
     return f"ingest-{steps.source_name(flow_run.parameters['config'].source)}"
 
 
-@flow(name="ingest", flow_run_name=_run_name, log_prints=True)
+@flow(name="ingest", flow_run_name=_run_name, log_prints=True, **FLOW_RESULTS_AS_JSON)
 def ingest(config: IngestConfig = IngestConfig()) -> IngestOutcome:
     """Fetch a source, decode and split it, validate it with Great Expectations and publish it as a
     versioned Parquet dataset; an unchanged, intact source is reused without decoding."""
-    config = config.resolved()
+    store = config.store()
     settings = config.settings
     split_params = {
         "seed": settings.seed,
@@ -41,13 +42,13 @@ def ingest(config: IngestConfig = IngestConfig()) -> IngestOutcome:
         "test_fraction": settings.test_fraction,
     }
     source = steps.resolve_source(config.source)
-    fetched = steps.fetch_source(source, config.home, settings.mirrors, settings.max_images_per_split,
+    fetched = steps.fetch_source(source, store, settings.mirrors, settings.max_images_per_split,
                                  settings.class_names)
     fingerprint = dataset.source_fingerprint(fetched.checksums(), split_params, fetched.meaning.as_dict())
     if not config.force:
-        existing = steps.find_existing_version(config.home, fingerprint)
+        existing = steps.find_existing_version(store, fingerprint)
         if existing:
-            damage = steps.verify_version(config.home, existing)
+            damage = steps.verify_version(store, existing)
             if not damage:
                 print(f"{source} is unchanged since dataset {existing}; nothing to do.")
                 return IngestOutcome(existing, "reused")
@@ -66,5 +67,5 @@ def ingest(config: IngestConfig = IngestConfig()) -> IngestOutcome:
         max_duplicate_share=settings.max_duplicate_share,
     )
     validated = steps.validate(decoded, source, bounds)
-    published = steps.publish(config.home, fetched, decoded, validated, fingerprint, split_params)
+    published = steps.publish(store, fetched, decoded, validated, fingerprint, split_params)
     return IngestOutcome(published.version, published.status)

@@ -8,7 +8,6 @@ every stage.
 """
 
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
 
 from prefect import flow, tags
 from prefect.states import Completed, Failed
@@ -20,20 +19,11 @@ from mnist_pipeline.flows.runners import training_runner
 from mnist_pipeline.flows.train import train
 from mnist_pipeline.tasks import ingest as ingest_steps
 from mnist_pipeline.tasks import registry as steps
+from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.artifacts import SMOKE_TAG
+from mnist_pipeline.tasks.core.results import PipelineOutcome
 from mnist_pipeline.tasks.summary import run_summary
-
-
-@dataclass(frozen=True)
-class PipelineOutcome:
-    dataset_version: str
-    dataset_reused: bool  # the source was ingested before: nothing decoded or written
-    eda_report: str  # URL of the HTML report
-    models: dict[str, dict]  # family -> training summary (model_id, validation_accuracy, ...)
-    failed: dict[str, str]  # family -> why it failed
-    left_out: dict[str, str]  # family -> why a fitted model was not kept (an ensemble that adds nothing)
-    evaluations: dict[str, dict]  # family -> test-split summary (accuracy, macro_f1, ...)
-    promotion: dict | None  # the promotion decision and its evidence (None: nothing to promote)
+from mnist_pipeline.tasks.options import FLOW_RESULTS_AS_JSON
 
 
 def _run_name() -> str:
@@ -44,38 +34,34 @@ def _run_name() -> str:
     return f"train-all-{ingest_steps.source_name(config.source)}{smoke}"
 
 
-@flow(name="mnist", flow_run_name=_run_name, log_prints=True)
+@flow(name="mnist", flow_run_name=_run_name, log_prints=True, **FLOW_RESULTS_AS_JSON)
 def mnist(config: TrainAllConfig = TrainAllConfig()):
     """The nightly pipeline: ingest, EDA, train every family and the ensemble, evaluate and
     register them, and promote the best when the evidence says so."""
-    config = config.resolved()  # storage root and registry decided once, where the run starts
+    store = config.store()  # storage root and registry decided once, where the run starts
     # A smoke run's subflows and tasks carry the tag, and its artifacts keys of their own.
     with tags(SMOKE_TAG) if config.train.smoke else nullcontext():
-        return _stages(config)
+        return _stages(config, store)
 
 
-def _stages(config: TrainAllConfig):
-    ingested = ingest(config.ingest_config(ingest_steps.resolve_source(config.source)), return_state=True)
+def _stages(config: TrainAllConfig, store: Store):
+    ingested = ingest(config.ingest_config(ingest_steps.resolve_source(config.source), store), return_state=True)
     dataset = ingested.result()
-    drawn = eda(config.eda_config(dataset.version), return_state=True)
+    drawn = eda(config.eda_config(dataset.version, store), return_state=True)
     report = drawn.result()
     trained = train.with_options(task_runner=training_runner(config.train))(
-        config.train_config(dataset.version), return_state=True
+        config.train_config(dataset.version, store), return_state=True
     )
     training = trained.result(raise_on_failure=False)
-    evaluated, promotion = [], None
-    for summary in training.trained.values():
-        steps.register_model(config.home, config.registry_url, summary["model_id"])
-        evaluated.append(steps.evaluate_model(
-            config.home, config.registry_url, summary["model_id"], dataset.version, config.force
-        ))
-    if evaluated:
-        steps.evaluation_leaderboard(dataset.version, evaluated)
-        promotion = steps.promote_best(
-            config.home, config.registry_url, dataset.version, evaluated,
-            config.promotion.min_test_accuracy, config.promotion.alpha, config.train.smoke,
-        )
-        steps.registry_report(config.home, config.registry_url)
+    evaluations, promotion = {}, None
+    for family, model in training.trained.items():
+        steps.register_model(store, model.model_id)
+        evaluations[family] = steps.evaluate_model(store, model.model_id, dataset.version, config.force)
+    if evaluations:
+        steps.evaluation_leaderboard(dataset.version, training.trained, evaluations)
+        promotion = steps.promote_best(store, dataset.version, list(evaluations.values()),
+                                       config.promotion.min_test_accuracy, config.promotion.alpha, config.train.smoke)
+        steps.registry_report(store)
     result = PipelineOutcome(
         dataset_version=dataset.version,
         dataset_reused=dataset.reused,
@@ -83,10 +69,10 @@ def _stages(config: TrainAllConfig):
         models=training.trained,
         failed=training.failed,
         left_out=training.left_out,
-        evaluations={e["family"]: e for e in evaluated},
+        evaluations=evaluations,
         promotion=promotion,
     )
-    run_summary(asdict(result), {name: state.state_details.flow_run_id for name, state in
+    run_summary(result, {name: state.state_details.flow_run_id for name, state in
                          (("ingest", ingested), ("eda", drawn), ("train", trained))})
     if training.failed:
         return Failed(message=training.failure_message(), data=result)

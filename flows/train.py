@@ -13,15 +13,17 @@ from mnist_pipeline.flows.config import TrainConfig
 from mnist_pipeline.tasks import eda as dataset_steps
 from mnist_pipeline.tasks import train as steps
 from mnist_pipeline.tasks.core.models import ENSEMBLE
+from mnist_pipeline.tasks.core.results import LeftOut, TrainedModel
+from mnist_pipeline.tasks.options import FLOW_RESULTS_AS_JSON
 
 
 @dataclass(frozen=True)
 class TrainOutcome:
     dataset_version: str
-    trained: dict[str, dict]  # family -> summary (model_id, validation_accuracy, ...)
+    trained: dict[str, TrainedModel]  # by family
     failed: dict[str, str] = field(default_factory=dict)  # family -> reason
-    # Models fitted but not kept, and why (an ensemble that does not beat its best member).
-    left_out: dict[str, str] = field(default_factory=dict)
+    # Models fitted but not kept (an ensemble that does not beat its best member), by family.
+    left_out: dict[str, LeftOut] = field(default_factory=dict)
 
     def failure_message(self) -> str:
         return "training failed for " + "; ".join(f"{family} ({reason})" for family, reason in self.failed.items())
@@ -34,42 +36,38 @@ def _run_name() -> str:
     return f"train-{config.dataset or 'newest'}{'-smoke' if config.settings.smoke else ''}"
 
 
-@flow(name="train", flow_run_name=_run_name, log_prints=True)
+@flow(name="train", flow_run_name=_run_name, log_prints=True, **FLOW_RESULTS_AS_JSON)
 def train(config: TrainConfig = TrainConfig()):
     """Train the chosen families on a dataset version (side by side, then the CNN on every core)
     and the ensemble over them; a family that fails fails alone."""
-    config = config.resolved()  # once, here: the tasks on Dask workers get this root
+    store = config.store()  # once, here: the tasks on Dask workers get this root and registry
     settings = config.settings
-    version = dataset_steps.resolve_dataset(config.home, config.dataset)
-    recipe = steps.choose_recipe(config.home, version, settings.seed, settings.subset(), settings.trial(),
+    version = dataset_steps.resolve_dataset(store, config.dataset)
+    recipe = steps.choose_recipe(store, version, settings.seed, settings.subset(), settings.trial(),
                                  settings.leaves_recipe_open(), config.force)
-    training = steps.train_model.with_options(refresh_cache=config.force)
 
     def job(family: str, **members) -> steps.TrainJob:
         return steps.TrainJob(
-            home=config.home, dataset_version=version, family=family,
+            store=store, dataset_version=version, family=family,
             config=settings.family_config(family, recipe), seed=settings.seed, subset=settings.subset(),
             threads=settings.threads(family), budget_s=settings.time_budget_s, force=config.force,
             progress_bar=settings.progress_bar, recipe=recipe if settings.uses_recipe(family) else None, **members,
         )
 
     # Side by side, one core each; then, one at a time, the families that use every core.
-    trained, failed = steps.gather({f: training.submit(job(f)) for f in settings.side_by_side()})
+    trained, failed = steps.gather({f: steps.train_model.submit(job(f)) for f in settings.side_by_side()})
     for family in settings.one_at_a_time():
-        done, not_done = steps.outcome(family, training(job(family), return_state=True))
+        done, not_done = steps.outcome(family, steps.train_model(job(family), return_state=True))
         trained.update(done)
         failed.update(not_done)
+    left_out = {}
     if settings.ensemble and len(trained) >= 2:
-        members = tuple(sorted(s["model_id"] for s in trained.values()))
-        combined = steps.train_ensemble.with_options(refresh_cache=config.force)(
-            job(ENSEMBLE, member_ids=members), return_state=True
-        )
-        trained_ensemble, failed_ensemble = steps.outcome(ENSEMBLE, combined)
-        left_out = {f: s["left_out"] for f, s in trained_ensemble.items() if s.get("left_out")}
-        trained.update({f: s for f, s in trained_ensemble.items() if f not in left_out})
-        failed.update(failed_ensemble)
-    else:
-        left_out = {}
+        members = tuple(sorted(model.model_id for model in trained.values()))
+        combined = steps.train_ensemble(job(ENSEMBLE, member_ids=members), return_state=True)
+        done, not_done = steps.outcome(ENSEMBLE, combined)
+        left_out = {f: result for f, result in done.items() if isinstance(result, LeftOut)}
+        trained.update({f: result for f, result in done.items() if f not in left_out})
+        failed.update(not_done)
     steps.training_leaderboard(version, trained, failed, left_out)
     outcome = TrainOutcome(version, trained, failed, left_out)
     if failed:

@@ -130,9 +130,9 @@ def deploy(env: dict, home_url: str) -> None:
 
 def up(port: int, home: str | None, logs: str | None, worker: bool = True) -> int:
     from mnist_pipeline.storage import services
-    from mnist_pipeline.storage.root import StorageRoot
+    from mnist_pipeline.storage.store import Store
 
-    root = StorageRoot(home)
+    root = Store.resolve(home).root
     auth = services.auth_string(root)
     api_url = f"http://127.0.0.1:{port}/api"
     client_env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_API_AUTH_STRING": auth,
@@ -195,16 +195,20 @@ def up(port: int, home: str | None, logs: str | None, worker: bool = True) -> in
     finally:
         # A second Ctrl-C while stopping would leave the server and worker running on their own.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        for process in reversed(started):
-            stop_group(process)
+        stop_groups(started)
         print("stopped", flush=True)
     return 0
 
 
-def stop_group(process: subprocess.Popen, grace: float = 20) -> None:
-    """SIGTERM the process group (the server's and worker's children too, and what a leader that
-    already exited left running), then SIGKILL what is left after ``grace`` seconds."""
-    def group_alive() -> bool:
+def stop_groups(processes: list[subprocess.Popen], grace: float = 20) -> None:
+    """Stop the process groups of ``processes`` (the server's and worker's children too, and what a
+    leader that already exited left running) all at once: SIGTERM to each, then wait for all of
+    them together, and SIGKILL what is left after ``grace`` seconds.
+
+    A Prefect worker turns its first SIGTERM into a Ctrl-C (it stops taking runs and waits for its
+    own to end) and a second into SIGKILL: when it is still there after ``worker_grace`` seconds,
+    it gets the second, so that stopping never waits out the whole ``grace`` for it."""
+    def alive(process: subprocess.Popen) -> bool:
         process.poll()  # reap the leader, so that a zombie does not count
         try:
             os.killpg(process.pid, 0)
@@ -212,12 +216,34 @@ def stop_group(process: subprocess.Popen, grace: float = 20) -> None:
             return False
         return True
 
-    if not group_alive():
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while group_alive() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if group_alive():
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=10)
+    def signal_group(process: subprocess.Popen, signum: int) -> None:
+        try:
+            os.killpg(process.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    running = [p for p in processes if alive(p)]
+    for process in running:
+        signal_group(process, signal.SIGTERM)
+    started = time.monotonic()
+    second_sent = False
+    while running and time.monotonic() - started < grace:
+        time.sleep(0.1)
+        running = [p for p in running if alive(p)]
+        if not second_sent and time.monotonic() - started > WORKER_GRACE_S:
+            for process in running:
+                if is_worker(process):
+                    signal_group(process, signal.SIGTERM)
+            second_sent = True
+    for process in running:
+        signal_group(process, signal.SIGKILL)
+    for process in processes:
+        process.wait(timeout=10)
+
+
+# How long a worker may take to end gracefully (a run it started finishing its state change).
+WORKER_GRACE_S = 3
+
+
+def is_worker(process: subprocess.Popen) -> bool:
+    return "worker" in process.args

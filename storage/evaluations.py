@@ -49,7 +49,7 @@ def find_evaluation(root: StorageRoot, model_id: str, dataset_version: str) -> d
 def write_evaluation(
     root: StorageRoot, model_id: str, dataset_version: str, metrics: dict, figures: dict[str, bytes],
     report_md: str, report_html: str, predictions: dict[str, np.ndarray], probabilities: np.ndarray,
-    replace: bool = False,
+    force: bool = False,
 ) -> str:
     """Write an evaluation atomically; returns the URL of its directory. ``probabilities`` (one
     row per prediction) are kept so that an ensemble of the model is evaluated without scoring
@@ -70,7 +70,7 @@ def write_evaluation(
             handle.write(report_html)
         with root.fs.open(f"{staging}/{METRICS}", "w", encoding="utf-8") as handle:
             handle.write(json.dumps(metrics, indent=2) + "\n")
-        root.publish_dir(staging, final, commit_file=METRICS, replace=replace)
+        root.publish_dir(staging, final, commit_file=METRICS, replace=force)
     return root.url_of(final)
 
 

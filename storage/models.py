@@ -49,12 +49,12 @@ def read_record(root: StorageRoot, model_id: str) -> dict:
 
 
 def write_trained(
-    root: StorageRoot, model_id: str, files: dict[str, bytes], record: dict, replace: bool = False,
+    root: StorageRoot, model_id: str, files: dict[str, bytes], record: dict, force: bool = False,
     validation_probabilities: np.ndarray | None = None,
 ) -> dict:
     """Store a model's files and its record atomically; returns the record as stored.
 
-    With ``replace`` an existing copy (from a forced retrain) is swapped out in one step;
+    With ``force`` an existing copy (from a forced retrain) is swapped out in one step;
     without it an existing copy wins and is returned unchanged. ``validation_probabilities``
     (the model's output on the validation split it was chosen on) are kept beside the files,
     so combining models later need not score the validation split again.
@@ -82,7 +82,7 @@ def write_trained(
                 handle.write(data)
         with root.fs.open(f"{staging}/{RECORD}", "w", encoding="utf-8") as handle:
             handle.write(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
-        if not root.publish_dir(staging, final, commit_file=RECORD, replace=replace):
+        if not root.publish_dir(staging, final, commit_file=RECORD, replace=force):
             return read_record(root, model_id)
     return record
 

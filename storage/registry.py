@@ -22,13 +22,14 @@ import os
 
 import sqlalchemy as sa
 
-from mnist_pipeline.storage.datasets import lineage_of, read_manifest
-from mnist_pipeline.storage.models import is_smoke, read_record
+from mnist_pipeline.storage.models import is_smoke
 from mnist_pipeline.storage.root import HOME_ENV, StorageRoot
+from mnist_pipeline.storage.store import REGISTRY_ENV, external_registry
 from mnist_pipeline.tasks.core.errors import MnistError
+from mnist_pipeline.tasks.core import promotion
 from mnist_pipeline.tasks.core.promotion import Lineage
+from mnist_pipeline.tasks.core.results import AliasChange, Evaluated, RegisteredModel
 
-REGISTRY_ENV = "MNIST_REGISTRY_URL"
 SQLITE_FILE = "registry.db"
 ALIASES = ("production", "candidate")
 
@@ -48,12 +49,11 @@ versions = sa.Table(
     sa.Column("card", sa.Text, nullable=False),  # markdown model card
     sa.Column("registered_at", sa.String(32), nullable=False),
     sa.Column("flow_run", sa.String(64)),
-    # Lineage (added after the first release, hence nullable; `Registry.open` fills old rows).
-    sa.Column("source", sa.Text),
-    sa.Column("class_names", sa.Text),  # JSON list
-    sa.Column("smoke", sa.Boolean),
+    # Lineage: the source of the model's dataset and its class names (what promotion compares).
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("class_names", sa.Text, nullable=False),  # JSON list
+    sa.Column("smoke", sa.Boolean, nullable=False),
 )
-LINEAGE_COLUMNS = ("source", "class_names", "smoke")
 evaluations = sa.Table(
     "evaluations", metadata,
     sa.Column("model_id", sa.String(64), sa.ForeignKey("model_versions.model_id"), primary_key=True),
@@ -101,11 +101,6 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def external_registry(url: str | None = None) -> str | None:
-    """The registry URL given explicitly or by the environment (None: SQLite in the storage root)."""
-    return url or os.environ.get(REGISTRY_ENV) or None
-
-
 def registry_url(root: StorageRoot, url: str | None = None, create: bool = True) -> str:
     """The registry's database URL; with ``create=False`` a missing SQLite file is an error,
     so that a command that only reads never creates a registry (or a storage root) by mistake."""
@@ -138,7 +133,6 @@ class Registry:
         else:
             self.engine = sa.create_engine(url, pool_pre_ping=True)
         metadata.create_all(self.engine)
-        self._add_missing_columns()
 
     @property
     def location(self) -> str:
@@ -149,9 +143,7 @@ class Registry:
     @classmethod
     def open(cls, root: StorageRoot, url: str | None = None, *, create: bool = True) -> "Registry":
         """The registry of a storage root; ``create=False`` for commands that must not create one."""
-        registry = cls(registry_url(root, url, create))
-        registry._fill_lineage(root)
-        return registry
+        return cls(registry_url(root, url, create))
 
     @classmethod
     def open_existing(cls, root: StorageRoot, url: str | None = None) -> "Registry":
@@ -159,37 +151,6 @@ class Registry:
         if not external_registry(url):
             root.require_existing()
         return cls.open(root, url, create=False)
-
-    def _add_missing_columns(self) -> None:
-        """Bring a registry made by an earlier release up to this schema (new nullable columns)."""
-        present = {column["name"] for column in sa.inspect(self.engine).get_columns(versions.name)}
-        missing = [versions.c[name] for name in LINEAGE_COLUMNS if name not in present]
-        if not missing:
-            return
-        with self.engine.begin() as connection:
-            for column in missing:
-                kind = column.type.compile(dialect=self.engine.dialect)
-                connection.exec_driver_sql(f"ALTER TABLE {versions.name} ADD COLUMN {column.name} {kind}")
-
-    def _fill_lineage(self, root: StorageRoot) -> None:
-        """Record the lineage of versions registered before it was recorded, from storage."""
-        with self.engine.connect() as connection:
-            unknown = connection.execute(
-                sa.select(versions.c.model_id, versions.c.dataset_version).where(versions.c.source.is_(None))
-            ).all()
-        for model_id, dataset_version in unknown:
-            try:
-                manifest = read_manifest(root, dataset_version)
-                record = read_record(root, model_id)
-            except MnistError:
-                continue  # its dataset or files are gone: the lineage stays unknown
-            self.set_lineage(model_id, lineage_of(manifest), is_smoke(record))
-
-    def set_lineage(self, model_id: str, lineage: Lineage, smoke: bool) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(versions.update().where(
-                (versions.c.model_id == model_id) & versions.c.source.is_(None)
-            ).values(source=lineage.source, class_names=json.dumps(list(lineage.class_names)), smoke=smoke))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -223,7 +184,7 @@ class Registry:
                 model_id=model_id, dataset_version=dataset_version, accuracy=metrics["accuracy"],
                 metrics=json.dumps(summary), evaluated_at=_now()))
 
-    def get(self, model_id: str) -> dict:
+    def get(self, model_id: str) -> RegisteredModel:
         with self.engine.connect() as connection:
             row = connection.execute(sa.select(versions).where(versions.c.model_id == model_id)).mappings().first()
             if row is None:
@@ -254,43 +215,38 @@ class Registry:
         raise RegistryError(f"model {reference!r} {problem} in the registry {self.location}; "
                             "`mnist models list` shows them")
 
-    def lineage(self, model_id: str) -> tuple[Lineage | None, bool]:
-        """The problem a registered model solves (None when unrecorded) and whether it is a smoke model."""
+    def lineage(self, model_id: str) -> tuple[Lineage, bool]:
+        """The problem a registered model solves and whether it is a smoke model."""
         with self.engine.connect() as connection:
             row = connection.execute(sa.select(versions.c.source, versions.c.class_names, versions.c.smoke)
                                      .where(versions.c.model_id == model_id)).first()
         if row is None:
             raise RegistryError(f"model version {model_id!r} is not registered; `mnist models list` shows them")
         source, class_names, smoke = row
-        lineage = None if source is None else Lineage(source, tuple(json.loads(class_names)))
-        return lineage, bool(smoke)
+        return Lineage(source, tuple(json.loads(class_names))), bool(smoke)
 
-    def list_versions(self) -> list[dict]:
+    def list_versions(self) -> list[RegisteredModel]:
         with self.engine.connect() as connection:
             rows = connection.execute(sa.select(versions).order_by(versions.c.registered_at, versions.c.model_id)).mappings().all()
             return [self._describe(connection, row) for row in rows]
 
-    def _describe(self, connection, row) -> dict:
+    def _describe(self, connection, row) -> RegisteredModel:
         evaluated = connection.execute(
             sa.select(evaluations).where(evaluations.c.model_id == row["model_id"]).order_by(evaluations.c.evaluated_at)
         ).mappings().all()
         names = connection.execute(sa.select(aliases.c.name).where(aliases.c.model_id == row["model_id"])).scalars().all()
         own = [e for e in evaluated if e["dataset_version"] == row["dataset_version"]]
         metrics = json.loads(own[-1]["metrics"]) if own else {}
-        return {
-            "id": row["model_id"],
-            **{k: row[k] for k in ("model_id", "family", "dataset_version", "seed", "code_version",
-                                   "train_seconds", "validation_accuracy", "artifact_url", "registered_at", "flow_run")},
-            "config": json.loads(row["config"]),
-            "libraries": json.loads(row["libraries"]),
-            "metrics": {"validation_accuracy": row["validation_accuracy"], **metrics},
-            "evaluations": {e["dataset_version"]: {"accuracy": e["accuracy"], "evaluated_at": e["evaluated_at"]} for e in evaluated},
-            "aliases": sorted(names),
-            "source": row["source"],
-            "class_names": json.loads(row["class_names"]) if row["class_names"] else None,
-            "smoke": row["smoke"],
-            "card": row["card"],
-        }
+        return RegisteredModel(
+            **{k: row[k] for k in ("model_id", "family", "dataset_version", "seed", "code_version", "train_seconds",
+                                   "validation_accuracy", "artifact_url", "registered_at", "flow_run", "source",
+                                   "smoke", "card")},
+            config=json.loads(row["config"]), libraries=json.loads(row["libraries"]),
+            class_names=tuple(json.loads(row["class_names"])),
+            metrics={"validation_accuracy": row["validation_accuracy"], **metrics},
+            evaluations={e["dataset_version"]: Evaluated(e["accuracy"], e["evaluated_at"]) for e in evaluated},
+            aliases=tuple(sorted(names)),
+        )
 
     def evaluation(self, model_id: str, dataset_version: str) -> dict | None:
         with self.engine.connect() as connection:
@@ -365,24 +321,26 @@ class Registry:
             to_model=model_id, changed_at=_now(), flow_run=flow_run, reason=reason, action=action))
         return True
 
-    def history(self, name: str | None = None) -> list[dict]:
+    def history(self, name: str | None = None) -> list[AliasChange]:
         query = sa.select(alias_history).order_by(alias_history.c.id)
         if name:
             query = query.where(alias_history.c.alias == name)
         with self.engine.connect() as connection:
-            return [dict(row) for row in connection.execute(query).mappings().all()]
+            return [AliasChange(**{k: v for k, v in row.items() if k != "id"})
+                    for row in connection.execute(query).mappings().all()]
 
     def previous(self, name: str = "production") -> str | None:
         """The version ``name`` pointed at before its current one (rollbacks are stepped over)."""
         current, _ = self.alias(name)
         for entry in reversed(self.history(name)):
-            if entry["to_model"] == current and entry["action"] != "rollback":
-                return entry["from_model"]
+            if entry.to_model == current and entry.action != "rollback":
+                return entry.from_model
         return None
 
     def rollback(self, name: str = "production", *, reason: str, force: bool = False,
                  flow_run: str | None = None) -> tuple[str, str]:
-        """Point ``name`` back at its previous version; refused across sources unless ``force``."""
+        """Point ``name`` back at its previous version; refused, unless ``force``, when
+        :func:`promotion.rollback_refusal` says so."""
         current, revision = self.alias(name)
         if current is None:
             raise RegistryError(f"{name!r} is not set: nothing to roll back")
@@ -390,7 +348,8 @@ class Registry:
         if target is None:
             raise RegistryError(f"{name!r} has had only one version ({current}): nothing to roll back to")
         if not force:
-            self._refuse_other_problem(name, current, target, "roll back")
+            self._refuse(promotion.rollback_refusal(name, current, self.lineage(current)[0], target,
+                                                    self.lineage(target)[0]))
         if not self.set_alias(name, target, revision, reason=reason, action="rollback", flow_run=flow_run):
             raise RegistryError(f"{name!r} changed while rolling back; look at `mnist models history` and retry")
         return current, target
@@ -399,36 +358,23 @@ class Registry:
                 flow_run: str | None = None) -> str | None:
         """Make ``model_id`` production by hand; returns the model it replaced (None if none).
 
-        Refused, unless ``force``, for a smoke model or one that solves another problem than
-        the current production model (another source or other class names).
+        Refused, unless ``force``, when :func:`promotion.manual_promotion_refusal` says so.
         """
         current, revision = self.alias("production")
         if current == model_id:
             return current
         if not force:
-            _, smoke = self.lineage(model_id)
-            if smoke:
-                raise RegistryError(f"{model_id} is a smoke model (a subset, a few dozen steps): it does not belong "
-                                    "in production; pass --force if you really mean it")
-            if current is not None:
-                self._refuse_other_problem("production", current, model_id, "promote")
+            lineage, smoke = self.lineage(model_id)
+            self._refuse(promotion.manual_promotion_refusal(
+                model_id, lineage, smoke, current, self.lineage(current)[0] if current else None))
         if not self.set_alias("production", model_id, revision, reason=reason, action="manual", flow_run=flow_run):
             raise RegistryError("production changed at the same moment; run the command again")
         return current
 
-    def _refuse_other_problem(self, name: str, current: str, target: str, verb: str) -> None:
-        (now, _), (then, _) = self.lineage(current), self.lineage(target)
-        if now is None or then is None or not now.same_problem(then):
-            raise RegistryError(
-                f"refusing to {verb}: {name} is {current} ({now or 'source unrecorded'}), {target} solves "
-                f"another problem ({then or 'source unrecorded'}); pass --force to switch {name} to it anyway"
-            )
-
-    # -- decisions --------------------------------------------------------------------------
-    def list_decisions(self) -> list[dict]:
-        with self.engine.connect() as connection:
-            rows = connection.execute(sa.select(decisions).order_by(decisions.c.id)).mappings().all()
-        return [{**dict(row), "evidence": json.loads(row["evidence"])} for row in rows]
+    @staticmethod
+    def _refuse(refusal: str | None) -> None:
+        if refusal:
+            raise RegistryError(refusal)
 
 
 def _sqlite_pragmas(connection, _record) -> None:

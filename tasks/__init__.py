@@ -1,2 +1,2 @@
-"""Prefect tasks (thin wrappers that add retries, caching, logging and names) and, in
-:mod:`mnist_pipeline.tasks.core`, the pure logic they call."""
+"""Prefect tasks (thin wrappers: look the result up in storage, else build and save it; retries,
+logging, artifacts and names) and, in :mod:`mnist_pipeline.tasks.core`, the pure logic they call."""

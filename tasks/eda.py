@@ -1,18 +1,17 @@
 """Prefect tasks of the EDA stage: build the report once per (dataset version, report code)."""
 
-import datetime
 import json
 
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from mnist_pipeline.storage import datasets as dataset_store
 from mnist_pipeline.storage import reports
 from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.artifacts import artifact_key
-from mnist_pipeline.tasks.caching import RESULT_SERIALIZER, key_while_stored, stored_result_cache
+from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
 from mnist_pipeline.tasks.core.digits import SPLITS
 from mnist_pipeline.tasks.core.eda.report import TITLES, Previous, build_report
 from mnist_pipeline.tasks.core.pages import markdown_figure, markdown_table
@@ -21,31 +20,17 @@ from mnist_pipeline.tasks.core.pages import markdown_figure, markdown_table
 INLINE_FIGURES = ("class-distribution", "samples", "mean-std")
 
 
-@task(name="resolve-dataset", cache_policy=NO_CACHE)
-def resolve_dataset(home: str | None, reference: str | None) -> str:
+@task(name="resolve-dataset", **STORAGE_IS_THE_CACHE)
+def resolve_dataset(store: Store, reference: str | None) -> str:
     """The full dataset version for a prefix, or the newest one."""
-    return dataset_store.resolve_version(StorageRoot(home), reference)
+    return dataset_store.resolve_version(store.root, reference)
 
 
-def _eda_cache_key(context, parameters) -> str | None:
-    """Per (root, version, report code, seed), while that report is in storage."""
-    root, version, report_key = StorageRoot(parameters["home"]), parameters["version"], parameters["report_key"]
-    stored = reports.find_eda_report(root, version, report_key) is not None
-    return key_while_stored(stored, "eda", root.url, version, report_key, parameters["seed"])
-
-
-@task(
-    name="eda-report",
-    task_run_name="eda-report-{version}",
-    cache_policy=stored_result_cache(_eda_cache_key),
-    cache_expiration=datetime.timedelta(days=30),
-    persist_result=True,
-    result_serializer=RESULT_SERIALIZER,
-)
-def eda_report(home: str | None, version: str, report_key: str, seed: int, force: bool) -> str:
-    """Write the EDA report of a dataset version (unless it exists) and return its URL."""
+@task(name="eda-report", task_run_name="eda-report-{version}", **STORAGE_IS_THE_CACHE)
+def eda_report(store: Store, version: str, report_key: str, seed: int, force: bool) -> str:
+    """Write the EDA report of a dataset version (unless it is stored) and return its URL."""
     logger = get_run_logger()
-    root = StorageRoot(home)
+    root = store.root
     existing = reports.find_eda_report(root, version, report_key)
     if existing and not force:
         logger.info("EDA report for %s already exists: %s", version, existing)
@@ -73,10 +58,10 @@ def _previous(root: StorageRoot, manifest: dict) -> Previous | None:
     return Previous(previous["version"], previous["class_counts"], train)
 
 
-@task(name="eda-artifacts", cache_policy=NO_CACHE)
-def eda_artifacts(home: str | None, version: str, report_key: str, url: str) -> None:
+@task(name="eda-artifacts", **STORAGE_IS_THE_CACHE)
+def eda_artifacts(store: Store, version: str, report_key: str, url: str) -> None:
     """Key numbers and figure paths as a markdown artifact, and a link to the HTML report."""
-    root = StorageRoot(home)
+    root = store.root
     key_numbers = json.loads(reports.read_eda_summary(root, version, report_key))
     figures = reports.eda_figures(root, version, report_key)
     lines = [f"# EDA report: dataset {version}", "",

@@ -1,9 +1,8 @@
 """Prefect tasks of the ingest stage: fetch, decode, validate, publish.
 
 Each task is a thin wrapper: the work happens in :mod:`mnist_pipeline.tasks.core` (pure) and :mod:`mnist_pipeline.storage`
-(all I/O). Tasks that carry image arrays neither cache nor persist their results: hashing or
-storing 55 MB per call would cost more than the work (see the ingest flow for how an unchanged
-source is still never decoded twice).
+(all I/O). No task caches or persists its result (see ``tasks/options.py``): an unchanged source is never
+decoded twice because the flow finds its version in storage by fingerprint first.
 """
 
 import datetime
@@ -11,18 +10,18 @@ from dataclasses import asdict, dataclass
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from mnist_pipeline.storage import datasets as dataset_store
 from mnist_pipeline.storage import raw as raw_store
 from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.artifacts import artifact_key
 from mnist_pipeline.tasks.core import dataset, download, lineage, sources, validation
 from mnist_pipeline.tasks.core.decode import check_file_size, decode_source
 from mnist_pipeline.tasks.core.digits import Digits
 from mnist_pipeline.tasks.core.errors import SourceError, TransientDownloadError
-from mnist_pipeline.tasks.core.pages import markdown_table
+from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ def source_name(source: str | None) -> str:
         return "unknown-source"
 
 
-@task(name="resolve-source", cache_policy=NO_CACHE)
+@task(name="resolve-source", **STORAGE_IS_THE_CACHE)
 def resolve_source(source: str | None) -> str:
     """The source this run reads: the configured one, else the Prefect Variable mnist_source, else mnist."""
     chosen = source_or_variable(source)
@@ -109,9 +108,9 @@ def _retry_only_transient(task, task_run, state) -> bool:
     retries=2,
     retry_delay_seconds=[10, 60],
     retry_condition_fn=_retry_only_transient,
-    cache_policy=NO_CACHE,
+    **STORAGE_IS_THE_CACHE,
 )
-def fetch_source(source: str, home: str | None, extra_mirrors: list[str], max_images: int,
+def fetch_source(source: str, store: Store, extra_mirrors: list[str], max_images: int,
                  class_names: list[str] | None = None) -> FetchedSource:
     """Locate or download the source's raw files (downloads go to the immutable raw store) and
     recognise what they are from their content. Local files too large for ``max_images`` images
@@ -126,7 +125,7 @@ def fetch_source(source: str, home: str | None, extra_mirrors: list[str], max_im
             logger.info("Using the system copy of %s in %s", spec.kind, spec.known.system_dirs[0])
             files = _local_files(system_copy, max_images)
         else:
-            files = _download_known(StorageRoot(home), spec.known, list(extra_mirrors))
+            files = _download_known(store.root, spec.known, list(extra_mirrors))
     elif spec.kind == "idx":
         files = _local_files(sources.find_idx_files(spec.location), max_images)
     else:
@@ -182,22 +181,22 @@ def _download_known(
     return files
 
 
-@task(name="find-existing-version", cache_policy=NO_CACHE)
-def find_existing_version(home: str | None, fingerprint: str) -> str | None:
+@task(name="find-existing-version", **STORAGE_IS_THE_CACHE)
+def find_existing_version(store: Store, fingerprint: str) -> str | None:
     """The version already published from these exact raw files and settings, if any."""
-    return dataset_store.find_by_fingerprint(StorageRoot(home), fingerprint)
+    return dataset_store.find_by_fingerprint(store.root, fingerprint)
 
 
-@task(name="verify-version", task_run_name="verify-{version}", cache_policy=NO_CACHE)
-def verify_version(home: str | None, version: str) -> list[str]:
+@task(name="verify-version", task_run_name="verify-{version}", **STORAGE_IS_THE_CACHE)
+def verify_version(store: Store, version: str) -> list[str]:
     """What is wrong with a published version's files (empty when each matches its checksum)."""
-    damage = dataset_store.verify_dataset(StorageRoot(home), version)
+    damage = dataset_store.verify_dataset(store.root, version)
     for problem in damage:
         get_run_logger().warning("dataset %s: %s", version, problem)
     return damage
 
 
-@task(name="decode", cache_policy=NO_CACHE, persist_result=False)
+@task(name="decode", **STORAGE_IS_THE_CACHE)
 def decode(
     fetched: FetchedSource, validation_fraction: float, test_fraction: float, seed: int, max_images: int
 ) -> Decoded:
@@ -209,20 +208,17 @@ def decode(
     return Decoded(splits, {name: len(d) for name, d in official.items()})
 
 
-@task(name="validate", cache_policy=NO_CACHE, persist_result=False)
+@task(name="validate", **STORAGE_IS_THE_CACHE)
 def validate(decoded: Decoded, source: str, bounds: validation.Bounds) -> Validated:
     """Run the Great Expectations suite; raise, naming what failed, unless every check passes."""
-    duplicates = dataset.count_duplicates(decoded.splits)
-    profile = dataset.image_profile(decoded.splits)
-    summary = dataset.split_summary(decoded.splits, decoded.source_rows, duplicates)
-    report = validation.validate(profile, summary, bounds)
+    checked = validation.check_splits(decoded.splits, decoded.source_rows, bounds)
     create_markdown_artifact(
         key=artifact_key("dataset-validation"),
-        markdown=_validation_markdown(source, report, summary, duplicates),
+        markdown=validation.markdown(source, checked),
         description=f"Great Expectations result for {source}",
     )
-    validation.check(report, source)
-    return Validated(report, duplicates)
+    validation.check(checked.report, source)
+    return Validated(checked.report, checked.duplicates)
 
 
 @dataclass(frozen=True)
@@ -231,9 +227,9 @@ class Published:
     status: str  # storage.datasets.PUBLISHED, UNCHANGED or REPAIRED
 
 
-@task(name="publish", cache_policy=NO_CACHE)
+@task(name="publish", **STORAGE_IS_THE_CACHE)
 def publish(
-    home: str | None,
+    store: Store,
     fetched: FetchedSource,
     decoded: Decoded,
     validated: Validated,
@@ -263,33 +259,10 @@ def publish(
         code_version=lineage.code_version(),
         library_versions=lineage.library_versions(),
     )
-    root = StorageRoot(home)
-    status = dataset_store.publish_dataset(root, version, splits, manifest, report.results, report.data_docs)
+    status = dataset_store.publish_dataset(store.root, version, splits, manifest, report.results, report.data_docs)
     logger.info("Dataset %s: %s", version, {
         dataset_store.PUBLISHED: "published",
         dataset_store.UNCHANGED: "an intact copy already exists; nothing written",
         dataset_store.REPAIRED: "the damaged copy in storage was replaced",
     }[status])
     return Published(version, status)
-
-
-def _validation_markdown(source, report, summary, duplicates) -> str:
-    status = "passed" if report.success else "FAILED"
-    row = summary.iloc[0]
-    splits = [{"split": split, "rows": f"{int(row[f'rows_{split}']):,}",
-               "smallest class share": f"{row[f'class_share_min_{split}']:.3f}",
-               "largest class share": f"{row[f'class_share_max_{split}']:.3f}",
-               "blank images": f"{row[f'blank_share_{split}']:.2%}",
-               "duplicates within": f"{duplicates[f'within_{split}']:,}"}
-              for split in ("train", "validation", "test")]
-    lines = [
-        f"# Dataset validation {status}", f"Source: `{source}`", "",
-        markdown_table(splits, numeric=("rows", "smallest class share", "largest class share", "blank images",
-                                        "duplicates within")),
-        f"Test images with an exact copy in train or validation: {duplicates['test_in_train_or_validation']:,}",
-        "",
-    ]
-    failures = report.failures()
-    if failures:
-        lines += ["## Failed expectations", *[f"- {f}" for f in failures]]
-    return "\n".join(lines)

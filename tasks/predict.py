@@ -4,18 +4,17 @@ from dataclasses import dataclass
 
 import numpy as np
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from mnist_pipeline.storage import evaluations as evaluation_store
 from mnist_pipeline.storage import models as model_store
 from mnist_pipeline.storage.inputs import read_images_to_score
-from mnist_pipeline.storage.registry import Registry
-from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.core import models
-from mnist_pipeline.tasks.core.digits import DIGIT_NAMES
 from mnist_pipeline.tasks.core.images import Preprocess, load_image
+from mnist_pipeline.tasks.core.results import Scored
 from mnist_pipeline.tasks.core.scoring import names_digits, score
+from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
 
 @dataclass(frozen=True)
 class Registered:
@@ -30,17 +29,13 @@ class Registered:
         return names_digits(self.class_names)
 
 
-def load_registered(home: str | None, registry_url: str | None, reference: str) -> Registered:
+def load_registered(store: Store, reference: str) -> Registered:
     """The model an alias, id or prefix names, loaded from its checked files."""
-    root = StorageRoot(home)
-    registry = Registry.open_existing(root, registry_url)
-    try:
+    with store.registry(create=False) as registry:
         model_id = registry.resolve(reference)
         lineage, _ = registry.lineage(model_id)
-    finally:
-        registry.close()
-    model = models.load(model_store.read_model_files(root, model_id))
-    return Registered(model_id, model, lineage.class_names if lineage else DIGIT_NAMES)
+    model = models.load(model_store.read_model_files(store.root, model_id))
+    return Registered(model_id, model, lineage.class_names)
 
 
 def read_images(path: str, preprocess: Preprocess = "auto", digits: bool = True) -> tuple[list[str], np.ndarray]:
@@ -55,13 +50,13 @@ def read_images(path: str, preprocess: Preprocess = "auto", digits: bool = True)
     return found.names, load_image(found.picture, found.names[0], preprocess=preprocess, digits=digits)[None]
 
 
-@task(name="score-parquet", cache_policy=NO_CACHE)
-def score_parquet(home: str | None, registry_url: str | None, reference: str, input_url: str, output_url: str) -> dict:
+@task(name="score-parquet", **STORAGE_IS_THE_CACHE)
+def score_parquet(store: Store, reference: str, input_url: str, output_url: str) -> Scored:
     """Predictions (label, probability, all ten probabilities) for every row of a Parquet file,
     scored a batch at a time (memory stays bounded by the batch, not the file)."""
     logger = get_run_logger()
     evaluation_store.check_prediction_output(input_url, output_url)
-    registered = load_registered(home, registry_url, reference)
+    registered = load_registered(store, reference)
     rows = 0
     with evaluation_store.prediction_writer(output_url) as write:
         for images in evaluation_store.iter_images_parquet(input_url):
@@ -71,4 +66,4 @@ def score_parquet(home: str | None, registry_url: str | None, reference: str, in
                    "model_id": np.full(len(scores), registered.model_id)}, scores.probabilities)
             rows += len(scores)
     logger.info("scored %d images of %s with %s into %s", rows, input_url, registered.model_id, output_url)
-    return {"model_id": registered.model_id, "rows": rows, "output": output_url}
+    return Scored(registered.model_id, rows, output_url)

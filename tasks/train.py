@@ -2,12 +2,11 @@
 
 A training task loads its rows from storage itself (tasks on other processes or Dask workers
 get a dataset version, never 55 MB of arrays), limits its own threads, reports progress, and
-stores the model. It is cached on the model id, which hashes the dataset version, the family's
-config, the seed, the rows and the model code: re-running after a failure skips the families
-that finished.
+stores the model. It looks the model up in storage first, by its id, which hashes the dataset
+version, the family's config, the seed, the rows and the model code: re-running after a failure
+skips the families that finished.
 """
 
-import datetime
 import os
 import socket
 import sys
@@ -16,7 +15,6 @@ from dataclasses import dataclass, field
 
 from prefect import task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, wait
 from prefect.logging import get_run_logger
 
@@ -24,21 +22,24 @@ from mnist_pipeline.storage import datasets as dataset_store
 from mnist_pipeline.storage import models as model_store
 from mnist_pipeline.storage import recipes as recipe_store
 from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.artifacts import artifact_key
-from mnist_pipeline.tasks.caching import RESULT_SERIALIZER, key_while_stored, stored_result_cache
 from mnist_pipeline.tasks.core.dataset import stratified_sample
 from mnist_pipeline.tasks.core import models, recipe as recipes, sources
 from mnist_pipeline.tasks.core.models import ENSEMBLE, FamilyConfig
 from mnist_pipeline.tasks.core.models.ensemble import Ensemble
 from mnist_pipeline.tasks.core.recipe import Recipe, TrialSettings
+from mnist_pipeline.tasks.core.results import LeftOut, TrainedModel
+from mnist_pipeline.tasks.core.tables import leaderboard
 from mnist_pipeline.tasks.core.training import Subset, fit_family, model_id, recipe_key, training_record
+from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
 
 
 @dataclass(frozen=True)
 class TrainJob:
     """One model to train: what the training tasks take (a dataset version, never arrays)."""
 
-    home: str | None
+    store: Store
     dataset_version: str
     family: str
     config: FamilyConfig  # made for the dataset (and cut down for a smoke run) by the flow
@@ -57,21 +58,14 @@ class TrainJob:
                         self.budget_s)
 
 
-def _cache_key(context, parameters) -> str | None:
-    """Per (root, model id), while that model is in storage."""
-    job = parameters["job"]
-    root = StorageRoot(job.home)
-    return key_while_stored(model_store.find_trained(root, job.model_id) is not None, "train", root.url, job.model_id)
-
-
-@task(name="choose-recipe", task_run_name="choose-recipe-{dataset_version}", cache_policy=NO_CACHE)
-def choose_recipe(home: str | None, dataset_version: str, seed: int, subset: Subset, settings: TrialSettings,
+@task(name="choose-recipe", task_run_name="choose-recipe-{dataset_version}", **STORAGE_IS_THE_CACHE)
+def choose_recipe(store: Store, dataset_version: str, seed: int, subset: Subset, settings: TrialSettings,
                   needed: bool = True, force: bool = False) -> Recipe:
     """The dataset's training recipe: a known dataset's recorded one, else the stored result of
     a trial on the validation split, else a new trial (stored). ``needed`` False (no family of
     the run leaves its random changes to the dataset) skips the trial."""
     logger = get_run_logger()
-    root = StorageRoot(home)
+    root = store.root
     known = sources.CATALOG.get(dataset_store.read_manifest(root, dataset_version).get("known_dataset") or "")
     if known:
         return recipes.known_recipe(known.name, known.recipe)
@@ -92,20 +86,12 @@ def choose_recipe(home: str | None, dataset_version: str, seed: int, subset: Sub
     return chosen
 
 
-# Both training tasks: cached per model id while the model is in storage, results as JSON.
-_CACHED_WHILE_STORED = {
-    "cache_policy": stored_result_cache(_cache_key),
-    "cache_expiration": datetime.timedelta(days=90),
-    "persist_result": True,
-    "result_serializer": RESULT_SERIALIZER,
-}
-
-
-@task(name="train-model", task_run_name="train-{job.family}-{job.dataset_version}", **_CACHED_WHILE_STORED)
-def train_model(job: TrainJob) -> dict:
-    """Train one family on the train split (validation split for choices) and store it."""
+@task(name="train-model", task_run_name="train-{job.family}-{job.dataset_version}", **STORAGE_IS_THE_CACHE)
+def train_model(job: TrainJob) -> TrainedModel:
+    """Train one family on the train split (validation split for choices) and store it; a model
+    already in storage is returned as it is."""
     logger = get_run_logger()
-    root = StorageRoot(job.home)
+    root = job.store.root
     existing = _stored(root, job)
     if existing:
         return existing
@@ -117,21 +103,21 @@ def train_model(job: TrainJob) -> dict:
         model, report = fit_family(
             job.family, job.config, train, validation, seed=job.seed, budget_s=job.budget_s, progress=progress
         )
-    record = _store(root, job, model, report, {"train": report.train_rows, "validation": len(validation)},
-                    threads=job.threads, validation_probabilities=report.validation_probabilities)
+    trained = _store(root, job, model, report, {"train": report.train_rows, "validation": len(validation)},
+                     threads=job.threads, validation_probabilities=report.validation_probabilities)
     logger.info("%s: validation accuracy %.4f after %.1f s on %d images; stored as %s%s", job.family,
                 report.validation_accuracy, report.seconds, report.train_rows, job.model_id,
                 f" ({report.stopped_early})" if report.stopped_early else "")
-    return _summary(record, reused=False)
+    return trained
 
 
-@task(name="train-ensemble", task_run_name="train-ensemble-{job.dataset_version}", **_CACHED_WHILE_STORED)
-def train_ensemble(job: TrainJob) -> dict:
+@task(name="train-ensemble", task_run_name="train-ensemble-{job.dataset_version}", **STORAGE_IS_THE_CACHE)
+def train_ensemble(job: TrainJob) -> TrainedModel | LeftOut:
     """Combine the run's trained models (``job.member_ids``) into a soft vote weighted on the
     validation split, and store it when it earns its place (it beats its best member on
-    validation); otherwise the summary says why it was left out (``left_out``)."""
+    validation); otherwise say why it was left out."""
     logger = get_run_logger()
-    root = StorageRoot(job.home)
+    root = job.store.root
     existing = _stored(root, job)
     if existing:
         return existing
@@ -146,24 +132,23 @@ def train_ensemble(job: TrainJob) -> dict:
     kept, reason = model.verdict()
     if not kept:
         logger.info("ensemble %s", reason)
-        return {"family": ENSEMBLE, "model_id": None, "dataset_version": job.dataset_version,
-                "validation_accuracy": report.validation_accuracy, "left_out": reason, "reused": False}
+        return LeftOut(ENSEMBLE, report.validation_accuracy, reason)
     members = {i: unscored.get(i) or models.load(model_store.read_model_files(root, i, record))
                for i, record in records.items()}
-    record = _store(root, job, model.with_members(members), report, {"train": 0, "validation": len(validation)},
-                    threads=1, extra={"members": model.extra_meta()["members"]},
-                    validation_probabilities=report.validation_probabilities)
+    trained = _store(root, job, model.with_members(members), report, {"train": 0, "validation": len(validation)},
+                     threads=1, extra={"members": model.extra_meta()["members"]},
+                     validation_probabilities=report.validation_probabilities)
     logger.info("ensemble: %s; weights %s; stored as %s", reason, report.history[-1]["weights"], job.model_id)
-    return _summary(record, reused=False)
+    return trained
 
 
-def _stored(root: StorageRoot, job: TrainJob) -> dict | None:
-    """The summary of the job's model when it is in storage already (and not to be retrained)."""
+def _stored(root: StorageRoot, job: TrainJob) -> TrainedModel | None:
+    """The job's model when it is in storage already (and not to be retrained)."""
     existing = None if job.force else model_store.find_trained(root, job.model_id)
     if existing:
         get_run_logger().info("%s already trained as %s (validation accuracy %.4f); not retraining",
                               job.family, job.model_id, existing["validation_accuracy"])
-        return _summary(existing, reused=True)
+        return TrainedModel.of(existing, reused=True)
     return None
 
 
@@ -174,17 +159,18 @@ def _split(root: StorageRoot, job: TrainJob, split: str, rows: int | None):
 
 
 def _store(root: StorageRoot, job: TrainJob, model, report, rows: dict[str, int], threads: int,
-           extra: dict | None = None, validation_probabilities=None) -> dict:
-    """Write the model and its training record (atomically); the record as stored."""
+           extra: dict | None = None, validation_probabilities=None) -> TrainedModel:
+    """Write the model and its training record (atomically); the model as stored."""
     lineage = dataset_store.lineage_of(dataset_store.read_manifest(root, job.dataset_version))
     recipe = {"recipe": job.recipe.model_dump(mode="json")} if job.recipe else {}
     record = training_record(job.family, job.config, job.dataset_version, lineage, job.seed, job.subset,
-                             rows, report, threads, extra={**recipe, **(extra or {}), "trained_on": trained_on()})
-    return model_store.write_trained(root, job.model_id, model.to_files(), record, replace=job.force,
-                                     validation_probabilities=validation_probabilities)
+                             rows, report, threads, extra={**recipe, **(extra or {}), "trained_on": _trained_on()})
+    stored = model_store.write_trained(root, job.model_id, model.to_files(), record, force=job.force,
+                                       validation_probabilities=validation_probabilities)
+    return TrainedModel.of(stored, reused=False)
 
 
-def trained_on() -> dict:
+def _trained_on() -> dict[str, str | int | None]:
     """Where this training ran: the host and process, and the Dask worker's address on a cluster
     (None elsewhere), so a team can tell which machine made a model."""
     try:
@@ -194,13 +180,6 @@ def trained_on() -> dict:
     except (ImportError, ValueError):  # not inside a Dask worker
         worker = None
     return {"host": socket.gethostname(), "pid": os.getpid(), "dask_worker": worker}
-
-
-def _summary(record: dict, reused: bool) -> dict:
-    """What the flow needs of a trained model (small: it is cached and sent between processes)."""
-    keys = ("model_id", "family", "dataset_version", "validation_accuracy", "train_seconds",
-            "steps", "best_step", "stopped_early", "threads")
-    return {**{k: record.get(k) for k in keys}, "reused": reused}
 
 
 @contextmanager
@@ -250,8 +229,8 @@ class _Progress:
             self.bar.close()
 
 
-def gather(futures: dict[str, PrefectFuture]) -> tuple[dict[str, dict], dict[str, str]]:
-    """Wait for every training; the survivors' summaries and, per failed family, the reason."""
+def gather(futures: dict[str, PrefectFuture]) -> tuple[dict[str, TrainedModel | LeftOut], dict[str, str]]:
+    """Wait for every training; the survivors' results and, per failed family, the reason."""
     wait(list(futures.values()))
     trained, failed = {}, {}
     for family, future in futures.items():
@@ -261,8 +240,8 @@ def gather(futures: dict[str, PrefectFuture]) -> tuple[dict[str, dict], dict[str
     return trained, failed
 
 
-def outcome(family: str, state) -> tuple[dict[str, dict], dict[str, str]]:
-    """``({family: summary}, {})`` for a completed training, ``({}, {family: reason})`` otherwise."""
+def outcome(family: str, state) -> tuple[dict[str, TrainedModel | LeftOut], dict[str, str]]:
+    """``({family: result}, {})`` for a completed training, ``({}, {family: reason})`` otherwise."""
     if state.is_completed():
         return {family: state.result()}, {}
     return {}, {family: _reason(state)}
@@ -276,34 +255,16 @@ def _reason(state) -> str:
     return state.message or state.type.value
 
 
-@task(name="training-leaderboard", cache_policy=NO_CACHE)
-def training_leaderboard(dataset_version: str, trained: dict[str, dict], failed: dict[str, str],
-                         left_out: dict[str, str] | None = None) -> None:
+@task(name="training-leaderboard", **STORAGE_IS_THE_CACHE)
+def training_leaderboard(dataset_version: str, trained: dict[str, TrainedModel], failed: dict[str, str],
+                         left_out: dict[str, LeftOut]) -> None:
     """The families of this run ranked by validation accuracy, as a table artifact."""
-    rows = [
-        {
-            "rank": rank,
-            "family": s["family"],
-            "validation_accuracy": round(s["validation_accuracy"], 4),
-            "train_seconds": s["train_seconds"],
-            "steps (best)": f"{s['steps']} ({s['best_step']})",
-            "note": s["stopped_early"] or "",
-            "model_id": s["model_id"],
-            "status": "reused" if s["reused"] else "trained",
-        }
-        for rank, s in enumerate(sorted(trained.values(), key=lambda s: -s["validation_accuracy"]), 1)
-    ]
-    rows += [
-        {"rank": "-", "family": family, "validation_accuracy": "-", "train_seconds": "-",
-         "steps (best)": "-", "note": "", "model_id": "-", "status": f"FAILED: {reason}"}
-        for family, reason in failed.items()
-    ]
-    rows += [
-        {"rank": "-", "family": family, "validation_accuracy": "-", "train_seconds": "-",
-         "steps (best)": "-", "note": reason, "model_id": "-", "status": "left out"}
-        for family, reason in (left_out or {}).items()
-    ]
+    table = leaderboard(trained, failed, left_out).select(*TRAINING_COLUMNS)
     create_table_artifact(
-        key=artifact_key("training-leaderboard"), table=rows,
+        key=artifact_key("training-leaderboard"), table=table.records(),
         description=f"Training on dataset {dataset_version}: validation accuracy (test is for evaluation)",
     )
+
+
+TRAINING_COLUMNS = ("rank", "family", "validation_accuracy", "train_seconds", "steps (best)", "note", "model_id",
+                    "status")

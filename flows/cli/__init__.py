@@ -1,5 +1,6 @@
 """The ``mnist`` command line: one module per command group (``data``, ``training``, ``models``,
-``server``), each holding its commands' parsers beside their handlers.
+``server``), each holding its commands' parsers beside their handlers; ``options`` maps every
+option to the flow config field it sets.
 
 Only the standard library is imported at start-up, so ``mnist --help`` answers at once;
 each command imports Prefect, Great Expectations or pyarrow when it runs.
@@ -10,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from mnist_pipeline.flows.cli import data, models, server, training
-from mnist_pipeline.flows.cli.shared import EXIT_FAILED, EXIT_USAGE, common_options, user_error
+from mnist_pipeline.flows.cli.shared import EXIT_FAILED, EXIT_USAGE, user_error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,7 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
         "ingestion to Parquet, EDA, training, evaluation and a model registry.",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    options = common_options()
     for group in (data, training, models, server):
-        group.add_commands(commands, options)
+        group.add_commands(commands)
     return parser

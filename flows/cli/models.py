@@ -1,27 +1,26 @@
 """`mnist eval`, `mnist predict` and `mnist models ...`: the registry and what it serves."""
 
 import argparse
-import dataclasses
 import json
 import sys
 
-from mnist_pipeline.flows.cli.shared import EXIT_FAILED, EXIT_USAGE, Options, open_registry, prepare_prefect
+from mnist_pipeline.flows.cli.options import (
+    EVAL_DATASET, EVAL_MODEL, FORCE, HOME, PREDICT_MODEL, REGISTRY, add_command, given, value_or_default,
+)
+from mnist_pipeline.flows.cli.shared import EXIT_FAILED, EXIT_USAGE, prepare_prefect, store_of
 
 
-def add_commands(commands, options: Options) -> None:
-    evaluate = commands.add_parser(
-        "eval", parents=[options.home, options.registry], help="(re-)evaluate a registered model version",
+def add_commands(commands) -> None:
+    evaluate = add_command(
+        commands, "eval", HOME, REGISTRY, EVAL_MODEL, EVAL_DATASET, FORCE, help="(re-)evaluate a registered model version",
         description="Evaluate a model version on a dataset's test split (default: the split it "
         "was trained with) and print its metrics; stored with the model.",
     )
-    evaluate.add_argument("model", nargs="?", default="production", help="model id, prefix or alias (production)")
-    evaluate.add_argument("--dataset", metavar="VERSION", help="dataset version whose test split to use")
-    evaluate.add_argument("--force", action="store_true", help="evaluate again even if done before")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
     evaluate.set_defaults(handler=_eval)
 
-    predict = commands.add_parser(
-        "predict", parents=[options.home, options.registry], help="classify images with the production model",
+    predict = add_command(
+        commands, "predict", HOME, REGISTRY, PREDICT_MODEL, help="classify images with the production model",
         description="Print the predicted label, its class name (for datasets that name their "
         "classes) and its probability for each input: PNG/JPEG images, IDX image files (.gz or "
         "not), or Parquet files with an `image` column. A 28x28 single-channel image is used as "
@@ -31,7 +30,6 @@ def add_commands(commands, options: Options) -> None:
         "written through the `predict` flow instead.",
     )
     predict.add_argument("files", nargs="+", metavar="FILE")
-    predict.add_argument("--model", default="production", help="model id, prefix or alias (production)")
     predict.add_argument(
         "--preprocess", choices=("auto", "none", "digit"), default="auto",
         help="how image files become 28x28: auto (as above), none (pixels as they are; 28x28 only) "
@@ -45,58 +43,53 @@ def add_commands(commands, options: Options) -> None:
         "models", help="list, show, promote, roll back or report registered models",
         description="The model registry: versions, their metrics and aliases.",
     )
-    model_commands = models.add_subparsers(title="model commands", metavar="ACTION")
-    listing = model_commands.add_parser("list", parents=[options.home, options.registry], help="list model versions")
+    actions = models.add_subparsers(title="model commands", metavar="ACTION")
+
+    def action(name: str, handler, help: str, **parser_args) -> argparse.ArgumentParser:
+        parser = add_command(actions, name, HOME, REGISTRY, help=help, **parser_args)
+        parser.set_defaults(handler=handler)
+        return parser
+
+    listing = action("list", _models_list, "list model versions")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
-    listing.set_defaults(handler=_models_list)
-    show = model_commands.add_parser("show", parents=[options.home, options.registry], help="show one version and its card")
+    show = action("show", _models_show, "show one version and its card")
     show.add_argument("version", help="model id, prefix or alias")
     show.add_argument("--json", action="store_true", help="machine-readable output")
-    show.set_defaults(handler=_models_show)
-    promote = model_commands.add_parser("promote", parents=[options.home, options.registry], help="make a version production")
+    promote = action("promote", _models_promote, "make a version production")
     promote.add_argument("version", help="model id, prefix or alias")
     promote.add_argument("--reason", default="promoted by hand", help="recorded in the alias history")
     promote.add_argument("--force", action="store_true",
                          help="promote a smoke model, or one of another source than production, anyway")
-    promote.set_defaults(handler=_models_promote)
-    rollback = model_commands.add_parser(
-        "rollback", parents=[options.home, options.registry], help="move production back to its previous version"
-    )
+    rollback = action("rollback", _models_rollback, "move production back to its previous version")
     rollback.add_argument("--reason", default="rolled back by hand", help="recorded in the alias history")
     rollback.add_argument("--force", action="store_true",
                           help="roll back even to a model of another source than production's")
-    rollback.set_defaults(handler=_models_rollback)
-    report = model_commands.add_parser(
-        "report", parents=[options.home, options.registry], help="write the registry report (one HTML page)",
+    report = action(
+        "report", _models_report, "write the registry report (one HTML page)",
         description="Write one self-contained HTML page with every model version's metrics per "
         "dataset, production's test accuracy over time and the alias history, and print its path "
         "(default: <storage root>/reports/registry.html; train-all runs write it too).",
     )
     report.add_argument("--output", metavar="FILE", help="write the page here instead")
-    report.set_defaults(handler=_models_report)
-    history = model_commands.add_parser("history", parents=[options.home, options.registry], help="every alias change")
+    history = action("history", _models_history, "every alias change")
     history.add_argument("--json", action="store_true", help="machine-readable output")
-    history.set_defaults(handler=_models_history)
     models.set_defaults(handler=lambda args: models.print_help() or EXIT_USAGE)
 
 
 def _eval(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from mnist_pipeline.flows.config import EvaluateConfig
 
-    config = EvaluateConfig(home=args.home, registry_url=args.registry, model=args.model,
-                            dataset=args.dataset, force=args.force)
+    config = EvaluateConfig(**dict(given(args, HOME, REGISTRY, EVAL_MODEL, EVAL_DATASET, FORCE)))
     prepare_prefect(args.home)
     from mnist_pipeline.flows.evaluate import evaluate
 
-    summary = evaluate(config)
+    evaluation = evaluate(config)
     if args.json:
-        print(json.dumps(dataclasses.asdict(summary), indent=2))
+        print(json.dumps(dataclasses.asdict(evaluation), indent=2))
     else:
-        print(f"{summary.model_id} ({summary.family}): test accuracy {summary.accuracy:.4f}, "
-              f"macro F1 {summary.macro_f1:.4f}, ECE {summary.ece:.4f}"
-              f"{'' if summary.ece_uncalibrated is None else f' ({summary.ece_uncalibrated:.4f} uncalibrated)'}, "
-              f"{summary.throughput:,.0f} images/s, {summary.latency_ms:.2f} ms per image, "
-              f"{summary.size_kib:,} KiB")
+        print(f"{evaluation.model_id} ({evaluation.family}): {evaluation.describe()}")
     return 0
 
 
@@ -110,20 +103,21 @@ def _predict(args: argparse.Namespace) -> int:
         from mnist_pipeline.storage.evaluations import check_prediction_output
 
         check_prediction_output(args.files[0], args.output)  # here too: no server started for nothing
-        config = PredictConfig(home=args.home, registry_url=args.registry, model=args.model,
-                               input=args.files[0], output=args.output)
+        config = PredictConfig(**dict(given(args, HOME, REGISTRY, PREDICT_MODEL)), input=args.files[0],
+                               output=args.output)
         prepare_prefect(args.home)
         from mnist_pipeline.flows.predict import predict
 
         outcome = predict(config)
         print(f"{outcome.rows} predictions by {outcome.model_id} written to {outcome.output}")
         return 0
+    # Printing to the terminal scores in this process, without a flow run: a command that
+    # classifies one picture answers in about a second. Scoring is the flow's own (score()).
+    from mnist_pipeline.tasks.core.errors import MnistError
     from mnist_pipeline.tasks.core.scoring import score
     from mnist_pipeline.tasks.predict import load_registered, read_images
 
-    from mnist_pipeline.tasks.core.errors import MnistError
-
-    registered = load_registered(args.home, args.registry, args.model)
+    registered = load_registered(store_of(args), value_or_default(args, PREDICT_MODEL))
     unreadable = 0
     for path in args.files:
         try:  # a bad file is reported on its own line; the others are still scored
@@ -152,44 +146,36 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _models_list(args: argparse.Namespace) -> int:
-    registry = open_registry(args)
-    versions = registry.list_versions()
+    from mnist_pipeline.tasks.core.registry_report import versions_table
+
+    with store_of(args).registry(create=False) as registry:
+        versions, location = registry.list_versions(), registry.location
     if args.json:
-        print(json.dumps([{k: v for k, v in m.items() if k != "card"} for m in versions], indent=2))
+        print(json.dumps([v.as_json(card=False) for v in versions], indent=2))
     elif not versions:
-        print(f"no registered models in the registry {registry.location}; run `mnist train-all`.")
+        print(f"no registered models in the registry {location}; run `mnist train-all`.")
     else:
-        print(f"{'model id':<24} {'family':<7} {'source':<22} {'dataset':<17} {'registered (UTC)':<17} "
-              f"{'valid':>7} {'test':>7}  aliases")
-        for m in versions:
-            test = m["metrics"].get("accuracy")
-            source = m["source"] or "?"
-            if ":" in source and "/" in source:  # idx:/long/path/name -> idx:name
-                source = f"{source.split(':', 1)[0]}:{source.rsplit('/', 1)[1]}"
-            source += " (smoke)" if m["smoke"] else ""
-            print(f"{m['model_id']:<24} {m['family']:<7} {source:<22} {m['dataset_version']:<17} "
-                  f"{m['registered_at'][:16].replace('T', ' '):<17} {m['validation_accuracy']:7.4f} "
-                  f"{'-' if test is None else f'{test:7.4f}':>7}  {','.join(m['aliases'])}")
+        print(versions_table(versions).text(indent=""))
     return 0
 
 
 def _models_show(args: argparse.Namespace) -> int:
-    registry = open_registry(args)
-    model = registry.get(registry.resolve(args.version))
+    with store_of(args).registry(create=False) as registry:
+        model = registry.get(registry.resolve(args.version))
     if args.json:
-        print(json.dumps(model, indent=2))
+        print(json.dumps(model.as_json(), indent=2))
         return 0
-    print(model["card"])
-    print(f"aliases: {', '.join(model['aliases']) or '(none)'}")
-    for version, evaluation in model["evaluations"].items():
-        print(f"test accuracy on {version}: {evaluation['accuracy']:.4f} (evaluated {evaluation['evaluated_at']})")
+    print(model.card)
+    print(f"aliases: {', '.join(model.aliases) or '(none)'}")
+    for version, evaluation in model.evaluations.items():
+        print(f"test accuracy on {version}: {evaluation.accuracy:.4f} (evaluated {evaluation.evaluated_at})")
     return 0
 
 
 def _models_promote(args: argparse.Namespace) -> int:
-    registry = open_registry(args)
-    model_id = registry.resolve(args.version)
-    replaced = registry.promote(model_id, reason=args.reason, force=args.force)
+    with store_of(args).registry(create=False) as registry:
+        model_id = registry.resolve(args.version)
+        replaced = registry.promote(model_id, reason=args.reason, force=args.force)
     if replaced == model_id:
         print(f"{model_id} already is production")
     else:
@@ -198,32 +184,31 @@ def _models_promote(args: argparse.Namespace) -> int:
 
 
 def _models_rollback(args: argparse.Namespace) -> int:
-    registry = open_registry(args)
-    previous, now = registry.rollback("production", reason=args.reason, force=args.force)
+    with store_of(args).registry(create=False) as registry:
+        previous, now = registry.rollback("production", reason=args.reason, force=args.force)
     print(f"production: {previous} -> {now} (rolled back)")
     return 0
 
 
 def _models_report(args: argparse.Namespace) -> int:
-    from mnist_pipeline.storage import reports
-    from mnist_pipeline.storage.root import StorageRoot
-    from mnist_pipeline.tasks.core.registry_report import build_registry_report
+    from mnist_pipeline.tasks.registry import write_registry_report
 
-    registry = open_registry(args)
-    report = build_registry_report(registry.list_versions(), registry.history(), registry.location)
-    print(f"registry report: {reports.write_registry_report(StorageRoot(args.home), report.html, args.output)}")
+    _, url = write_registry_report(store_of(args), args.output)
+    print(f"registry report: {url}")
     return 0
 
 
 def _models_history(args: argparse.Namespace) -> int:
-    registry = open_registry(args)
-    entries = registry.history()
+    import dataclasses
+
+    with store_of(args).registry(create=False) as registry:
+        entries, location = registry.history(), registry.location
     if args.json:
-        print(json.dumps(entries, indent=2))
+        print(json.dumps([dataclasses.asdict(e) for e in entries], indent=2))
         return 0
     if not entries:
-        print(f"no alias has been set in the registry {registry.location}; `mnist train-all` promotes the first model.")
+        print(f"no alias has been set in the registry {location}; `mnist train-all` promotes the first model.")
     for e in entries:
-        print(f"{e['changed_at'][:19]}  {e['alias']:<10} {e['from_model'] or '(none)':<24} -> {e['to_model']:<24} "
-              f"{e['action']:<8} {e['reason']}")
+        print(f"{e.changed_at[:19]}  {e.alias:<10} {e.from_model or '(none)':<24} -> {e.to_model:<24} "
+              f"{e.action:<8} {e.reason}")
     return 0

@@ -4,12 +4,13 @@
 import argparse
 import os
 
-from mnist_pipeline.flows.cli.shared import Options, use_local_server_auth
+from mnist_pipeline.flows.cli.options import HOME, add_command
+from mnist_pipeline.flows.cli.shared import store_of, use_local_server_auth
 
 
-def add_commands(commands, options: Options) -> None:
-    up = commands.add_parser(
-        "up", parents=[options.home], help="start a local Prefect server, work pool, deployments and worker",
+def add_commands(commands) -> None:
+    up = add_command(
+        commands, "up", HOME, help="start a local Prefect server, work pool, deployments and worker",
         description="Start a Prefect server bound to 127.0.0.1, create the `mnist` process work "
         "pool, apply the deployments shipped with the installed package (its deployments/prefect.yaml) "
         "and start a worker, then wait; Ctrl-C or SIGTERM stops them. Runs use the storage root given here.",
@@ -19,8 +20,8 @@ def add_commands(commands, options: Options) -> None:
     up.add_argument("--no-worker", action="store_true", help="do not start a worker")
     up.set_defaults(handler=_up)
 
-    deploy = commands.add_parser(
-        "deploy", parents=[options.home], help="apply the work pool and deployments to the Prefect server at $PREFECT_API_URL",
+    deploy = add_command(
+        commands, "deploy", HOME, help="apply the work pool and deployments to the Prefect server at $PREFECT_API_URL",
         description="On the Prefect server at $PREFECT_API_URL (with $PREFECT_API_AUTH_STRING if it "
         "needs one): create or update the `mnist` process work pool with its restricted job template, "
         "apply the deployments shipped with the installed package (train-all, smoke, batch, rerun; "
@@ -39,10 +40,9 @@ def _up(args: argparse.Namespace) -> int:
 
 def _deploy(args: argparse.Namespace) -> int:
     from mnist_pipeline.flows.up import deploy
-    from mnist_pipeline.storage.root import StorageRoot
 
-    root = StorageRoot(args.home)
+    home = store_of(args).home
     use_local_server_auth(args.home)
-    deploy(dict(os.environ), root.url)
-    print(f"deployed: prefect deployment run mnist/train-all (runs on {root.url})")
+    deploy(dict(os.environ), home)
+    print(f"deployed: prefect deployment run mnist/train-all (runs on {home})")
     return 0

@@ -1,103 +1,17 @@
-"""What the command groups share: the common options, the storage-root and registry helpers,
-Prefect's preparation, and one-line errors. Only the standard library at import time."""
+"""What the command groups share: the store the command line names, dataset summaries, Prefect's
+preparation, and one-line errors. Only the standard library at import time."""
 
 import argparse
 import os
-from dataclasses import dataclass
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
 
 
-@dataclass(frozen=True)
-class Options:
-    """Parent parsers of the options several commands share."""
+def store_of(args: argparse.Namespace):
+    """The storage root and registry the command line names (``--home``, ``--registry``)."""
+    from mnist_pipeline.storage.store import Store
 
-    home: argparse.ArgumentParser
-    source: argparse.ArgumentParser
-    registry: argparse.ArgumentParser
-    force: argparse.ArgumentParser
-
-
-def common_options() -> Options:
-    home = argparse.ArgumentParser(add_help=False)
-    home.add_argument(
-        "--home",
-        help="storage root (a folder or fsspec URL); default: $MNIST_HOME, "
-        "else ~/.local/share/mnist-pipeline",
-    )
-    source = argparse.ArgumentParser(add_help=False)
-    source.add_argument(
-        "--source",
-        help="mnist (download), fashion-mnist, mnist-sample (offline, 5,000 digits), idx:DIR "
-        "(four local IDX files) or csv:PATH (Kaggle train.csv); default: the Prefect Variable "
-        "mnist_source where set, else mnist",
-    )
-    source.add_argument(
-        "--class-names", metavar="A,B,...",
-        help="your own IDX/CSV data's ten class names, labels 0..9 in order (or a classes.txt beside "
-        "the data, one per line); published datasets keep their own",
-    )
-    source.add_argument("--seed", type=int, help="seed of the validation/test split (default 0)")
-    source.add_argument(
-        "--validation-fraction", type=float, help="share of train held out for validation (0.1)"
-    )
-    source.add_argument(
-        "--test-fraction", type=float, help="test share carved from sources without one (1/7)"
-    )
-    source.add_argument(
-        "--mirror", action="append", default=[], metavar="URL",
-        help="a mirror to try before the built-in ones (repeatable)",
-    )
-    source.add_argument(
-        "--max-images-per-split", type=int, metavar="N",
-        help="refuse sources with more images per split (default 1,000,000; files are checked "
-        "before reading and while decompressing)",
-    )
-
-    registry = argparse.ArgumentParser(add_help=False)
-    registry.add_argument(
-        "--registry", metavar="URL",
-        help="registry database (SQLAlchemy URL); default: $MNIST_REGISTRY_URL, else SQLite in the storage root",
-    )
-
-    force = argparse.ArgumentParser(add_help=False)
-    force.add_argument(
-        "--force", action="store_true",
-        help="redo every step even when its result exists (decode, validate, draw, train)",
-    )
-    return Options(home, source, registry, force)
-
-
-def ingest_settings(args: argparse.Namespace) -> dict:
-    settings = {"mirrors": args.mirror}
-    if args.class_names is not None:
-        settings["class_names"] = args.class_names.split(",")
-    for name in ("seed", "validation_fraction", "test_fraction", "max_images_per_split"):
-        if getattr(args, name) is not None:
-            settings[name] = getattr(args, name)
-    return settings
-
-
-def existing_root(home: str | None):
-    """The storage root, which must exist: commands that only read never create one."""
-    from mnist_pipeline.storage.root import StorageRoot
-
-    return StorageRoot(home).require_existing()
-
-
-def open_registry(args: argparse.Namespace):
-    """The registry of an existing storage root (never created by a command that reads or moves aliases)."""
-    from mnist_pipeline.storage.registry import Registry
-    from mnist_pipeline.storage.root import StorageRoot
-
-    return Registry.open_existing(StorageRoot(args.home), args.registry)
-
-
-def read_manifest(home: str | None, version: str) -> dict:
-    from mnist_pipeline.storage import datasets
-    from mnist_pipeline.storage.root import StorageRoot
-
-    return datasets.read_manifest(StorageRoot(home), version)
+    return Store.resolve(args.home, getattr(args, "registry", None))
 
 
 def dataset_summary(manifest: dict, detailed: bool = False) -> str:
@@ -151,9 +65,9 @@ def use_local_server_auth(home: str | None) -> None:
     api_url = os.environ.get("PREFECT_API_URL")
     if api_url and not os.environ.get("PREFECT_API_AUTH_STRING"):
         from mnist_pipeline.storage import services
-        from mnist_pipeline.storage.root import StorageRoot
+        from mnist_pipeline.storage.store import Store
 
-        auth = services.auth_for(StorageRoot(home), api_url)
+        auth = services.auth_for(Store.resolve(home).root, api_url)
         if auth:
             os.environ["PREFECT_API_AUTH_STRING"] = auth
 

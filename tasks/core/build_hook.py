@@ -6,6 +6,7 @@ repository around it would answer for the wrong code). So the wheel carries ``bu
 beside :mod:`mnist_pipeline.tasks.core.lineage`, which reads it.
 """
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -32,4 +33,4 @@ class BuildPy(build_py):
         target = os.path.join(self.build_lib, "mnist_pipeline", "tasks", "core", os.path.basename(lineage.BUILD_FILE))
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "w", encoding="utf-8") as handle:
-            json.dump(lineage.git_state(os.getcwd()), handle)
+            json.dump(dataclasses.asdict(lineage.git_state(os.getcwd())), handle)

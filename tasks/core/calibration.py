@@ -9,8 +9,6 @@ them under-confident (test ECE about 0.1 on a few thousand digits); a temperatur
 """
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax
 
 CALIBRATION_BINS = 15
 
@@ -25,6 +23,9 @@ def with_temperature(scores: np.ndarray, temperature: float = 1.0) -> np.ndarray
 
 def fit_temperature(scores: np.ndarray, labels: np.ndarray) -> float:
     """The temperature that minimises the log-loss of ``softmax(scores / T)`` on ``labels``."""
+    from scipy.optimize import minimize_scalar  # scipy only where it is used: configs import this module
+    from scipy.special import log_softmax
+
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
     if len(labels) == 0:

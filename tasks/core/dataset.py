@@ -3,10 +3,15 @@
 import hashlib
 import json
 
-import numpy as np
-import pandas as pd
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from mnist_pipeline.tasks.core.digits import SPLITS, Digits, concat
+import numpy as np
+
+from mnist_pipeline.tasks.core.digits import SPLITS, Digits
+
+if TYPE_CHECKING:  # pandas (and with it pyarrow) only where a frame is built: configs import this module
+    import pandas as pd
 
 # Bumped whenever the published layout or the split procedure changes, so that a new code
 # version never reuses a dataset version made by the old one. 2: the version hashes what the
@@ -15,6 +20,15 @@ DATASET_FORMAT_VERSION = 2
 # Rows a whole-split check (hashes, blank images) handles at a time: its temporaries stay small.
 CHUNK_ROWS = 8192
 PIXEL_COUNT_ROWS = 2048
+
+
+def _missing(labels: np.ndarray) -> np.ndarray:
+    """Which labels are missing (NaN in a float column from a CSV with empty cells, or None)."""
+    if labels.dtype.kind == "f":
+        return np.isnan(labels)
+    if labels.dtype.kind == "O":
+        return np.array([x is None or (isinstance(x, float) and x != x) for x in labels], dtype=bool)
+    return np.zeros(len(labels), dtype=bool)
 
 
 def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -27,7 +41,7 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.nda
         raise ValueError(f"holdout fraction must be between 0 and 1, got {fraction}")
     rng = np.random.default_rng(seed)
     chosen = []
-    for label in np.unique(labels[~pd.isna(labels)]):
+    for label in np.unique(labels[~_missing(labels)]):
         members = np.flatnonzero(labels == label)
         take = int(round(fraction * len(members)))
         chosen.append(rng.permutation(members)[:take])
@@ -73,8 +87,10 @@ def to_uint8(digits: Digits) -> Digits:
     )
 
 
-def image_profile(splits: dict[str, Digits]) -> pd.DataFrame:
+def image_profile(splits: dict[str, Digits]) -> "pd.DataFrame":
     """One row per image with what validation checks: label, geometry, pixel range, nulls."""
+    import pandas as pd
+
     frames = []
     for split, digits in splits.items():
         n, height, width = digits.images.shape
@@ -154,37 +170,65 @@ def pixel_counts(images: np.ndarray) -> np.ndarray:
     return counts.reshape(width, 256)
 
 
-def count_duplicates(splits: dict[str, Digits]) -> dict[str, int]:
-    """Exact duplicate images: within each split, and test images that also occur in train or
-    validation (the leak that matters for an honest test score)."""
-    hashes = {name: row_hashes(d.images) for name, d in splits.items()}
-    counts = {}
-    for name, h in hashes.items():
-        counts[f"within_{name}"] = int(len(h) - len(np.unique(h)))
-    fitting = [n for n in splits if n != "test"]
-    seen = np.concatenate([hashes[n] for n in fitting])
-    candidates = np.flatnonzero(np.isin(hashes["test"], seen))
-    # Hashes only nominate; an exact comparison confirms each cross-split duplicate.
-    if len(candidates):
-        pool = concat([splits[n] for n in fitting]).images
-        by_hash: dict[int, list[int]] = {}
-        for row in np.flatnonzero(np.isin(seen, hashes["test"][candidates])):
-            by_hash.setdefault(int(seen[row]), []).append(row)
-        test_images = splits["test"].images
-        confirmed = sum(
-            any(np.array_equal(test_images[i], pool[j]) for j in by_hash[int(hashes["test"][i])])
-            for i in candidates
-        )
-    else:
-        confirmed = 0
-    counts["test_in_train_or_validation"] = int(confirmed)
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Images that are byte-for-byte identical: (split, row) of each copy."""
+
+    members: tuple[tuple[str, int], ...]
+
+    @property
+    def splits(self) -> set[str]:
+        return {split for split, _ in self.members}
+
+
+def duplicate_groups(splits: dict[str, Digits]) -> list[DuplicateGroup]:
+    """Every group of exactly identical images, within and across splits."""
+    names = [n for n in SPLITS if n in splits]
+    hashes = np.concatenate([row_hashes(splits[n].images) for n in names])
+    owners = np.concatenate([np.full(len(splits[n]), i) for i, n in enumerate(names)])
+    rows = np.concatenate([np.arange(len(splits[n])) for n in names])
+    order = np.argsort(hashes, kind="stable")
+    sorted_hashes = hashes[order]
+    boundaries = np.flatnonzero(np.diff(sorted_hashes)) + 1
+    groups = []
+    for block in np.split(order, boundaries):
+        if len(block) < 2:
+            continue
+        # Equal hashes nominate; exact bytes decide (split into truly equal subgroups).
+        remaining = list(block)
+        while remaining:
+            first = remaining[0]
+            reference = splits[names[owners[first]]].images[rows[first]]
+            same = [i for i in remaining if np.array_equal(splits[names[owners[i]]].images[rows[i]], reference)]
+            taken = set(same)
+            remaining = [i for i in remaining if i not in taken]
+            if len(same) > 1:
+                groups.append(DuplicateGroup(tuple((names[owners[i]], int(rows[i])) for i in same)))
+    return groups
+
+
+def count_duplicates(splits: dict[str, Digits], groups: list[DuplicateGroup] | None = None) -> dict[str, int]:
+    """Exact duplicate images (from :func:`duplicate_groups`): per split, the copies of an image
+    already in it; and the test images that also occur in train or validation (the leak that
+    matters for an honest test score)."""
+    groups = duplicate_groups(splits) if groups is None else groups
+    counts = {f"within_{name}": 0 for name in splits}
+    leaked = 0
+    for group in groups:
+        for name in group.splits:
+            counts[f"within_{name}"] += sum(split == name for split, _ in group.members) - 1
+        if "test" in group.splits and group.splits - {"test"}:
+            leaked += sum(split == "test" for split, _ in group.members)
+    counts["test_in_train_or_validation"] = leaked
     return counts
 
 
 def split_summary(
     splits: dict[str, Digits], source_rows: dict[str, int], duplicates: dict[str, int]
-) -> pd.DataFrame:
+) -> "pd.DataFrame":
     """A one-row frame of dataset-level figures that validation checks against bounds."""
+    import pandas as pd
+
     row: dict[str, float] = {}
     for name in SPLITS:
         digits = splits[name]

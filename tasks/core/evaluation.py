@@ -3,7 +3,6 @@
 Pure: takes a classifier and digits, returns numbers, PNG bytes and markdown.
 """
 
-import io
 import time
 from dataclasses import dataclass
 
@@ -12,15 +11,19 @@ import numpy as np
 from mnist_pipeline.tasks.core.calibration import expected_calibration_error, reliability
 from mnist_pipeline.tasks.core.digits import NUM_CLASSES, Digits
 from mnist_pipeline.tasks.core.models import Classifier
-from mnist_pipeline.tasks.core.pages import class_label, html_figure, html_table, html_page, markdown_figure
+from mnist_pipeline.tasks.core.pages import class_label, figure_png, html_figure, html_page, markdown_figure
+from mnist_pipeline.tasks.core.tables import Row, Table
 
 THROUGHPUT_BATCH = 1000
 GALLERY_SIZE = 24
 
 
 @dataclass(frozen=True)
-class Evaluation:
-    metrics: dict
+class TestSplitResult:
+    """Everything an evaluation measured on one test split (tasks/core/results.Evaluation is the
+    summary of it that the stages pass on)."""
+
+    metrics: dict  # what metrics.json keeps
     # One row per evaluated image, in the split's order: what McNemar's test pairs up.
     sample_ids: np.ndarray
     predicted: np.ndarray
@@ -30,6 +33,23 @@ class Evaluation:
     figures: dict[str, bytes]
 
 
+@dataclass(frozen=True)
+class Speed:
+    """How fast a model scores: batch throughput and one-image latency."""
+
+    throughput_images_per_s: float
+    throughput_batch_size: int
+    latency_ms_one_image: float
+    from_members: bool = False  # an ensemble's, added up from its members' measured speeds
+
+    def metrics(self) -> dict[str, float | int | bool]:
+        """As metrics.json names them."""
+        shown = {"throughput_images_per_s": self.throughput_images_per_s,
+                 "throughput_batch_size": self.throughput_batch_size,
+                 "latency_ms_one_image": self.latency_ms_one_image}
+        return {**shown, "speed_from_members": True} if self.from_members else shown
+
+
 def evaluate(
     model: Classifier,
     split: Digits,
@@ -37,16 +57,19 @@ def evaluate(
     size_bytes: int,
     *,
     measure_speed: bool = True,
-) -> Evaluation:
+) -> TestSplitResult:
     """Score ``split`` with ``model`` (timing that pass when ``measure_speed``) and evaluate it."""
-    scores, speed_metrics = _scores(model, split.images, measure_speed)
-    return evaluate_scores(model, scores, split, class_names, size_bytes, speed_metrics)
+    if measure_speed:
+        scores, measured = speed(model, split.images)
+    else:
+        scores, measured = model.log_scores(split.images), None
+    return evaluate_scores(model, scores, split, class_names, size_bytes, measured)
 
 
 def evaluate_scores(
     model: Classifier, scores: np.ndarray, split: Digits, class_names: list[str], size_bytes: int,
-    speed_metrics: dict | None = None,
-) -> Evaluation:
+    measured: Speed | None = None,
+) -> TestSplitResult:
     """The evaluation of ``model``'s uncalibrated ``scores`` (``log_scores``) on ``split``: its
     calibrated probabilities decide, and the ECE is reported before and after the temperature."""
     proba = model.probabilities(scores)
@@ -69,7 +92,7 @@ def evaluate_scores(
         "calibration_bins": bins,
         "model_size_bytes": int(size_bytes),
     }
-    metrics.update(speed_metrics or {})
+    metrics.update(measured.metrics() if measured else {})
     errors = np.flatnonzero(~correct)
     worst = errors[np.argsort(-confidence[errors])][:GALLERY_SIZE]
     metrics["most_confident_errors"] = [
@@ -82,7 +105,7 @@ def evaluate_scores(
         "reliability": _reliability_figure(bins, ece),
         "confident_errors": _gallery_figure(split, worst, predicted, confidence, class_names),
     }
-    return Evaluation(metrics, split.sample_ids, predicted.astype(np.uint8), confidence.astype(np.float32), correct,
+    return TestSplitResult(metrics, split.sample_ids, predicted.astype(np.uint8), confidence.astype(np.float32), correct,
                       proba, figures)
 
 
@@ -91,7 +114,7 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     return np.bincount(labels * NUM_CLASSES + predicted, minlength=NUM_CLASSES**2).reshape(NUM_CLASSES, NUM_CLASSES)
 
 
-def per_class_scores(confusion: np.ndarray, class_names: list[str]) -> list[dict]:
+def per_class_scores(confusion: np.ndarray, class_names: list[str]) -> list[Row]:
     true_positive = np.diag(confusion).astype(float)
     predicted = confusion.sum(axis=0)
     actual = confusion.sum(axis=1)
@@ -106,17 +129,9 @@ def per_class_scores(confusion: np.ndarray, class_names: list[str]) -> list[dict
     ]
 
 
-def _scores(model: Classifier, images: np.ndarray, measure_speed: bool) -> tuple[np.ndarray, dict]:
-    """The split's scores; with ``measure_speed`` the same pass is the throughput timing."""
-    if not measure_speed:
-        return model.log_scores(images), {}
-    metrics = speed(model, images)
-    return metrics.pop("scores"), metrics
-
-
-def speed(model: Classifier, images: np.ndarray, batch_size: int = THROUGHPUT_BATCH) -> dict:
-    """Batch throughput (images/s over the whole split, after a warm-up) and one-image latency;
-    the scores of that pass come back under ``scores``."""
+def speed(model: Classifier, images: np.ndarray, batch_size: int = THROUGHPUT_BATCH) -> tuple[np.ndarray, Speed]:
+    """The scores of ``images`` and how fast that pass was: batch throughput (images/s over the
+    whole split, after a warm-up) and one-image latency."""
     model.predict_proba(images[:batch_size])  # warm-up: allocations, lazy initialisation
     started = time.perf_counter()
     chunks = []
@@ -129,50 +144,47 @@ def speed(model: Classifier, images: np.ndarray, batch_size: int = THROUGHPUT_BA
         one = time.perf_counter()
         model.predict_proba(images[i : i + 1])
         latencies.append(time.perf_counter() - one)
-    return {
-        "scores": np.concatenate(chunks) if chunks else model.log_scores(images),
-        "throughput_images_per_s": round(len(images) / elapsed, 1),
-        "throughput_batch_size": batch_size,
-        "latency_ms_one_image": round(float(np.median(latencies)) * 1000, 3),
-    }
+    scores = np.concatenate(chunks) if chunks else model.log_scores(images)
+    return scores, Speed(round(len(images) / elapsed, 1), batch_size, round(float(np.median(latencies)) * 1000, 3))
 
 
-def combined_speed(members: list[dict]) -> dict:
-    """An ensemble's speed from its members' measured speeds (it runs each of them, one after
-    the other, and the weighted sum costs next to nothing), for an evaluation that reuses the
-    members' stored probabilities instead of scoring the split again."""
+def combined_speed(members: list[dict]) -> Speed | None:
+    """An ensemble's speed from its members' measured speeds (their metrics; it runs each of
+    them, one after the other, and the weighted sum costs next to nothing), for an evaluation
+    that reuses the members' stored probabilities instead of scoring the split again."""
     if not members or any("throughput_images_per_s" not in m for m in members):
-        return {}
-    return {
-        "throughput_images_per_s": round(1 / sum(1 / m["throughput_images_per_s"] for m in members), 1),
-        "throughput_batch_size": members[0]["throughput_batch_size"],
-        "latency_ms_one_image": round(sum(m["latency_ms_one_image"] for m in members), 3),
-        "speed_from_members": True,
-    }
+        return None
+    return Speed(round(1 / sum(1 / m["throughput_images_per_s"] for m in members), 1),
+                 members[0]["throughput_batch_size"], round(sum(m["latency_ms_one_image"] for m in members), 3),
+                 from_members=True)
+
+
+def metrics_table(metrics: dict, family: str) -> Table:
+    """An evaluation's headline figures, as its markdown and HTML reports show them."""
+    rows = [("accuracy", f"{metrics['accuracy']:.4f}"), ("macro F1", f"{metrics['macro_f1']:.4f}"),
+            ("expected calibration error", f"{metrics['expected_calibration_error']:.4f}")]
+    if "expected_calibration_error_uncalibrated" in metrics:
+        rows.append((f"ECE before the temperature ({metrics['temperature']:.3f})",
+                     f"{metrics['expected_calibration_error_uncalibrated']:.4f}"))
+    rows.append(("images", f"{metrics['images']:,}"))
+    if "throughput_images_per_s" in metrics:
+        rows += [(f"throughput (batch {metrics['throughput_batch_size']})",
+                  f"{metrics['throughput_images_per_s']:,.0f} images/s"),
+                 ("latency, one image", f"{metrics['latency_ms_one_image']:.2f} ms")]
+    rows += [("model size", f"{metrics['model_size_bytes'] / 1024:,.0f} KiB"), ("family", family)]
+    return Table(tuple({"metric": metric, "value": value} for metric, value in rows), numeric=("value",))
+
+
+def per_class_table(metrics: dict) -> Table:
+    """Precision, recall, F1 and support per class, as the reports show them."""
+    return Table(tuple({"class": class_label(r["label"], r["name"]), "precision": f"{r['precision']:.3f}",
+                        "recall": f"{r['recall']:.3f}", "F1": f"{r['f1']:.3f}", "support": r["support"]}
+                       for r in metrics["per_class"]), numeric=("precision", "recall", "F1", "support"))
 
 
 def markdown(model_id: str, family: str, dataset_version: str, metrics: dict, split: str = "test") -> str:
-    lines = [
-        f"# {model_id} on dataset {dataset_version} ({split} split)",
-        "",
-        "| metric | value |", "| --- | ---: |",
-        f"| accuracy | {metrics['accuracy']:.4f} |",
-        f"| macro F1 | {metrics['macro_f1']:.4f} |",
-        f"| expected calibration error | {metrics['expected_calibration_error']:.4f} |",
-    ]
-    if "expected_calibration_error_uncalibrated" in metrics:
-        lines.append(f"| ECE before the temperature ({metrics['temperature']:.3f}) "
-                     f"| {metrics['expected_calibration_error_uncalibrated']:.4f} |")
-    if "throughput_images_per_s" in metrics:
-        lines += [
-            f"| throughput (batch {metrics['throughput_batch_size']}) | {metrics['throughput_images_per_s']:,.0f} images/s |",
-            f"| latency, one image | {metrics['latency_ms_one_image']:.2f} ms |",
-        ]
-    lines += [f"| model size | {metrics['model_size_bytes'] / 1024:,.0f} KiB |", f"| family | {family} |", "",
-              "| class | precision | recall | F1 | support |", "| --- | ---: | ---: | ---: | ---: |"]
-    lines += [f"| {class_label(r['label'], r['name'])} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} "
-              f"| {r['support']} |" for r in metrics["per_class"]]
-    return "\n".join(lines) + "\n"
+    return "\n".join([f"# {model_id} on dataset {dataset_version} ({split} split)", "",
+                      metrics_table(metrics, family).markdown(), per_class_table(metrics).markdown()])
 
 
 FIGURE_TITLES = {
@@ -193,43 +205,14 @@ def markdown_with_figures(model_id: str, family: str, dataset_version: str, metr
 def html_report(model_id: str, family: str, dataset_version: str, metrics: dict, figures: dict[str, bytes],
                 split: str = "test") -> str:
     """One self-contained HTML page of an evaluation: metrics, per-class scores, every figure."""
-    summary = [
-        {"metric": "accuracy", "value": f"{metrics['accuracy']:.4f}"},
-        {"metric": "macro F1", "value": f"{metrics['macro_f1']:.4f}"},
-        {"metric": "expected calibration error", "value": f"{metrics['expected_calibration_error']:.4f}"},
-        *([{"metric": f"ECE before the temperature ({metrics['temperature']:.3f})",
-            "value": f"{metrics['expected_calibration_error_uncalibrated']:.4f}"}]
-          if "expected_calibration_error_uncalibrated" in metrics else []),
-        {"metric": "images", "value": f"{metrics['images']:,}"},
-        {"metric": "model size", "value": f"{metrics['model_size_bytes'] / 1024:,.0f} KiB"},
-    ]
-    if "throughput_images_per_s" in metrics:
-        summary += [
-            {"metric": f"throughput (batch {metrics['throughput_batch_size']})",
-             "value": f"{metrics['throughput_images_per_s']:,.0f} images/s"},
-            {"metric": "latency, one image", "value": f"{metrics['latency_ms_one_image']:.2f} ms"},
-        ]
-    per_class = [{"class": class_label(r["label"], r["name"]), "precision": f"{r['precision']:.3f}",
-                  "recall": f"{r['recall']:.3f}", "F1": f"{r['f1']:.3f}", "support": r["support"]}
-                 for r in metrics["per_class"]]
     body = [
         f"<p>Model <code>{model_id}</code> ({family}) on the {split} split of dataset <code>{dataset_version}</code>.</p>",
-        "<section id='metrics'><h2>Metrics</h2>" + html_table(summary, numeric=("value",)) + "</section>",
-        "<section id='per-class'><h2>Per class</h2>"
-        + html_table(per_class, numeric=("precision", "recall", "F1", "support")) + "</section>",
+        "<section id='metrics'><h2>Metrics</h2>" + metrics_table(metrics, family).html() + "</section>",
+        "<section id='per-class'><h2>Per class</h2>" + per_class_table(metrics).html() + "</section>",
         "<section id='figures'><h2>Figures</h2>"
         + "".join(html_figure(FIGURE_TITLES.get(name, name), png) for name, png in figures.items()) + "</section>",
     ]
     return html_page(f"Evaluation of {model_id} on {dataset_version}", "\n".join(body))
-
-
-def _png(figure) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
-    plt.close(figure)
-    return buffer.getvalue()
 
 
 def _confusion_figure(confusion: np.ndarray, class_names: list[str]) -> bytes:
@@ -245,7 +228,7 @@ def _confusion_figure(confusion: np.ndarray, class_names: list[str]) -> bytes:
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
     axes.set_title("Confusion matrix")
-    return _png(figure)
+    return figure_png(figure)
 
 
 def _reliability_figure(bins: list[dict], ece: float) -> bytes:
@@ -261,7 +244,7 @@ def _reliability_figure(bins: list[dict], ece: float) -> bytes:
     axes.set_ylabel("accuracy")
     axes.set_title(f"Reliability diagram (ECE {ece:.4f})")
     axes.legend(loc="upper left")
-    return _png(figure)
+    return figure_png(figure)
 
 
 def _gallery_figure(split: Digits, rows: np.ndarray, predicted, confidence, class_names) -> bytes:
@@ -278,4 +261,4 @@ def _gallery_figure(split: Digits, rows: np.ndarray, predicted, confidence, clas
         axes.imshow(split.images[i], cmap="gray_r")
         axes.set_title(f"{class_names[int(predicted[i])][:8]} {confidence[i]:.2f}\ntrue {class_names[int(split.labels[i])][:8]}", fontsize=6)
     figure.suptitle("Most confidently wrong test images (predicted, confidence / true)", fontsize=8)
-    return _png(figure)
+    return figure_png(figure)

@@ -8,6 +8,8 @@ import importlib.util
 import json
 import os
 import subprocess
+import threading
+from dataclasses import dataclass
 
 # The folder holding flows/, tasks/ and storage/: a checkout's root, or site-packages/mnist_pipeline.
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,11 +24,11 @@ def code_version() -> str:
     when this code runs from a checkout; else ``package:<version>`` or ``unknown``."""
     if os.path.isfile(BUILD_FILE):
         with open(BUILD_FILE, encoding="utf-8") as handle:
-            state = json.load(handle)
+            state = GitState(**json.load(handle))
     else:
-        state = git_state(PROJECT_DIR) if is_checkout(PROJECT_DIR) else {}
-    if state.get("commit"):
-        return f"git:{state['commit']}{'+dirty' if state.get('dirty') else ''}"
+        state = git_state(PROJECT_DIR) if is_checkout(PROJECT_DIR) else GitState()
+    if state.commit:
+        return f"git:{state.commit}{'+dirty' if state.dirty else ''}"
     try:
         return f"package:{importlib.metadata.version('mnist-pipeline')}"
     except importlib.metadata.PackageNotFoundError:
@@ -39,29 +41,43 @@ def is_checkout(directory: str) -> bool:
     return os.path.exists(os.path.join(directory, ".git")) and os.path.isfile(os.path.join(directory, "pyproject.toml"))
 
 
-def git_state(directory: str) -> dict:
-    """The commit checked out in ``directory`` and whether tracked files differ from it (both None
-    without git). Standard library only: the wheel build runs it too (build_hook.py)."""
+@dataclass(frozen=True)
+class GitState:
+    commit: str | None = None  # None: no git to ask (built from an sdist or an export)
+    dirty: bool | None = None  # whether tracked files differ from the commit
+
+
+def git_state(directory: str) -> GitState:
+    """The commit checked out in ``directory`` and whether tracked files differ from it.
+    Standard library only: the wheel build runs it too (build_hook.py)."""
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", directory, *args], capture_output=True, text=True, timeout=10,
                               check=True).stdout.strip()
 
     try:
-        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+        return GitState(git("rev-parse", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no")))
     except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}  # built from an sdist or an export: no git to ask
+        return GitState()
 
 
 PACKAGE = "mnist_pipeline"
 
 
+# CPython 3.11's parser is not safe to enter from two threads at once ("SystemError: AST
+# constructor recursion depth mismatch"), and trainings side by side in threads each ask for the
+# model code's key the first time together: one parse at a time.
+_PARSING = threading.Lock()
+
+
 @functools.cache
 def source_key(label: str, *modules: str) -> str:
     """A short hash of the source of ``modules`` and of every project module they import, directly
-    or not, at the top or inside functions: a cache key that changes whenever any code that could
+    or not, at the top or inside functions: a storage key that changes whenever any code that could
     change the result does (a helper in another folder included)."""
     digest = hashlib.sha256(label.encode())
-    for name, path in sorted(imported_sources(modules).items()):
+    with _PARSING:
+        sources = imported_sources(modules)
+    for name, path in sorted(sources.items()):
         with open(path, "rb") as handle:
             digest.update(f"\0{name}\0".encode() + handle.read())
     return digest.hexdigest()[:12]

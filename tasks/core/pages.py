@@ -57,6 +57,21 @@ def _cell(value) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+# Every figure of every report and artifact: one resolution, cropped to what is drawn.
+FIGURE_DPI = 80
+
+
+def figure_png(figure) -> bytes:
+    """A matplotlib figure as PNG bytes (then closed): the same bytes for the same figure, run
+    after run (no timestamp or software version in the file)."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight", metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()
+
+
 def png_data_uri(png: bytes, max_width: int | None = None) -> str:
     """A ``data:`` URI of a PNG, scaled down to ``max_width`` pixels when wider (for artifacts,
     where a figure is a thumbnail and the database holds every copy)."""

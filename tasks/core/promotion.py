@@ -9,7 +9,7 @@ The challenger (the run's best model by validation accuracy) is promoted when
 A tie, a better score that chance explains, or a champion of another problem keeps the champion.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -66,8 +66,9 @@ class Decision:
     challenger_lineage: str | None = None
     champion_lineage: str | None = None
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    @property
+    def verdict(self) -> str:
+        return "promoted to production" if self.promote else "not promoted"
 
 
 def mcnemar_exact(challenger_only: int, champion_only: int) -> float:
@@ -133,6 +134,31 @@ def decide(challenger: Contender, champion: Contender | None, *, floor: float, a
                         f">= {alpha})", **evidence, **common)
     return Decision(True, f"challenger is significantly more accurate (McNemar p = {p_value_text(p)} < {alpha})",
                     **evidence, **common)
+
+
+def manual_promotion_refusal(model_id: str, lineage: Lineage, smoke: bool, production_id: str | None,
+                             production_lineage: Lineage | None) -> str | None:
+    """Why ``model_id`` may not be made production by hand without --force (None: it may): a smoke
+    model never belongs there, and a model of another problem than production's is not a successor."""
+    if smoke:
+        return (f"{model_id} is a smoke model (a subset, a few dozen steps): it does not belong "
+                "in production; pass --force if you really mean it")
+    if production_id is None:
+        return None
+    return _other_problem("promote", "production", production_id, production_lineage, model_id, lineage)
+
+
+def rollback_refusal(alias: str, current_id: str, current: Lineage, target_id: str, target: Lineage) -> str | None:
+    """Why ``alias`` may not roll back from ``current_id`` to ``target_id`` without --force (None: it may)."""
+    return _other_problem("roll back", alias, current_id, current, target_id, target)
+
+
+def _other_problem(verb: str, alias: str, current_id: str, current: Lineage, target_id: str,
+                   target: Lineage) -> str | None:
+    if current.same_problem(target):
+        return None
+    return (f"refusing to {verb}: {alias} is {current_id} ({current}), {target_id} solves another problem "
+            f"({target}); pass --force to switch {alias} to it anyway")
 
 
 def _text(lineage: Lineage | None) -> str | None:

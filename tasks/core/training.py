@@ -1,6 +1,6 @@
 """Training one model family: its identity, the rows it sees, and the record it leaves.
 
-Pure: no Prefect, no storage. ``tasks/train.py`` adds retries, caching, logging and storage.
+Pure: no Prefect, no storage. ``tasks/train.py`` adds the storage lookup, logging and progress.
 """
 
 import hashlib

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, NUM_CLASSES, SPLITS
+from mnist_pipeline.tasks.core.dataset import count_duplicates, image_profile, split_summary
+from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, NUM_CLASSES, SPLITS, Digits
 from mnist_pipeline.tasks.core.errors import ValidationFailed
+from mnist_pipeline.tasks.core.tables import Table
 
 PROFILE_COLUMNS = [
     "sample_id", "split", "label", "height", "width",
@@ -155,6 +157,48 @@ def _context():
     context = gx.get_context(mode="ephemeral")
     _disable_progress_bars(context)
     return context
+
+
+@dataclass(frozen=True)
+class CheckedSplits:
+    """What validation found in a decoded source's splits (whether or not it passed)."""
+
+    report: ValidationReport
+    summary: pd.DataFrame  # the one-row frame the summary suite checked
+    duplicates: dict[str, int]  # dataset.count_duplicates: within each split, and test leaks
+
+
+def check_splits(splits: dict[str, Digits], source_rows: dict[str, int], bounds: Bounds) -> CheckedSplits:
+    """Run the whole suite on a decoded source's train / validation / test splits; never raises
+    (:func:`check` does, naming what failed)."""
+    duplicates = count_duplicates(splits)
+    summary = split_summary(splits, source_rows, duplicates)
+    return CheckedSplits(validate(image_profile(splits), summary, bounds), summary, duplicates)
+
+
+def splits_table(checked: CheckedSplits) -> Table:
+    """Per split: rows, class shares, blank images and duplicates, as validation saw them."""
+    row, duplicates = checked.summary.iloc[0], checked.duplicates
+    return Table(tuple({"split": split, "rows": f"{int(row[f'rows_{split}']):,}",
+                        "smallest class share": f"{row[f'class_share_min_{split}']:.3f}",
+                        "largest class share": f"{row[f'class_share_max_{split}']:.3f}",
+                        "blank images": f"{row[f'blank_share_{split}']:.2%}",
+                        "duplicates within": f"{duplicates[f'within_{split}']:,}"} for split in SPLITS),
+                 numeric=("rows", "smallest class share", "largest class share", "blank images", "duplicates within"))
+
+
+def markdown(source: str, checked: CheckedSplits) -> str:
+    """The validation result for the Prefect UI: the splits, the test leak, what failed."""
+    lines = [
+        f"# Dataset validation {'passed' if checked.report.success else 'FAILED'}", f"Source: `{source}`", "",
+        splits_table(checked).markdown(),
+        f"Test images with an exact copy in train or validation: {checked.duplicates['test_in_train_or_validation']:,}",
+        "",
+    ]
+    failures = checked.report.failures()
+    if failures:
+        lines += ["## Failed expectations", *[f"- {f}" for f in failures]]
+    return "\n".join(lines)
 
 
 def check(report: ValidationReport, source: str) -> None:

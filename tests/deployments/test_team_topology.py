@@ -1,28 +1,32 @@
 """The team deployment, end to end, from real parts started here on loopback addresses: the
 registry and the Prefect server on PostgreSQL 15, the storage root on an S3 endpoint (moto's
 server, through s3fs), training on a Dask cluster of separate processes, and a Prefect process
-worker, all started in empty folders with the package installed and no checkout. These are the
-commands of the README's "Scaling out" walkthrough (ports and folders changed).
+worker, all started in empty folders with the package installed and no checkout.
 
-The Dask and Prefect workers get no MNIST_HOME or MNIST_REGISTRY_URL of their own: the run decides
-its storage root and registry where it starts (the deployment records the root; the process worker
-holds the registry URL, as it holds the S3 credentials).
+The services are the ones the README's "Scaling out" walkthrough starts: the module runs that
+block as written (ports changed) in a shell like a terminal's, which pauses before the block's
+last two lines; the tests check the run the block made and use its services, and the block's own
+last lines then stop everything it started. The Dask and Prefect workers get no MNIST_HOME or
+MNIST_REGISTRY_URL of their own: the run decides its storage root and registry where it starts
+(the deployment records the root; the process worker holds the registry URL, as it holds the S3
+credentials).
 """
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from mnist_pipeline.flows.up import stop_groups
 from tests import services
 from tests.deployments.test_readme_walkthrough import like_a_terminal, terminal_shell
 
@@ -31,15 +35,18 @@ pytestmark = pytest.mark.topology
 BUCKET = "mnist-team"
 HOME = f"s3://{BUCKET}/root"
 FAMILIES = ("logreg", "svm", "mlp", "cnn")
+PAUSED = "walkthrough paused before its last two lines"
 
 
 @dataclass(frozen=True)
 class Team:
-    folder: Path
+    folder: Path  # where the block ran: its logs, and the empty folders of its workers
     env: dict  # a client's environment: Prefect API, S3 endpoint and credentials, no MNIST_* settings
     registry_url: str
-    s3: services.S3Endpoint
-    dask: services.DaskCluster
+    s3_url: str
+    dask_address: str
+    dask_workers: dict[str, int]  # Dask worker address -> its process id
+    terminal: Path  # what the block printed
 
     def with_run_settings(self, home: str = HOME) -> dict:
         """The environment of the machine a run starts on: the storage root and the registry."""
@@ -52,27 +59,107 @@ class Team:
         return subprocess.run([str(services.VENV_BIN / "mnist"), *args], cwd=cwd, env=env or self.with_run_settings(),
                               capture_output=True, text=True, timeout=timeout)
 
+    def worker_log(self, address: str) -> Path:
+        return next(self.folder / name for name in ("w1.log", "w2.log") if address in (self.folder / name).read_text())
+
+
+def readme_walkthrough() -> str:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Scaling out"):readme.index("## Layout")]
+    return section.split("```bash\n", 1)[1].split("```", 1)[0]
+
+
+def paused(script: str, resume: Path) -> str:
+    """The block, waiting before its last two lines (which stop what it started) until a line is
+    written to the FIFO ``resume``."""
+    lines = script.rstrip("\n").split("\n")
+    assert lines[-2].startswith("kill $worker") and lines[-1] == "kill $pids; wait", lines[-2:]
+    return "\n".join([*lines[:-2], f"echo {shlex.quote(PAUSED)}", f"read -r _ < {shlex.quote(str(resume))}",
+                      *lines[-2:]]) + "\n"
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and every process below it (a Dask worker's nanny and its worker)."""
+    children: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        pending += children.get(current, [])
+        try:
+            os.kill(current, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def dask_worker_pids(folder: Path) -> dict[str, int]:
+    """Each Dask worker of the block by address (from its log), with its process (found by the
+    empty folder it runs in)."""
+    pids = {}
+    for name in ("w1", "w2"):
+        line = next(l for l in (folder / f"{name}.log").read_text().splitlines() if "Start worker at:" in l)
+        address = line.split("Start worker at:")[1].strip()
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+                if os.readlink(f"/proc/{pid}/cwd") == str(folder / name) and b"dask\x00worker\x00" in command:
+                    pids[address] = int(pid)
+            except OSError:  # a process that ended meanwhile
+                continue
+    return pids
+
 
 @pytest.fixture(scope="module")
 def team(tmp_path_factory, postgres_server):
+    for tool in ("moto_server", "dask", "prefect", "mnist"):
+        if not (services.VENV_BIN / tool).exists():
+            services.unavailable(f"{tool} is not installed (pip install 'mnist-pipeline[team,sample]' 'moto[server]')")
     folder = tmp_path_factory.mktemp("team")
-    with ExitStack() as stack:
-        for database in ("team_registry", "team_prefect"):
-            postgres_server.create_database(database)
-        s3 = stack.enter_context(services.s3_endpoint(folder / "s3"))
-        env = services.without_run_settings({**os.environ, **s3.env})
-        server = stack.enter_context(services.prefect_server(folder, postgres_server.url("team_prefect", "asyncpg"), env))
-        dask = stack.enter_context(services.dask_cluster(folder / "dask", server.env))
-        import s3fs
-
-        s3fs.S3FileSystem(endpoint_url=s3.url, key="testing", secret="testing").mkdir(BUCKET)
-        yield Team(folder, server.env, postgres_server.url("team_registry"), s3, dask)
+    ports = {"5432": postgres_server.port, "9000": services.free_port(), "4200": services.free_port(),
+             "8786": services.free_port()}
+    script = readme_walkthrough()
+    for written, port in ports.items():
+        assert written in script
+        script = script.replace(written, str(port))
+    resume = folder / "resume"
+    os.mkfifo(resume)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MNIST_", "AWS_", "FSSPEC_"))}
+    env.update(HOME=str(folder), PATH=f"{services.VENV_BIN}:{env['PATH']}")
+    terminal = folder / "terminal.log"
+    with open(terminal, "w") as out:
+        shell = subprocess.Popen(terminal_shell(paused(script, resume)), cwd=folder, env=env, start_new_session=True,
+                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                 preexec_fn=like_a_terminal)
+    try:
+        services.wait_until(lambda: PAUSED in terminal.read_text() or shell.poll() is not None,
+                            "the README walkthrough's train-all run", 720)
+        assert shell.poll() is None, terminal.read_text()[-4000:] + services.tail(folder / "worker.log", 30)
+        s3_url = f"http://127.0.0.1:{ports['9000']}"
+        client = {**env, "PREFECT_API_URL": f"http://127.0.0.1:{ports['4200']}/api", "AWS_ENDPOINT_URL": s3_url,
+                  "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                  "AWS_DEFAULT_REGION": "us-east-1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+        yield Team(folder, client, postgres_server.url("mnist_registry"), s3_url, f"tcp://127.0.0.1:{ports['8786']}",
+                   dask_worker_pids(folder), terminal)
+        # The block's own last lines stop the worker, the server, the cluster and the endpoint.
+        with open(resume, "w") as line:
+            line.write("go\n")
+        shell.wait(timeout=120)
+        assert shell.returncode == 0, terminal.read_text()[-4000:]
+        with pytest.raises(ProcessLookupError):  # nothing the block started is left running
+            os.killpg(shell.pid, 0)
+    finally:
+        stop_groups([shell], grace=5)  # whatever the block left running, if it failed midway
 
 
 def s3(team: Team):
     import s3fs
 
-    return s3fs.S3FileSystem(endpoint_url=team.s3.url, key="testing", secret="testing", skip_instance_cache=True)
+    return s3fs.S3FileSystem(endpoint_url=team.s3_url, key="testing", secret="testing", skip_instance_cache=True)
 
 
 def training_records(team: Team, home: str = HOME) -> dict[str, dict]:
@@ -82,46 +169,31 @@ def training_records(team: Team, home: str = HOME) -> dict[str, dict]:
     return {record["model_id"]: record for record in records}
 
 
-def api(team: Team) -> httpx.Client:
-    return httpx.Client(base_url=team.env["PREFECT_API_URL"], timeout=30)
-
-
-def test_train_all_runs_through_a_worker_without_a_checkout_on_s3_postgres_and_dask(team):
-    # `mnist deploy` from an empty folder: the deployments ship with the package.
-    deployed = team.mnist("deploy", env={**team.env, "MNIST_HOME": HOME})
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-    with api(team) as http:
+def test_the_readme_walkthrough_trains_through_a_worker_without_a_checkout_on_s3_postgres_and_dask(team):
+    output = team.terminal.read_text()
+    assert "Flow run finished successfully in 'Completed'" in output, output[-4000:]
+    assert "Failed to send telemetry" not in output + (team.folder / "server.log").read_text()
+    # `mnist deploy` ran from an empty folder: the deployments ship with the package.
+    with httpx.Client(base_url=team.env["PREFECT_API_URL"], timeout=30) as http:
         deployment = http.get("/deployments/name/mnist/train-all").json()
     assert deployment["entrypoint"] == "mnist_pipeline.flows.mnist:mnist"
     assert not deployment["pull_steps"] and not deployment.get("path")  # nothing of the deploying machine
     assert deployment["job_variables"]["env"] == {"MNIST_HOME": HOME}
 
-    # The process worker: an empty folder; the registry URL and S3 credentials are its own.
-    (team.folder / "prefect-worker").mkdir()
-    worker_env = {**team.env, "MNIST_REGISTRY_URL": team.registry_url}
-    with services.service([str(services.VENV_BIN / "prefect"), "worker", "start", "--pool", "mnist"],
-                          team.folder / "prefect-worker.log", team.folder / "prefect-worker", worker_env) as worker:
-        config = {"source": "mnist-sample", "train": {"smoke": True, "dask_address": team.dask.address}}
-        started = subprocess.run(
-            [str(services.VENV_BIN / "prefect"), "deployment", "run", "mnist/train-all",
-             "--param", f"config={json.dumps(config)}"],
-            cwd=team.folder / "prefect-worker", env=team.env, capture_output=True, text=True, timeout=120)
-        assert started.returncode == 0, started.stdout + started.stderr
-        run_id = started.stdout.split("UUID:")[1].split()[0]
-        run = wait_for_run(team, run_id, worker, timeout=420)
-    assert run["state_type"] == "COMPLETED", (run["state"], services.tail(team.folder / "prefect-worker.log", 40))
-
-    # Rows in PostgreSQL: the four families and the ensemble, and the candidate alias.
+    # Rows in PostgreSQL: the four families and the ensemble, and the candidate alias; each
+    # family's card names the Dask worker that trained it.
     import sqlalchemy as sa
 
     engine = sa.create_engine(team.registry_url)
     with engine.connect() as connection:
-        families = {row[0] for row in connection.execute(sa.text("SELECT family FROM model_versions"))}
+        cards = dict(connection.execute(sa.text("SELECT family, card FROM model_versions")).all())
         candidate = connection.execute(sa.text("SELECT model_id FROM aliases WHERE name = 'candidate'")).scalar()
         production = connection.execute(sa.text("SELECT model_id FROM aliases WHERE name = 'production'")).scalar()
     engine.dispose()
-    assert set(FAMILIES) <= families, families
+    assert set(FAMILIES) <= set(cards), cards.keys()
     assert candidate and production is None  # a smoke run never reaches production
+    for family in FAMILIES:
+        assert any(f"Dask worker {address}" in cards[family] for address in team.dask_workers), family
 
     # Objects in the bucket: every area of the storage root, no staging left behind.
     objects = s3(team).find(f"{BUCKET}/root")
@@ -133,7 +205,7 @@ def test_train_all_runs_through_a_worker_without_a_checkout_on_s3_postgres_and_d
     records = training_records(team)
     trained_on = {r["family"]: r["trained_on"] for r in records.values()}
     for family in FAMILIES:
-        assert trained_on[family]["dask_worker"] in team.dask.workers, (family, trained_on[family], team.dask.workers)
+        assert trained_on[family]["dask_worker"] in team.dask_workers, (family, trained_on[family], team.dask_workers)
         assert trained_on[family]["pid"] != os.getpid()
     print("trained on:", {f: w["dask_worker"] for f, w in trained_on.items()})
 
@@ -156,19 +228,6 @@ def test_train_all_runs_through_a_worker_without_a_checkout_on_s3_postgres_and_d
     listed = team.mnist("models", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     assert len(json.loads(listed.stdout)) >= 4
-
-
-def wait_for_run(team: Team, run_id: str, worker, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    with api(team) as http:
-        while time.monotonic() < deadline:
-            run = http.get(f"/flow_runs/{run_id}").json()
-            if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-                return run
-            assert worker.poll() is None, services.tail(team.folder / "prefect-worker.log", 40)
-            time.sleep(2)
-    pytest.fail(f"flow run {run_id} did not finish in {timeout:.0f} s (last state {run['state_type']})\n"
-                + services.tail(team.folder / "prefect-worker.log", 40))
 
 
 KILLED_MID_PUBLISH = textwrap.dedent("""
@@ -219,10 +278,10 @@ def test_a_stopped_endpoint_is_one_error_line_naming_it(team):
 
 def test_a_dask_worker_killed_while_training_never_hangs_the_run(team):
     """Runs last: it kills one of the cluster's workers."""
-    logs = {address: team.dask.logs / f"worker-{n}.log" for n, address in enumerate(team.dask.workers)}
+    logs = {address: team.worker_log(address) for address in team.dask_workers}
     before = {address: log.read_text().count("training ") for address, log in logs.items()}
     command = [str(services.VENV_BIN / "mnist"), "train-all", "--source", "mnist-sample", "--smoke", "--models",
-               "svm,mlp", "--train-seed", "7", "--dask", team.dask.address, "--no-ensemble"]
+               "svm,mlp", "--train-seed", "7", "--dask", team.dask_address, "--no-ensemble"]
     run = subprocess.Popen(command, cwd=team.folder, env=team.with_run_settings(), stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
     try:
@@ -232,7 +291,7 @@ def test_a_dask_worker_killed_while_training_never_hangs_the_run(team):
             victim = next((a for a, log in logs.items() if log.read_text().count("training ") > before[a]), None)
             time.sleep(0.2)
         assert victim, "no worker started training"
-        os.killpg(team.dask.workers[victim].pid, signal.SIGKILL)
+        kill_tree(team.dask_workers[victim])
         output, _ = run.communicate(timeout=400)  # never a hung run
     finally:
         if run.poll() is None:
@@ -245,47 +304,3 @@ def test_a_dask_worker_killed_while_training_never_hangs_the_run(team):
                    and r["trained_on"]["dask_worker"] is not None)
     else:  # or the family it trained fails alone, with a reason
         assert "training failed for" in output and ("svm" in output or "mlp" in output), output
-
-
-def readme_walkthrough() -> str:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    section = readme[readme.index("## Scaling out"):readme.index("## Layout")]
-    return section.split("```bash\n", 1)[1].split("```", 1)[0]
-
-
-def test_the_readme_scaling_out_walkthrough_runs_as_written(tmp_path, postgres_server):
-    import sqlalchemy as sa
-
-    ports = {"5432": postgres_server.port, "9000": services.free_port(), "4200": services.free_port(),
-             "8786": services.free_port()}
-    script = readme_walkthrough()
-    for written, port in ports.items():
-        assert written in script
-        script = script.replace(written, str(port))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MNIST_", "AWS_", "FSSPEC_"))}
-    env.update(HOME=str(tmp_path), PATH=f"{services.VENV_BIN}:{env['PATH']}")
-    terminal = tmp_path / "terminal.log"
-    with open(terminal, "w") as out:
-        shell = subprocess.Popen(terminal_shell(script), cwd=tmp_path, env=env, start_new_session=True,
-                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                 preexec_fn=like_a_terminal)
-    try:
-        shell.wait(timeout=720)
-    finally:
-        services.stop_group(shell, grace=5)  # whatever the block left running, if it failed midway
-    output = terminal.read_text()
-    assert shell.returncode == 0, output[-4000:] + services.tail(tmp_path / "worker.log", 30)
-    assert "Flow run finished successfully in 'Completed'" in output, output[-4000:]
-    assert "Failed to send telemetry" not in output + (tmp_path / "server.log").read_text()
-
-    workers = [line.split("Start worker at:")[1].strip() for name in ("w1.log", "w2.log")
-               for line in (tmp_path / name).read_text().splitlines() if "Start worker at:" in line]
-    engine = sa.create_engine(postgres_server.url("mnist_registry"))
-    with engine.connect() as connection:
-        rows = connection.execute(sa.text("SELECT family, card, dataset_version FROM model_versions")).all()
-    engine.dispose()
-    cards = {family: card for family, card, _ in rows}
-    assert set(FAMILIES) <= set(cards), cards.keys()
-    for family in FAMILIES:
-        assert any(f"Dask worker {address}" in cards[family] for address in workers), (family, workers)
-    assert rows[0].dataset_version in output  # `mnist datasets` read it from the bucket

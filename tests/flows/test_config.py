@@ -26,7 +26,7 @@ def test_fractions_are_bounded():
 
 def test_train_all_hands_its_ingest_settings_down():
     config = TrainAllConfig(home="/h", source="mnist-sample", force=True, ingest={"seed": 3})
-    ingest = config.ingest_config(config.source)
+    ingest = config.ingest_config(config.source, config.store())
     assert (ingest.home, ingest.source, ingest.force, ingest.settings.seed) == ("/h", "mnist-sample", True, 3)
 
 
@@ -39,20 +39,25 @@ def test_no_source_means_the_prefect_variable_and_a_bad_source_is_refused():
 def test_a_run_resolves_its_storage_root_and_registry_once_where_it_starts(monkeypatch, tmp_path):
     """What the tasks receive is explicit: a Dask worker with another environment (or none) must
     not reinterpret it (on a cluster every training looked in the worker's default root)."""
+    import pickle
+
     from mnist_pipeline.flows.config import EvaluateConfig, TrainConfig
+    from mnist_pipeline.storage.store import Store
 
     monkeypatch.setenv("MNIST_HOME", "s3://team-bucket/root")
     monkeypatch.setenv("MNIST_REGISTRY_URL", "postgresql+psycopg://db/registry")
-    resolved = TrainAllConfig(source="mnist-sample").resolved()
-    assert (resolved.home, resolved.registry_url) == ("s3://team-bucket/root", "postgresql+psycopg://db/registry")
-    assert resolved.train_config("v1").home == "s3://team-bucket/root"  # and so every training job
+    config = TrainAllConfig(source="mnist-sample")
+    store = config.store()
+    assert store == Store("s3://team-bucket/root", "postgresql+psycopg://db/registry")
+    train = config.train_config("v1", store)  # what the train flow, and so every training job, gets
     monkeypatch.delenv("MNIST_HOME")
     monkeypatch.delenv("MNIST_REGISTRY_URL")
+    assert train.store() == store  # explicit: the environment no longer matters
     monkeypatch.chdir(tmp_path)
-    assert TrainConfig(home="relative/root").resolved().home == str(tmp_path / "relative" / "root")
-    assert EvaluateConfig(home="/h", registry_url="sqlite:////r.db").resolved().registry_url == "sqlite:////r.db"
-    assert EvaluateConfig(home="/h").resolved().registry_url is None  # SQLite in the root
-    assert resolved.resolved() == resolved
+    assert TrainConfig(home="relative/root").store().home == str(tmp_path / "relative" / "root")
+    assert EvaluateConfig(home="/h", registry_url="sqlite:////r.db").store().registry_url == "sqlite:////r.db"
+    assert EvaluateConfig(home="/h").store().registry_url is None  # SQLite in the root
+    assert pickle.loads(pickle.dumps(store)) == store  # what a Dask worker receives
 
 
 def test_every_run_validates_on_at_most_its_validation_rows():

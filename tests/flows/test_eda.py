@@ -8,11 +8,13 @@ import pytest
 from mnist_pipeline.flows.config import EdaConfig, IngestConfig, IngestSettings
 from mnist_pipeline.flows.eda import eda
 from mnist_pipeline.flows.ingest import ingest
-from mnist_pipeline.tasks.core.eda.report import SECTION_IDS
+from mnist_pipeline.tasks.core.eda.report import TITLES
 from tests.browser import chromium_page
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "test-artifacts")
+
+SECTION_IDS = ("key-numbers", *TITLES)  # the report's sections, in order
 
 
 def report_files(report_url):

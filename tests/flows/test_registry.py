@@ -18,7 +18,9 @@ from mnist_pipeline.storage import datasets, evaluations
 from mnist_pipeline.storage.registry import Registry
 from mnist_pipeline.storage.root import StorageRoot
 from mnist_pipeline.tasks.core.idx import encode_idx
+from tests import cli
 
+from ..storage.test_registry import recorded_decisions
 from .test_train import QUICK, artifact
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -43,101 +45,127 @@ def test_every_model_is_evaluated_registered_and_the_best_promoted(promoted):
     home, result = promoted
     version = result.dataset_version
     registry = Registry.open(StorageRoot(home))
-    listed = {m["family"]: m for m in registry.list_versions()}
+    listed = {m.family: m for m in registry.list_versions()}
     assert set(listed) == {"logreg", "svm", "mlp", "cnn", "ensemble"}
-    best = max(listed.values(), key=lambda m: m["validation_accuracy"])
-    assert result.promotion["promote"] and result.promotion["reason"] == "no production model yet"
-    assert registry.alias("production")[0] == best["model_id"] == result.promotion["challenger"]
-    assert registry.alias("candidate")[0] == best["model_id"]
+    best = max(listed.values(), key=lambda m: m.validation_accuracy)
+    assert result.promotion.promote and result.promotion.reason == "no production model yet"
+    assert registry.alias("production")[0] == best.model_id == result.promotion.challenger
+    assert registry.alias("candidate")[0] == best.model_id
     for family, model in listed.items():
-        assert 0.6 < model["metrics"]["accuracy"] <= 1, family
-        assert model["dataset_version"] == version and model["code_version"] and model["libraries"]
-        assert model["card"].startswith(f"# Model card: {model['model_id']}")
-        metrics = evaluations.find_evaluation(StorageRoot(home), model["model_id"], version)
+        assert 0.6 < model.test_accuracy <= 1, family
+        assert result.evaluations[family].accuracy == model.test_accuracy
+        assert model.dataset_version == version and model.code_version and model.libraries
+        assert model.card.startswith(f"# Model card: {model.model_id}")
+        metrics = evaluations.find_evaluation(StorageRoot(home), model.model_id, version)
         assert metrics["images"] == len(datasets.read_split(StorageRoot(home), version, "test"))
         assert {"macro_f1", "expected_calibration_error", "throughput_images_per_s", "latency_ms_one_image",
                 "model_size_bytes", "per_class", "confusion_matrix"} <= set(metrics)
-        folder = evaluations.evaluation_dir(StorageRoot(home), model["model_id"], version)
+        folder = evaluations.evaluation_dir(StorageRoot(home), model.model_id, version)
         assert {"confusion_matrix.png", "reliability.png", "confident_errors.png", "report.md", "report.html",
                 "predictions.parquet"} <= set(os.listdir(folder))
     # The ensemble's evaluation reused its members' stored test probabilities (no member scored again)
     ensemble = listed["ensemble"]
-    metrics = evaluations.find_evaluation(StorageRoot(home), ensemble["model_id"], version)
+    metrics = evaluations.find_evaluation(StorageRoot(home), ensemble.model_id, version)
     assert metrics["speed_from_members"] is True and metrics["expected_calibration_error_uncalibrated"] >= 0
-    ids, combined = evaluations.read_probabilities(StorageRoot(home), ensemble["model_id"], version)
+    ids, combined = evaluations.read_probabilities(StorageRoot(home), ensemble.model_id, version)
     from mnist_pipeline.storage import models as model_store
     from mnist_pipeline.tasks.core import models
 
-    loaded = models.load(model_store.read_model_files(StorageRoot(home), ensemble["model_id"]))
+    loaded = models.load(model_store.read_model_files(StorageRoot(home), ensemble.model_id))
     test = datasets.read_split(StorageRoot(home), version, "test")
     np.testing.assert_array_equal(ids, test.sample_ids)
     np.testing.assert_allclose(combined, loaded.predict_proba(test.images), atol=1e-5)
-    assert "- **Calibration**: temperature" in ensemble["card"] and "- **Recipe**: its members' own" in ensemble["card"]
+    assert "- **Calibration**: temperature" in ensemble.card and "- **Recipe**: its members' own" in ensemble.card
     assert "- **Recipe**: shifts of up to 2 px and rotations of up to 10 degrees, SVM deskewing chosen on validation; " \
-        "the recorded default for mnist-sample (handwriting)" in listed["cnn"]["card"]
-    assert "- **Recipe**: none: this model's config sets its own" in listed["logreg"]["card"]
-    decisions = registry.list_decisions()
-    assert decisions[-1]["promoted"] and decisions[-1]["challenger"] == best["model_id"]
+        "the recorded default for mnist-sample (handwriting)" in listed["cnn"].card
+    assert "- **Recipe**: none: this model's config sets its own" in listed["logreg"].card
+    decisions = recorded_decisions(registry)
+    assert decisions[-1]["promoted"] and decisions[-1]["challenger"] == best.model_id
     board = json.loads(artifact("evaluation-leaderboard")["data"])
-    assert [row["family"] for row in board][0] == best["family"] and len(board) == 5
+    assert [row["family"] for row in board][0] == best.family and len(board) == 5
     assert "promoted to production" in artifact("promotion-decision")["data"]
-    evaluation_artifact = artifact(f"evaluation-{best['family']}")["data"]
+    evaluation_artifact = artifact(f"evaluation-{best.family}")["data"]
     assert "| accuracy |" in evaluation_artifact and evaluation_artifact.count("](data:image/png;base64,") == 3
     assert "report.html" in evaluation_artifact
     validation = artifact("dataset-validation")["data"]
     assert "| split | rows |" in validation and "{" not in validation  # a table, not a Python dict
     summary = artifact("train-all-summary")["data"]
     for link in ("/runs/flow-run/", "/artifacts/key/eda-report", "/artifacts/key/training-leaderboard",
-                 f"/artifacts/key/evaluation-{best['family']}", "/artifacts/key/registry-report"):
+                 f"/artifacts/key/evaluation-{best.family}", "/artifacts/key/registry-report"):
         assert link in summary, link
     assert "](data:image/png;base64," in artifact("registry-report")["data"]
     assert os.path.isfile(os.path.join(home, "reports", "registry.html"))
 
 
-def test_a_rerun_changes_nothing(promoted):
+PICKLE_PROTOCOLS = tuple(bytes([0x80, protocol]) for protocol in range(2, 6))
+
+
+def test_a_rerun_changes_nothing_and_storage_is_the_only_cache(promoted):
+    """The nightly run on unchanged data: every model, report and evaluation is found in storage
+    and none is made again; Prefect keeps no result of its own, so nothing anywhere is a pickle."""
+    from pathlib import Path
+
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH
+
     home, first = promoted
     history = Registry.open(StorageRoot(home)).history()
+    root = Path(home)
+    made = {p: p.stat().st_mtime_ns for area in ("models", "evaluations", "reports") for p in (root / area).rglob("*")
+            if p.is_file() and p.name != "registry.html"}  # the registry report is redrawn: it shows the time
     again = train_all(home)
-    assert not again.promotion["promote"]
-    assert "already is the production model" in again.promotion["reason"]
+    assert all(model.reused for model in again.models.values()) and again.dataset_reused
+    assert again.eda_report == first.eda_report and again.evaluations == first.evaluations
+    assert made and {p: p.stat().st_mtime_ns for p in made} == made
+    assert not again.promotion.promote
+    assert "already is the production model" in again.promotion.reason
     registry = Registry.open(StorageRoot(home))
     assert len(registry.list_versions()) == 5
-    assert [h["to_model"] for h in registry.history("production")] == [first.promotion["challenger"]]
+    assert [h.to_model for h in registry.history("production")] == [first.promotion.challenger]
     assert registry.history() == history  # not even `candidate X -> X`
+    # Prefect persisted no task or flow result; what it keeps of the session's failed flow runs
+    # (their exceptions) is JSON naming the exception, never a pickle.
+    for path in Path(PREFECT_RESULTS_LOCAL_STORAGE_PATH.value()).rglob("*"):
+        if path.is_file():
+            assert set(json.loads(path.read_bytes())) == {"__exc_type__", "message"}, path
+    for path in root.rglob("*"):
+        if path.is_file():
+            assert path.suffix not in (".pkl", ".pickle", ".pt"), path
+            with open(path, "rb") as handle:
+                assert handle.read(2) not in PICKLE_PROTOCOLS, path
 
 
 def test_champion_from_another_dataset_version_is_re_evaluated_first(promoted):
     home, first = promoted
-    champion = first.promotion["challenger"]
+    champion = first.promotion.challenger
     # A different split seed is a different dataset version; only logistic regression trains.
     second = train_all(home, ingest={"seed": 1}, train={"families": QUICK, "models": ["logreg"]})
     new_version = second.dataset_version
     assert new_version != first.dataset_version
     decision = second.promotion
-    assert decision["champion"] == champion and decision["dataset_version"] == new_version
+    assert decision.champion == champion and decision.dataset_version == new_version
     assert evaluations.find_evaluation(StorageRoot(home), champion, new_version) is not None
-    assert decision["challenger_only_correct"] is not None and decision["p_value"] is not None
+    assert decision.challenger_only_correct is not None and decision.p_value is not None
     registry = Registry.open(StorageRoot(home))
-    assert set(registry.get(champion)["evaluations"]) == {first.dataset_version, new_version}
-    if not decision["promote"]:
+    assert set(registry.get(champion).evaluations) == {first.dataset_version, new_version}
+    if not decision.promote:
         assert registry.alias("production")[0] == champion
 
 
 def test_mnist_eval_re_evaluates_a_version(promoted):
     home, result = promoted
     summary = evaluate(EvaluateConfig(home=home, model="production", force=True))
-    assert summary.model_id == result.promotion["challenger"] and summary.dataset_version == result.dataset_version
-    assert summary.accuracy == result.evaluations[summary.family]["accuracy"]
+    assert summary.model_id == result.promotion.challenger and summary.dataset_version == result.dataset_version
+    assert summary.accuracy == result.evaluations[summary.family].accuracy  # speed is measured again
 
 
 def run_cli(home, *args, flows=False):
-    """The `mnist` command in a process of its own (against the test's Prefect server when it
-    runs a flow, so it does not start a temporary one)."""
-    env = dict(os.environ)
-    if flows:
-        from prefect.settings import PREFECT_API_URL
+    """The `mnist` command on ``home``: in this process, or with ``flows`` (a command that runs a
+    flow) in a process of its own against the test's Prefect server."""
+    if not flows:
+        return cli.mnist(*args, "--home", home)
+    from prefect.settings import PREFECT_API_URL
 
-        env["PREFECT_API_URL"] = PREFECT_API_URL.value()
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
     return subprocess.run([sys.executable, "-m", "mnist_pipeline.flows.cli", *args, "--home", home],
                           capture_output=True, text=True, timeout=180, env=env)
 
@@ -169,7 +197,7 @@ def test_predict_images_idx_and_parquet_with_the_production_model(promoted, tmp_
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(rows) == 1 + 5 + 7
     assert rows[0]["input"] == "one.png" and rows[0]["label"] == 1
-    assert all(r["model_id"] == result.promotion["challenger"] for r in rows)
+    assert all(r["model_id"] == result.promotion.challenger for r in rows)
     assert all(0 <= r["probability"] <= 1 and abs(sum(r["probabilities"]) - 1) < 1e-4 for r in rows)
     assert sum(r["label"] == int(label) for r, label in zip(rows[1:6], test.labels[:5])) >= 4
 
@@ -211,8 +239,8 @@ def test_the_predict_flow_scores_a_parquet_file(promoted, tmp_path):
     assert table.column_names == ["sample_id", "predicted", "label_name", "probability", "model_id", "probabilities"]
     predicted = table.column("predicted").to_numpy()
     accuracy = float((predicted == test.labels).mean())
-    production = Registry.open(root).get(result.promotion["challenger"])
-    assert accuracy == pytest.approx(production["evaluations"][result.dataset_version]["accuracy"])
+    production = Registry.open(root).get(result.promotion.challenger)
+    assert accuracy == pytest.approx(production.evaluations[result.dataset_version].accuracy)
 
 
 def test_models_cli_lists_shows_promotes_and_rolls_back(promoted):
@@ -237,7 +265,7 @@ def test_models_cli_lists_shows_promotes_and_rolls_back(promoted):
 
 def test_a_tampered_model_file_is_a_clear_error(promoted, tmp_path):
     home, result = promoted
-    model_id = result.models["logreg"]["model_id"]
+    model_id = result.models["logreg"].model_id
     weights = os.path.join(home, "models", model_id, "weights.safetensors")
     original = open(weights, "rb").read()
     try:
@@ -252,17 +280,17 @@ def test_a_tampered_model_file_is_a_clear_error(promoted, tmp_path):
 def test_a_smoke_run_only_ever_sets_the_candidate(promoted):
     home, _ = promoted
     champion = Registry.open(StorageRoot(home)).alias("production")[0]
-    smoke = train_all(home, train={"families": QUICK, "smoke": True})
+    smoke = train_all(home, train={"families": QUICK, "smoke": True, "models": ["logreg", "mlp"]})
     decision = smoke.promotion
-    assert not decision["promote"] and decision["smoke"] and "smoke run" in decision["reason"]
+    assert not decision.promote and decision.smoke and "smoke run" in decision.reason
     registry = Registry.open(StorageRoot(home))
     assert registry.alias("production")[0] == champion
-    assert registry.alias("candidate")[0] == decision["challenger"] != champion
-    assert registry.lineage(decision["challenger"])[1] is True  # registered as a smoke model
+    assert registry.alias("candidate")[0] == decision.challenger != champion
+    assert registry.lineage(decision.challenger)[1] is True  # registered as a smoke model
     assert "smoke run" in artifact("promotion-decision-smoke")["data"]  # keys of its own:
     assert "smoke run" not in artifact("promotion-decision")["data"]  # the real run's are still newest
     assert artifact("train-all-summary-smoke") and artifact("training-leaderboard-smoke")
-    refused = run_cli(home, "models", "promote", decision["challenger"])
+    refused = run_cli(home, "models", "promote", decision.challenger)
     assert "is a smoke model" in one_error_line(refused)
 
 
@@ -275,15 +303,15 @@ def test_a_run_on_another_source_never_touches_production(promoted, tmp_path):
     write_idx_folder(tmp_path / "digits", make_digits(60, seed=1), make_digits(20, seed=2, first_id=600))
     other = train_all(home, source=f"idx:{tmp_path / 'digits'}", train={"families": QUICK, "models": ["logreg"]})
     decision = other.promotion
-    assert not decision["promote"] and "another problem" in decision["reason"]
-    assert decision["champion"] == champion and decision["p_value"] is None
-    assert decision["champion_lineage"].startswith("mnist-sample") and decision["challenger_lineage"].startswith("idx:")
+    assert not decision.promote and "another problem" in decision.reason
+    assert decision.champion == champion and decision.p_value is None
+    assert decision.champion_lineage.startswith("mnist-sample") and decision.challenger_lineage.startswith("idx:")
     assert Registry.open(root).alias("production")[0] == champion
     # The champion was not scored on the other source's test split.
     assert evaluations.find_evaluation(root, champion, other.dataset_version) is None
     assert "another problem" in artifact("promotion-decision")["data"]
 
-    foreign = decision["challenger"]
+    foreign = decision.challenger
     assert "solves another problem" in one_error_line(run_cli(home, "models", "promote", foreign))
     assert run_cli(home, "models", "promote", foreign, "--force").returncode == 0
     assert "refusing to roll back" in one_error_line(run_cli(home, "models", "rollback"))

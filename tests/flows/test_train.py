@@ -1,4 +1,4 @@
-"""The training stage under Prefect: parallel families, caching, failures, Dask, the mnist flow."""
+"""The training stage under Prefect: parallel families, reuse from storage, failures, Dask, the mnist flow."""
 
 import json
 import os
@@ -57,36 +57,36 @@ def test_all_families_train_in_parallel_are_stored_and_cached(sample_home):
     assert state.is_completed(), state.message
     outcome = state.result()
     assert set(outcome.trained) == {"logreg", "svm", "mlp", "cnn", "ensemble"} and not outcome.failed
-    ensemble = model_store.read_record(root, outcome.trained["ensemble"]["model_id"])
+    ensemble = model_store.read_record(root, outcome.trained["ensemble"].model_id)
     members = {m["model_id"] for m in ensemble["members"]}
-    assert members == {outcome.trained[f]["model_id"] for f in ("logreg", "svm", "mlp", "cnn")}
+    assert members == {outcome.trained[f].model_id for f in ("logreg", "svm", "mlp", "cnn")}
     assert abs(sum(m["weight"] for m in ensemble["members"]) - 1) < 1e-6
     # the members' validation probabilities were kept, so the ensemble did not score validation again
     assert all(model_store.read_validation_probabilities(root, m).shape == (430, 10) for m in members)
     for family, summary in outcome.trained.items():
-        assert summary["validation_accuracy"] > 0.5, (family, summary)
-        record = model_store.read_record(root, summary["model_id"])
+        assert summary.validation_accuracy > 0.5, (family, summary)
+        record = model_store.read_record(root, summary.model_id)
         assert record["dataset_version"] == version and record["family"] == family
         assert record["history"] and record["code_version"]
         assert record["trained_on"] == {"host": socket.gethostname(), "pid": os.getpid(), "dask_worker": None}
-        assert not summary["reused"]
+        assert not summary.reused
     leaderboard = json.loads(artifact("training-leaderboard")["data"])
     assert {row["family"] for row in leaderboard} == {"logreg", "svm", "mlp", "cnn", "ensemble"}
     assert artifact("train-progress-cnn")["data"] == 100.0
 
     # Same data, config and code: nothing is retrained (files untouched).
-    model_dir = os.path.join(home, "models", outcome.trained["cnn"]["model_id"])
+    model_dir = os.path.join(home, "models", outcome.trained["cnn"].model_id)
     before = {name: os.stat(os.path.join(model_dir, name)).st_mtime_ns for name in os.listdir(model_dir)}
     again = run_train(home, version).result()
-    assert {s["model_id"] for s in again.trained.values()} == {s["model_id"] for s in outcome.trained.values()}
-    assert all(s["reused"] for s in again.trained.values())
+    assert {s.model_id for s in again.trained.values()} == {s.model_id for s in outcome.trained.values()}
+    assert all(s.reused for s in again.trained.values())
     assert {name: os.stat(os.path.join(model_dir, name)).st_mtime_ns for name in os.listdir(model_dir)} == before
 
     # --force retrains, and the same seed gives the same metrics (bit-identical float sums need
     # the same thread count: the CNN trains alone on every core both times).
     forced = run_train(home, version, force=True, models=["cnn"]).result()
-    assert not forced.trained["cnn"]["reused"]
-    assert forced.trained["cnn"]["validation_accuracy"] == outcome.trained["cnn"]["validation_accuracy"]
+    assert not forced.trained["cnn"].reused
+    assert forced.trained["cnn"].validation_accuracy == outcome.trained["cnn"].validation_accuracy
     assert os.stat(os.path.join(model_dir, "training.json")).st_mtime_ns != before["training.json"]
 
 
@@ -113,9 +113,9 @@ def test_an_ensemble_that_adds_nothing_is_left_out_and_the_run_says_why(sample_h
     outcome = state.result()
     assert set(outcome.trained) == {"mlp", "logreg"} and not outcome.failed
     mlp = outcome.trained["mlp"]
-    assert outcome.left_out["ensemble"].startswith("left out: its cross-fitted validation accuracy")
-    assert f"does not beat its best member {mlp['model_id']} ({mlp['validation_accuracy']:.4f})" in outcome.left_out["ensemble"]
-    members = {outcome.trained[f]["model_id"] for f in ("mlp", "logreg")}
+    assert outcome.left_out["ensemble"].reason.startswith("left out: its cross-fitted validation accuracy")
+    assert f"does not beat its best member {mlp.model_id} ({mlp.validation_accuracy:.4f})" in outcome.left_out["ensemble"].reason
+    members = {outcome.trained[f].model_id for f in ("mlp", "logreg")}
     stored = [r for r in model_store.list_trained(StorageRoot(home)) if r["family"] == "ensemble"]
     assert not any({m["model_id"] for m in r["members"]} == members for r in stored)  # nothing stored
     rows = json.loads(artifact("training-leaderboard")["data"])
@@ -129,9 +129,9 @@ def test_a_family_over_its_time_budget_stops_there_and_keeps_its_best_weights(sa
     state = run_train(home, version, models=["cnn", "logreg"], families=slow, time_budget_s=2.0, ensemble=False)
     assert state.is_completed(), state.message
     cnn = state.result().trained["cnn"]
-    assert cnn["stopped_early"].startswith("time budget of 2 s reached") and cnn["steps"] < 20_000
-    record = model_store.read_record(StorageRoot(home), cnn["model_id"])
-    assert record["stopped_early"] == cnn["stopped_early"] and record["best_step"] <= record["steps"]
+    assert cnn.stopped_early.startswith("time budget of 2 s reached") and cnn.steps < 20_000
+    record = model_store.read_record(StorageRoot(home), cnn.model_id)
+    assert record["stopped_early"] == cnn.stopped_early and record["best_step"] <= record["steps"]
     rows = json.loads(artifact("training-leaderboard")["data"])
     assert any(row["family"] == "cnn" and row["note"].startswith("time budget") for row in rows)
 
@@ -150,7 +150,7 @@ def test_training_on_a_dask_cluster_with_two_worker_processes(sample_home):
     assert set(outcome.trained) == {"logreg", "mlp"}
     assert len(workers) == 2
     for summary in outcome.trained.values():
-        record = model_store.find_trained(StorageRoot(home), summary["model_id"])
+        record = model_store.find_trained(StorageRoot(home), summary.model_id)
         assert record["seed"] == 3
         assert record["trained_on"]["dask_worker"] in workers and record["trained_on"]["pid"] != os.getpid()
 
@@ -183,73 +183,7 @@ def test_survivors_of_a_failed_family_are_evaluated_and_the_run_fails_naming_it(
     assert state.is_failed() and state.message.startswith("training failed for svm")
     result = state.result(raise_on_failure=False)
     assert set(result.evaluations) == {"logreg", "mlp", "ensemble"} and set(result.failed) == {"svm"}
-    assert result.promotion["promote"]
+    assert result.promotion.promote
     registry = Registry.open(StorageRoot(home))
-    assert {m["family"] for m in registry.list_versions()} == {"logreg", "mlp", "ensemble"}
-    assert registry.alias("production")[0] == result.promotion["challenger"]
-
-
-class CommandOnLoad:
-    """Unpickling this creates a file: it stands for any command a crafted pickle could run."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
-def plant_pickle(entry_files: dict, family: str, marker: str) -> None:
-    """Make the cached summary of ``family`` a pickle that runs ``CommandOnLoad`` when loaded,
-    as someone able to write Prefect's result folder could: in a one-file record, or in the
-    metadata and result files of an entry kept apart."""
-    from prefect._internal.result_records import ResultRecord, ResultRecordMetadata
-    from prefect.serializers import PickleSerializer
-
-    pickled = {"type": "pickle", "picklelib": "cloudpickle", "picklelib_version": None}
-    for path, content in entry_files.items():
-        if f'"family":"{family}"' not in content.replace(" ", "").replace("\\", ""):
-            continue
-        try:
-            record = json.loads(content)
-        except ValueError:
-            record = None
-        if isinstance(record, dict) and "metadata" in record:  # one file: metadata and result
-            metadata = ResultRecordMetadata(serializer=PickleSerializer(), storage_key=str(path))
-            path.write_bytes(ResultRecord(metadata=metadata, result=CommandOnLoad(marker)).serialize())
-            return
-        for other, text in entry_files.items():  # the metadata that points at this result file
-            if str(path) in text:
-                metadata = json.loads(text)
-                other.write_text(json.dumps({**metadata, "serializer": pickled}))
-                path.write_bytes(PickleSerializer().dumps(CommandOnLoad(marker)))
-                return
-    raise AssertionError(f"no cached result of {family} found")
-
-
-def test_cached_results_are_json_and_a_planted_pickle_is_never_loaded(tmp_path):
-    from pathlib import Path
-
-    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH
-
-    results = Path(PREFECT_RESULTS_LOCAL_STORAGE_PATH.value())
-    before = set(results.rglob("*"))
-    config = TrainAllConfig(home=str(tmp_path / "home"), source="mnist-sample",
-                            train={"smoke": True, "families": QUICK, "models": ["logreg", "cnn"]})
-    # The first run trains; the second finds the models in storage, so their cache entries are written.
-    assert mnist(config, return_state=True).is_completed() and mnist(config, return_state=True).is_completed()
-    written = {path: path.read_text() for path in results.rglob("*") if path.is_file() and path not in before}
-    assert len(written) >= 3  # two trained models and the EDA report
-    for path, text in written.items():  # every file is JSON, and whatever names a serializer names JSON
-        content = json.loads(text)
-        if isinstance(content, dict) and "serializer" in content.get("metadata", content):
-            assert content.get("metadata", content)["serializer"]["type"] == "json", path
-
-    marker = tmp_path / "the-pickle-ran"
-    plant_pickle(written, "cnn", str(marker))
-    again = mnist(config, return_state=True)
-    assert again.is_completed(), again.message
-    assert not marker.exists(), "a planted pickle was loaded"
-    assert again.result().models["cnn"]["reused"]  # found in storage instead
-    rewritten = [json.loads(path.read_text()) for path in written if path.exists() and "pickle" in path.read_text()]
-    assert not rewritten  # the entry was written again, as JSON
+    assert {m.family for m in registry.list_versions()} == {"logreg", "mlp", "ensemble"}
+    assert registry.alias("production")[0] == result.promotion.challenger

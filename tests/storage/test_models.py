@@ -28,7 +28,7 @@ def test_an_existing_model_is_kept_unless_replaced(home):
     first = model_store.write_trained(root, "mlp-1", FILES, {"trained_at": "first"})
     again = model_store.write_trained(root, "mlp-1", {**FILES, "model.json": b"{}"}, {"trained_at": "second"})
     assert again == first
-    replaced = model_store.write_trained(root, "mlp-1", {**FILES, "model.json": b"{}"}, {"trained_at": "second"}, replace=True)
+    replaced = model_store.write_trained(root, "mlp-1", {**FILES, "model.json": b"{}"}, {"trained_at": "second"}, force=True)
     assert replaced["trained_at"] == "second"
     assert model_store.read_model_files(root, "mlp-1")["model.json"] == b"{}"
     assert [e for e in os.listdir(os.path.join(home, "models")) if e.startswith(".retired")] == []

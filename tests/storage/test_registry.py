@@ -15,6 +15,16 @@ def record(model_id: str, family: str = "mlp", dataset: str = "d1", smoke: bool 
             "train_seconds": 1.5, "validation_accuracy": 0.9, "smoke": smoke}
 
 
+def recorded_decisions(registry: Registry) -> list[dict]:
+    """The promotion decisions the registry keeps (an audit table nothing in the pipeline reads)."""
+    import sqlalchemy as sa
+
+    from mnist_pipeline.storage.registry import decisions
+
+    with registry.engine.connect() as connection:
+        return [dict(row) for row in connection.execute(sa.select(decisions).order_by(decisions.c.id)).mappings()]
+
+
 # Every test with the `registry` fixture runs on SQLite and on PostgreSQL (conftest's registry_url).
 @pytest.fixture
 def registry(home, registry_url):
@@ -28,13 +38,14 @@ def registry(home, registry_url):
 def test_versions_are_immutable_and_carry_their_lineage(registry):
     assert not registry.register({**record("mlp-a1"), "validation_accuracy": 0.1}, "/elsewhere", "# other", DIGITS)
     model = registry.get("mlp-a1")
-    assert model["validation_accuracy"] == 0.9 and model["artifact_url"] == "/models/mlp-a1"
-    assert model["config"] == {"epochs": 1} and model["code_version"] == "git:abc"
-    assert model["card"] == "# mlp-a1" and model["aliases"] == []
+    assert model.validation_accuracy == 0.9 and model.artifact_url == "/models/mlp-a1"
+    assert model.config == {"epochs": 1} and model.code_version == "git:abc"
+    assert model.card == "# mlp-a1" and model.aliases == ()
+    assert (model.source, model.class_names, model.smoke) == (DIGITS.source, DIGITS.class_names, False)
     registry.add_evaluation("mlp-a1", "d1", {"accuracy": 0.91, "macro_f1": 0.9, "most_confident_errors": []})
-    listed = {m["model_id"]: m for m in registry.list_versions()}
-    assert listed["mlp-a1"]["metrics"]["accuracy"] == 0.91
-    assert "most_confident_errors" not in listed["mlp-a1"]["metrics"]
+    listed = {m.model_id: m for m in registry.list_versions()}
+    assert listed["mlp-a1"].test_accuracy == 0.91
+    assert "most_confident_errors" not in listed["mlp-a1"].metrics
 
 
 def test_references_resolve_by_prefix_and_alias(registry):
@@ -53,8 +64,8 @@ def test_compare_and_set_refuses_a_stale_revision(registry):
     assert registry.alias("production") == ("mlp-a1", 1)
     assert registry.set_alias("production", "cnn-b2", 1, reason="better", flow_run="run-2")
     history = registry.history("production")
-    assert [(h["from_model"], h["to_model"], h["revision"]) for h in history] == [(None, "mlp-a1", 1), ("mlp-a1", "cnn-b2", 2)]
-    assert history[1]["flow_run"] == "run-2" and history[1]["reason"] == "better" and history[1]["changed_at"]
+    assert [(h.from_model, h.to_model, h.revision) for h in history] == [(None, "mlp-a1", 1), ("mlp-a1", "cnn-b2", 2)]
+    assert history[1].flow_run == "run-2" and history[1].reason == "better" and history[1].changed_at
     with pytest.raises(RegistryError, match="not registered"):
         registry.set_alias("production", "nope-0", 2, reason="x")
 
@@ -66,7 +77,7 @@ def test_a_promotion_moves_production_and_candidate_and_keeps_the_decision_toget
     kept = {"challenger": "svm-c3", "champion": "cnn-b2", "promote": False, "reason": "not significantly better"}
     assert registry.record_promotion(kept, production_revision=1)
     assert registry.alias("production")[0] == "cnn-b2" and registry.alias("candidate")[0] == "svm-c3"
-    assert [(d["challenger"], d["promoted"]) for d in registry.list_decisions()] == [("cnn-b2", True), ("svm-c3", False)]
+    assert [(d["challenger"], d["promoted"]) for d in recorded_decisions(registry)] == [("cnn-b2", True), ("svm-c3", False)]
 
 
 def test_a_promotion_decided_on_a_stale_production_records_nothing(registry):
@@ -74,7 +85,7 @@ def test_a_promotion_decided_on_a_stale_production_records_nothing(registry):
     stale = {"challenger": "cnn-b2", "champion": None, "promote": True, "reason": "no production model yet"}
     assert not registry.record_promotion(stale, production_revision=0)
     assert registry.alias("production")[0] == "mlp-a1" and registry.alias("candidate") == (None, 0)
-    assert registry.list_decisions() == []
+    assert recorded_decisions(registry) == []
 
 
 def test_rollback_steps_back_through_promotions(registry):
@@ -88,7 +99,7 @@ def test_rollback_steps_back_through_promotions(registry):
     assert registry.alias("production")[0] == "mlp-a1"
     with pytest.raises(RegistryError, match="only one version"):
         registry.rollback(reason="x")
-    assert [h["action"] for h in registry.history("production")][-2:] == ["rollback", "rollback"]
+    assert [h.action for h in registry.history("production")][-2:] == ["rollback", "rollback"]
 
 
 def _promote_from_observed_revision(home, url, model_id, start, results):
@@ -120,9 +131,9 @@ def test_concurrent_promotions_have_exactly_one_winner_and_no_lost_update(home, 
         assert len(winners) == 1, outcomes
         assert registry.alias("production") == (winners[0], round_number + 1)
     history = registry.history("production")
-    assert [h["revision"] for h in history] == [1, 2, 3]
+    assert [h.revision for h in history] == [1, 2, 3]
     # each change starts from the previous one's result: no update was lost
-    assert all(later["from_model"] == earlier["to_model"] for earlier, later in zip(history, history[1:]))
+    assert all(later.from_model == earlier.to_model for earlier, later in zip(history, history[1:]))
 
 
 def test_references_are_plain_case_sensitive_text_never_sql_patterns(registry):
@@ -163,7 +174,7 @@ def test_manual_promotion_refuses_smoke_models_and_other_problems_unless_forced(
     assert registry.promote("cnn-b2", reason="same problem") == "mlp-a1"
     assert registry.promote("cnn-fashion", reason="switching problems", force=True) == "cnn-b2"
     assert registry.promote("cnn-fashion", reason="again") == "cnn-fashion"  # already production: no row
-    assert [h["action"] for h in registry.history("production")] == ["manual", "manual", "manual"]
+    assert [h.action for h in registry.history("production")] == ["manual", "manual", "manual"]
 
 
 def test_rollback_across_sources_needs_force(registry):
@@ -181,36 +192,3 @@ def test_a_command_that_only_reads_never_creates_a_registry_or_a_root(tmp_path):
     with pytest.raises(RegistryError, match=f"no model registry in the storage root {missing}"):
         Registry.open(StorageRoot(missing), create=False)
     assert not missing.exists()
-
-
-def test_a_registry_of_an_earlier_release_is_migrated_and_its_lineage_filled(home, registry_url):
-    import json
-    import os
-
-    import sqlalchemy as sa
-
-    from mnist_pipeline.storage.registry import registry_url as url_of
-
-    old_schema = """CREATE TABLE model_versions (model_id VARCHAR(64) PRIMARY KEY, family VARCHAR(16) NOT NULL,
-        dataset_version VARCHAR(64) NOT NULL, seed INTEGER NOT NULL, config TEXT NOT NULL,
-        code_version VARCHAR(80) NOT NULL, libraries TEXT NOT NULL, train_seconds FLOAT NOT NULL,
-        validation_accuracy FLOAT NOT NULL, artifact_url TEXT NOT NULL, card TEXT NOT NULL,
-        registered_at VARCHAR(32) NOT NULL, flow_run VARCHAR(64))"""
-    engine = sa.create_engine(url_of(StorageRoot(home), registry_url))
-    with engine.begin() as connection:
-        connection.exec_driver_sql(old_schema)
-        connection.exec_driver_sql("INSERT INTO model_versions VALUES ('cnn-old', 'cnn', 'd9', 0, '{}', 'git:x', '{}', "
-                                   "1.0, 0.9, '/m', '#', '2026-01-01T00:00:00', NULL)")
-    engine.dispose()
-    # What storage holds for it: the manifest of its dataset and its training record (smoke subset).
-    os.makedirs(os.path.join(home, "datasets", "d9"))
-    with open(os.path.join(home, "datasets", "d9", "manifest.json"), "w") as handle:
-        json.dump({"version": "d9", "source": {"spec": "fashion-mnist"}, "class_names": list(FASHION.class_names)}, handle)
-    os.makedirs(os.path.join(home, "models", "cnn-old"))
-    with open(os.path.join(home, "models", "cnn-old", "training.json"), "w") as handle:
-        json.dump({"model_id": "cnn-old", "subset": {"train_rows": 2000, "validation_rows": 500}}, handle)
-
-    registry = Registry.open(StorageRoot(home), registry_url)
-    assert registry.lineage("cnn-old") == (FASHION, True)
-    assert registry.get("cnn-old")["source"] == "fashion-mnist"
-    registry.close()

@@ -12,13 +12,13 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from mnist_pipeline.tasks.core.digits import NUM_CLASSES, SPLITS, Digits  # noqa: E402
 from mnist_pipeline.tasks.core.eda import stats  # noqa: E402
+from mnist_pipeline.tasks.core.pages import class_label  # noqa: E402
 
 SPLIT_COLORS = {"train": "#4C72B0", "validation": "#DD8452", "test": "#55A868"}
 
 
 def _label(class_names: list[str], label: int) -> str:
-    name = class_names[label]
-    return name if name == str(label) else f"{label}: {name}"
+    return class_label(label, class_names[label])
 
 
 def class_distribution(class_counts: dict[str, dict[str, int]], class_names: list[str]) -> Figure:

@@ -1,16 +1,16 @@
 """Assembling the EDA report: figures as PNGs, key numbers, and one self-contained HTML page."""
 
 import html
-import io
 from dataclasses import dataclass
 
 import numpy as np
 
+from mnist_pipeline.tasks.core.dataset import duplicate_groups
 from mnist_pipeline.tasks.core.digits import SPLITS, Digits, concat
 from mnist_pipeline.tasks.core.eda import figures, stats
-from mnist_pipeline.tasks.core.pages import html_page, png_data_uri
+from mnist_pipeline.tasks.core.pages import figure_png, html_page, png_data_uri
 
-# Bumped when the report's content changes, so cached reports of older code are not reused.
+# Bumped when the report's content changes, so stored reports of older code are not reused.
 REPORT_FORMAT_VERSION = 1
 
 
@@ -30,16 +30,6 @@ class EdaReport:
     key_numbers: dict[str, object]
 
 
-def figure_png(figure) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    # Fixed metadata keeps the bytes identical between runs on the same data.
-    figure.savefig(buffer, format="png", dpi=72, metadata={"Software": None})
-    plt.close(figure)
-    return buffer.getvalue()
-
-
 def build_report(
     version: str,
     manifest: dict,
@@ -52,7 +42,7 @@ def build_report(
     class_names = manifest["class_names"]
     train = splits["train"]
     parts = [splits[s] for s in SPLITS]  # all splits, never concatenated: that would copy every image
-    groups = stats.duplicate_groups(splits)
+    groups = duplicate_groups(splits)
     across = [g for g in groups if len(g.splits) > 1]
     means, stds = stats.class_mean_std(train)
 
@@ -140,9 +130,6 @@ TITLES = {
     "drift": ("Drift against the previous version", "Class shares and mean image compared with the previous version of the same source."),
 }
 
-# Section ids in page order: the key-number table, then one section per figure.
-SECTION_IDS = ("key-numbers", *TITLES)
-
 
 def render_html(version: str, key_numbers: dict, pngs: dict[str, bytes], has_drift: bool) -> str:
     rows = "\n".join(
@@ -166,7 +153,7 @@ def render_html(version: str, key_numbers: dict, pngs: dict[str, bytes], has_dri
 
 
 def report_code_key() -> str:
-    """A short hash of the report code and every project module it imports: part of the cache key."""
+    """A short hash of the report code and every project module it imports: part of its storage key."""
     from mnist_pipeline.tasks.core.lineage import source_key
 
     return source_key(f"eda-report v{REPORT_FORMAT_VERSION}", __name__)

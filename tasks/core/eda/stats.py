@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mnist_pipeline.tasks.core.dataset import pixel_counts, row_hashes
-from mnist_pipeline.tasks.core.digits import NUM_CLASSES, SPLITS, Digits
+from mnist_pipeline.tasks.core.dataset import pixel_counts
+from mnist_pipeline.tasks.core.digits import NUM_CLASSES, Digits
 
 
 def ink(images: np.ndarray) -> np.ndarray:
@@ -42,42 +42,6 @@ def class_mean_std(digits: Digits) -> tuple[np.ndarray, np.ndarray]:
         if len(members):
             means[label], stds[label] = members.mean(axis=0), members.std(axis=0)
     return means, stds
-
-
-@dataclass(frozen=True)
-class DuplicateGroup:
-    """Images that are byte-for-byte identical: (split, row) of each copy."""
-
-    members: tuple[tuple[str, int], ...]
-
-    @property
-    def splits(self) -> set[str]:
-        return {split for split, _ in self.members}
-
-
-def duplicate_groups(splits: dict[str, Digits]) -> list[DuplicateGroup]:
-    """Every group of exactly identical images, within and across splits."""
-    names = [n for n in SPLITS if n in splits]
-    hashes = np.concatenate([row_hashes(splits[n].images) for n in names])
-    owners = np.concatenate([np.full(len(splits[n]), i) for i, n in enumerate(names)])
-    rows = np.concatenate([np.arange(len(splits[n])) for n in names])
-    order = np.argsort(hashes, kind="stable")
-    sorted_hashes = hashes[order]
-    boundaries = np.flatnonzero(np.diff(sorted_hashes)) + 1
-    groups = []
-    for block in np.split(order, boundaries):
-        if len(block) < 2:
-            continue
-        # Equal hashes nominate; exact bytes decide (split into truly equal subgroups).
-        remaining = list(block)
-        while remaining:
-            first = remaining[0]
-            reference = splits[names[owners[first]]].images[rows[first]]
-            same = [i for i in remaining if np.array_equal(splits[names[owners[i]]].images[rows[i]], reference)]
-            remaining = [i for i in remaining if i not in same]
-            if len(same) > 1:
-                groups.append(DuplicateGroup(tuple((names[owners[i]], int(rows[i])) for i in same)))
-    return groups
 
 
 def class_shares(counts: dict[str, int]) -> np.ndarray:

@@ -43,7 +43,7 @@ def load(files: dict[str, bytes]) -> Classifier:
 
 @functools.cache
 def code_key() -> str:
-    """A short hash of the model code: part of every trained model's identity (and cache key).
+    """A short hash of the model code: part of every trained model's identity (its storage key).
 
     It covers every module of this package (families are found by name, not imported by name),
     the training helpers, and every project module those import (subsampling, digits, errors...).

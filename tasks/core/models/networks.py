@@ -236,14 +236,12 @@ class TorchClassifier(Classifier):
             ) from error
         model = cls(config)
         model.num_classes = int(meta.get("num_classes", model.num_classes))
-        # Layers are named; releases before 0.2 stored them by position ("0.mean", "1.weight").
-        mean = state.get("standardize.mean", state.get("0.mean"))
-        std = state.get("standardize.std", state.get("0.std"))
+        mean, std = state.get("standardize.mean"), state.get("standardize.std")
         if mean is None or std is None:
             raise ModelFileError(f"{cls.family} weights lack the input standardization (standardize.mean, .std)")
         net = model.build(mean, std)
         try:
-            net.load_state_dict(_by_name(state, net), strict=True)
+            net.load_state_dict(state, strict=True)
         except RuntimeError as error:
             raise ModelFileError(
                 f"{cls.family} weights do not fit the network its config describes: {error}"
@@ -253,17 +251,6 @@ class TorchClassifier(Classifier):
         net.eval()
         model.net = net
         return model
-
-
-def _by_name(state: dict[str, torch.Tensor], net: nn.Sequential) -> dict[str, torch.Tensor]:
-    """``state`` keyed by the network's layer names; positional keys ("1.weight", as releases
-    before 0.2 wrote them) are translated to the name of the layer at that position."""
-    names = list(net._modules)
-    renamed = {}
-    for key, tensor in state.items():
-        position, _, rest = key.partition(".")
-        renamed[f"{names[int(position)]}.{rest}" if position.isdigit() and int(position) < len(names) else key] = tensor
-    return renamed
 
 
 def _shared_tensor(array: np.ndarray) -> torch.Tensor:

@@ -205,7 +205,7 @@ class Svm(Classifier):
         return cls(config, state["pca"], state["svc"], deskewed=bool(meta.get("deskewed", False)))
 
 
-def _report(progress, step, total, stage, started, **metrics) -> dict:
+def _report(progress, step, total, stage, started, **metrics) -> dict[str, str | int | float]:
     metrics = {"step": stage, **metrics, "seconds": round(time.perf_counter() - started, 2)}
     if progress:
         progress(step, total, metrics)

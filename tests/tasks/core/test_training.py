@@ -48,7 +48,7 @@ def test_an_svms_row_plan_is_in_its_training_record_and_model_card():
     from mnist_pipeline.tasks.core.models.base import FitReport
     from mnist_pipeline.tasks.core.models.configs import SvmConfig
     from mnist_pipeline.tasks.core.models.svm_cost import plan_rows
-    from mnist_pipeline.tasks.registry import model_card
+    from mnist_pipeline.tasks.core.cards import model_card
 
     plan = plan_rows(216_000, 10_000, 200, allowance_s=120)
     report = FitReport(0.9, 1, 1, [], 90.0, train_rows=plan.rows, row_plan=plan)

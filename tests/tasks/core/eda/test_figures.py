@@ -6,6 +6,7 @@ import pytest
 
 from mnist_pipeline.tasks.core.dataset import split_source
 from mnist_pipeline.tasks.core.digits import Digits
+from mnist_pipeline.tasks.core import dataset
 from mnist_pipeline.tasks.core.eda import figures, stats
 from tests.conftest import make_digits
 
@@ -95,7 +96,7 @@ def test_duplicate_groups_within_and_across_splits():
     images[0] = splits["train"].images[4]
     images[1] = images[2]
     splits["test"] = Digits(images, test.labels, test.sample_ids)
-    groups = stats.duplicate_groups(splits)
+    groups = dataset.duplicate_groups(splits)
     assert sorted(sorted(g.members) for g in groups) == sorted(
         [sorted([("train", 4), ("test", 0)]), sorted([("test", 1), ("test", 2)])]
     )

@@ -1,0 +1,181 @@
+"""Every `mnist` option that sets a flow config field, mapped to that field in one place.
+
+An :class:`Option` names the config class and field it sets; the command's handler turns the
+options given into the config's fields with :func:`given`, and an option left out leaves the
+config's default. Help texts never restate a default: ``--help`` shows the config's own, read
+when the help is printed (so that parsing a command line imports no config, no pydantic).
+"""
+
+import argparse
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+CONFIG_MODULE = "mnist_pipeline.flows.config"
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str  # "--seed", or a positional's name
+    field: str  # the config field it sets
+    declared_in: str  # the class of flows/config.py that declares the field (for its default)
+    help: str
+    type: Callable | None = None
+    metavar: str | None = None
+    const: object = None  # a flag without a value: sets the field to this
+    repeat: bool = False  # may be given several times: the field gets the list
+    choices: Sequence[str] | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        kwargs: dict = {"help": self.help, "default": None}
+        if self.const is not None:
+            kwargs.update(action="store_const", const=self.const)
+        else:
+            kwargs.update(type=self.type, metavar=self.metavar, choices=self.choices)
+            if self.repeat:
+                kwargs["action"] = "append"
+        if self.flag.startswith("-"):
+            kwargs["dest"] = self.dest
+        else:
+            kwargs["nargs"] = "?"
+        action = parser.add_argument(self.flag, **kwargs)
+        action.config_default = (self.declared_in, self.field)  # read by ConfigDefaultsFormatter
+
+
+def add_options(parser: argparse.ArgumentParser, *options: Option) -> None:
+    for option in options:
+        option.add_to(parser)
+
+
+def given(args: argparse.Namespace, *options: Option) -> Iterator[tuple[str, object]]:
+    """``(field, value)`` for each of ``options`` the command line gives (one not given sets
+    nothing, so the config keeps its default): ``dict(given(...))`` is a config's fields."""
+    for option in options:
+        value = getattr(args, option.dest, None)
+        if value is not None:
+            yield option.field, value
+
+
+def value_or_default(args: argparse.Namespace, option: Option):
+    """What the command line gives for ``option``, else the config's default."""
+    value = getattr(args, option.dest, None)
+    return _config_default(option.declared_in, option.field) if value is None else value
+
+
+class ConfigDefaultsFormatter(argparse.HelpFormatter):
+    """Help that ends each config option's text with the config's default (when it has one)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        where = getattr(action, "config_default", None)
+        if where is None or action.const is not None:  # a flag: its text says what it turns on or off
+            return text
+        default = _config_default(*where)
+        return text if default in (None, []) else f"{text} (default: {_shown(default)})"
+
+
+def _config_default(declared_in: str, field: str):
+    import importlib
+
+    info = getattr(importlib.import_module(CONFIG_MODULE), declared_in).model_fields[field]
+    return info.get_default(call_default_factory=True)
+
+
+def _shown(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return str(value).replace("%", "%%")
+
+
+def _class_names(text: str) -> list[str]:
+    return text.split(",")
+
+
+def _families(text: str) -> list[str]:
+    from mnist_pipeline.tasks.core.models.configs import FAMILIES
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in FAMILIES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown model famil{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown) or text!r}; "
+            f"choose from {','.join(FAMILIES)}"
+        )
+    return names
+
+
+# Where the run keeps things (every config: flows/config.py `Located`, `Redoable`).
+HOME = Option("--home", "home", "Located", "storage root (a folder or fsspec URL); default: $MNIST_HOME, "
+              "else ~/.local/share/mnist-pipeline")
+REGISTRY = Option("--registry", "registry_url", "Located", "registry database (SQLAlchemy URL); default: "
+                  "$MNIST_REGISTRY_URL, else SQLite in the storage root", metavar="URL")
+FORCE = Option("--force", "force", "Redoable", "redo every step even when its result is stored (decode, validate, "
+               "draw, train, evaluate)", const=True)
+SOURCE = Option("--source", "source", "SourceTarget", "mnist (download), fashion-mnist, mnist-sample (offline, "
+                "5,000 digits), idx:DIR (four local IDX files) or csv:PATH (Kaggle train.csv); default: the Prefect "
+                "Variable mnist_source where set, else mnist")
+
+# How a source becomes a dataset version (IngestSettings: `mnist ingest`'s settings, train-all's ingest).
+INGEST = (
+    Option("--class-names", "class_names", "IngestSettings", "your own IDX/CSV data's ten class names, labels 0..9 "
+           "in order (or a classes.txt beside the data, one per line); published datasets keep their own",
+           type=_class_names, metavar="A,B,..."),
+    Option("--seed", "seed", "IngestSettings", "seed of the validation/test split", type=int),
+    Option("--validation-fraction", "validation_fraction", "IngestSettings",
+           "share of train held out for validation", type=float),
+    Option("--test-fraction", "test_fraction", "IngestSettings", "test share carved from sources without one",
+           type=float),
+    Option("--mirror", "mirrors", "IngestSettings", "a mirror to try before the built-in ones (repeatable)",
+           metavar="URL", repeat=True),
+    Option("--max-images-per-split", "max_images_per_split", "IngestSettings", "refuse sources with more images "
+           "per split (files are checked before reading and while decompressing)", type=int, metavar="N"),
+)
+
+# What train-all trains and how (TrainSettings).
+TRAIN = (
+    Option("--models", "models", "TrainSettings", "comma-separated families to train (logreg, svm, mlp, cnn)",
+           type=_families, metavar="LIST"),
+    Option("--smoke", "smoke", "TrainSettings", "tiny subset and a few dozen optimizer steps per family, to check "
+           "a set-up in seconds", const=True),
+    Option("--no-ensemble", "ensemble", "TrainSettings", "do not combine the trained families into a weighted soft "
+           "vote (the `ensemble` model)", const=False),
+    Option("--train-seed", "seed", "TrainSettings", "seed of model training", type=int),
+    Option("--parallelism", "parallelism", "TrainSettings", "trainings at once; default: one per CPU core",
+           type=int),
+    Option("--dask", "dask_address", "TrainSettings", "train on an existing Dask cluster (tcp://host:8786)",
+           metavar="ADDRESS"),
+    Option("--time-budget", "time_budget_s", "TrainSettings", "wall-clock allowance per family: a torch family "
+           "stops at its next validation and keeps its best weights; an SVM not yet fitted fails alone",
+           type=float, metavar="SECONDS"),
+    Option("--no-progress", "progress_bar", "TrainSettings", "no progress bars on the terminal (they are drawn "
+           "when stderr is a terminal)", const=False),
+)
+
+# When the run's best model replaces production (PromotionSettings).
+PROMOTION = (
+    Option("--min-test-accuracy", "min_test_accuracy", "PromotionSettings", "promotion floor: the best model needs "
+           "this test accuracy", type=float, metavar="A"),
+    Option("--alpha", "alpha", "PromotionSettings", "promotion significance level of McNemar's test", type=float),
+)
+
+EDA_SEED = Option("--seed", "seed", "EdaSettings", "seed of the sample grid and PCA sample", type=int)
+DATASET = Option("--dataset", "dataset", "DatasetTarget", "dataset version or unique prefix; default: the newest",
+                 metavar="VERSION")
+EVAL_MODEL = Option("model", "model", "EvaluateConfig", "model id, prefix or alias")
+EVAL_DATASET = Option("--dataset", "dataset", "EvaluateConfig", "dataset version whose test split to use; default: "
+                      "the one the model was trained on", metavar="VERSION")
+PREDICT_MODEL = Option("--model", "model", "PredictConfig", "model id, prefix or alias")
+
+
+def add_command(commands, name: str, *options: Option, **parser_args) -> argparse.ArgumentParser:
+    """A subcommand with these config options, whose help shows the config's defaults."""
+    parser = commands.add_parser(name, formatter_class=ConfigDefaultsFormatter, **parser_args)
+    add_options(parser, *options)
+    return parser
