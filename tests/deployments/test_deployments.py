@@ -1,7 +1,10 @@
-"""End to end: `mnist up` (a real Prefect server on 127.0.0.1 behind an auth string, the work pool
-with its restricted job template, the deployments of deployments/prefect.yaml, a worker, the crash
-automation), `prefect deployment run mnist/train-all`, the Prefect API, the registry, and the run's
-page in a headless Chromium after logging in."""
+"""End to end, on two servers: `mnist up` (a real Prefect server on 127.0.0.1 behind an auth
+string, the work pool with its restricted job template, the deployments of deployments/prefect.yaml,
+a worker, the crash automation), with runs through its worker and from the command line, their
+failures, and how it stops; and the README's walkthrough (the same by hand), run as a terminal
+would run it, whose smoke run through its worker is checked in the API, the registry and the
+run's page in a headless Chromium. The walkthrough runs while the killed command-line run waits
+out its heartbeat timeout."""
 
 import base64
 import json
@@ -17,25 +20,21 @@ import time
 import httpx
 import pytest
 
+from mnist_pipeline.flows.up import stop_groups
 from mnist_pipeline.storage.registry import Registry
 from mnist_pipeline.storage.root import StorageRoot
 from tests.browser import chromium_page
+from tests.deployments.walkthroughs import (
+    PAUSED, PROJECT, free_port, left_running, like_a_terminal, paused, resume, terminal_shell, walkthrough,
+)
 from tests.http_server import MirrorServer
 
-PROJECT = os.path.join(os.path.dirname(__file__), "..", "..")
 ARTIFACTS = os.path.join(PROJECT, "test-artifacts")
 SMOKE = {"source": "mnist-sample", "train": {"smoke": True}}
-# A smoke run's artifacts have keys of their own, so they never hide the nightly run's. (No
-# dataset-validation: the killed run before it published the dataset, which the smoke run reuses.)
+# A smoke run's artifacts have keys of their own, so they never hide the nightly run's.
 STAGE_ARTIFACTS = {f"{key}-smoke" for key in (
     "eda-report", "eda-report-html", "training-leaderboard", "evaluation-leaderboard",
     "promotion-decision", "registry-report", "train-all-summary")}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -179,37 +178,79 @@ def test_a_cli_run_killed_with_sigkill_is_started_and_killed(stack):
     KILLED.update(id=run["id"], at=time.monotonic())
 
 
-def test_train_all_runs_through_the_worker_and_shows_in_the_ui(stack):
-    # The nightly deployment names no source: it reads the Variable, which a deploy leaves alone.
-    for command in (["variable", "set", "mnist_source", "mnist-sample", "--overwrite"],
-                    ["--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml"]):
-        done = subprocess.run([sys.executable, "-m", "prefect", *command], capture_output=True, text=True,
-                              env=stack["env"], cwd=PROJECT, timeout=180)
-        assert done.returncode == 0, done.stdout + done.stderr
-    flow_run_id = run_deployment(stack, "mnist/train-all", {"train": {"smoke": True}})
-    run = wait_for(stack, flow_run_id)
-    assert run["state_type"] == "COMPLETED", run["state"]
-    assert run["name"] == "train-all-mnist-sample-smoke"
+def test_the_readme_walkthrough_works_when_pasted_into_a_terminal_and_its_run_shows_in_the_ui(tmp_path):
+    """The block runs as written until its last two lines; its smoke run, through its worker, is
+    then checked in the API, the registry and the UI; the last two lines stop what it started."""
+    script = walkthrough()
+    assert "--no-prompt deploy" in script and "--watch" in script
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "MNIST_"))}
+    env.update(HOME=str(tmp_path))  # the block itself turns Prefect's telemetry off
+    fifo = tmp_path / "resume"
+    os.mkfifo(fifo)
+    terminal = tmp_path / "terminal.log"
+    with open(terminal, "w") as out:
+        shell = subprocess.Popen(
+            terminal_shell(paused(script.replace("4200", str(port)), fifo)), cwd=PROJECT, env=env,
+            start_new_session=True, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            preexec_fn=like_a_terminal,
+        )
+    started = time.monotonic()
+    try:
+        deadline = started + 300
+        while PAUSED not in terminal.read_text() and shell.poll() is None and time.monotonic() < deadline:
+            time.sleep(1)
+        output = terminal.read_text()
+        assert PAUSED in output and shell.poll() is None, output[-4000:]
+        seconds = time.monotonic() - started
+        assert "Flow run finished successfully in 'Completed'" in output, output[-4000:]
+        assert "Failed to send telemetry" not in output
+        home = tmp_path / "mnist-data"
+        auth = (home / "prefect-api-auth").read_text().strip()
+        check_smoke_run(port, auth, str(home))
+    finally:
+        if resume(fifo):  # the block's last two lines
+            shell.wait(timeout=60)
+        stop_groups([shell], grace=5)  # whatever the block left running, if it failed midway
+    assert shell.returncode == 0, terminal.read_text()[-4000:]
+    with pytest.raises(OSError):  # the block's last line stopped the server
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    assert left_running(shell.pid) == [], "the block's last lines left these running"
+    # What the deployment recorded (job variables are `infra_overrides` in the stopped server's SQLite).
+    import sqlite3
 
-    http = stack["http"]
-    artifacts = http.post("/artifacts/filter", json={"limit": 200}).json()
-    keys = {a["key"] for a in artifacts}
-    assert STAGE_ARTIFACTS <= keys, keys
-    assert {f"train-progress-{f}-smoke" for f in ("logreg", "svm", "mlp", "cnn")} <= keys
-    assert not {"promotion-decision", "training-leaderboard"} & keys
-    names = {r["name"] for r in http.post("/flow_runs/filter", json={"limit": 50}).json()}
-    version = Registry.open(StorageRoot(stack["home"])).list_versions()[0].dataset_version
-    assert {"ingest-mnist-sample", f"eda-{version}", f"train-{version}-smoke"} <= names, names
-    task_names = {t["name"] for t in http.post("/task_runs/filter", json={"limit": 200}).json()}
-    assert {f"train-{f}-{version}" for f in ("logreg", "svm", "mlp", "cnn")} <= task_names
+    with sqlite3.connect(tmp_path / ".prefect" / "prefect.db") as database:
+        job_variables, parameters = database.execute(
+            "SELECT infra_overrides, parameters FROM deployment WHERE name = 'train-all'").fetchone()
+    assert json.loads(job_variables)["env"]["MNIST_HOME"] == str(home)  # recorded from the shell
+    assert "source" not in parameters  # the Variable decides
+    print(f"walkthrough with server start, deploy and the smoke run: {seconds:.0f} s")
 
-    registry = Registry.open(StorageRoot(stack["home"]))
+
+def check_smoke_run(port: int, auth: str, home: str) -> None:
+    """The `mnist/smoke` run through the worker: named, its stages' runs and artifacts in the API,
+    its models in the registry (the candidate, never production), its page in Chromium."""
+    headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}/api", headers=headers, timeout=30) as http:
+        [run] = http.post("/flow_runs/filter", json={"flow_runs": {"name": {"any_": ["train-all-mnist-sample-smoke"]}}}
+                          ).json()
+        assert run["state_type"] == "COMPLETED", run["state"]
+        artifacts = http.post("/artifacts/filter", json={"limit": 200}).json()
+        keys = {a["key"] for a in artifacts}
+        assert STAGE_ARTIFACTS <= keys, keys
+        assert {f"train-progress-{f}-smoke" for f in ("logreg", "svm", "mlp", "cnn")} <= keys
+        assert not {"promotion-decision", "training-leaderboard"} & keys
+        names = {r["name"] for r in http.post("/flow_runs/filter", json={"limit": 50}).json()}
+        version = Registry.open(StorageRoot(home)).list_versions()[0].dataset_version
+        assert {"ingest-mnist-sample", f"eda-{version}", f"train-{version}-smoke"} <= names, names
+        task_names = {t["name"] for t in http.post("/task_runs/filter", json={"limit": 200}).json()}
+        assert {f"train-{f}-{version}" for f in ("logreg", "svm", "mlp", "cnn")} <= task_names
+    registry = Registry.open(StorageRoot(home))
     assert registry.alias("production")[0] is None  # a smoke run never becomes production
     assert registry.alias("candidate")[0] is not None
-
     by_key = {a["key"]: a["id"] for a in artifacts}
     inline = [by_key[key] for key in ("evaluation-cnn-smoke", "eda-report-smoke")]
-    screenshot = check_run_page_in_chromium(stack["port"], stack["auth"], flow_run_id, run["name"], inline)
+    screenshot = check_run_page_in_chromium(port, auth, run["id"], run["name"], inline)
     assert os.path.getsize(screenshot) > 10_000
 
 
@@ -294,3 +335,9 @@ def test_the_killed_cli_run_ended_crashed_not_running_forever(stack):
         time.sleep(3)
     assert run["state_type"] == "CRASHED", run["state"]
     assert "heartbeat" in run["state"]["message"]
+
+
+@pytest.mark.parametrize("phrase", ["prefect --no-prompt deploy", "--watch", "mnist_source"])
+def test_the_readme_shows_the_non_interactive_commands(phrase):
+    readme = open(os.path.join(PROJECT, "README.md")).read()
+    assert phrase in readme

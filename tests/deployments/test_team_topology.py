@@ -14,7 +14,6 @@ credentials).
 
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -28,14 +27,13 @@ import pytest
 
 from mnist_pipeline.flows.up import stop_groups
 from tests import services
-from tests.deployments.test_readme_walkthrough import like_a_terminal, terminal_shell
+from tests.deployments.walkthroughs import PAUSED, left_running, like_a_terminal, paused, resume, terminal_shell
 
 pytestmark = pytest.mark.topology
 
 BUCKET = "mnist-team"
 HOME = f"s3://{BUCKET}/root"
 FAMILIES = ("logreg", "svm", "mlp", "cnn")
-PAUSED = "walkthrough paused before its last two lines"
 
 
 @dataclass(frozen=True)
@@ -67,15 +65,6 @@ def readme_walkthrough() -> str:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     section = readme[readme.index("## Scaling out"):readme.index("## Layout")]
     return section.split("```bash\n", 1)[1].split("```", 1)[0]
-
-
-def paused(script: str, resume: Path) -> str:
-    """The block, waiting before its last two lines (which stop what it started) until a line is
-    written to the FIFO ``resume``."""
-    lines = script.rstrip("\n").split("\n")
-    assert lines[-2].startswith("kill $worker") and lines[-1] == "kill $pids; wait", lines[-2:]
-    return "\n".join([*lines[:-2], f"echo {shlex.quote(PAUSED)}", f"read -r _ < {shlex.quote(str(resume))}",
-                      *lines[-2:]]) + "\n"
 
 
 def kill_tree(pid: int) -> None:
@@ -126,13 +115,13 @@ def team(tmp_path_factory, postgres_server):
     for written, port in ports.items():
         assert written in script
         script = script.replace(written, str(port))
-    resume = folder / "resume"
-    os.mkfifo(resume)
+    fifo = folder / "resume"
+    os.mkfifo(fifo)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MNIST_", "AWS_", "FSSPEC_"))}
     env.update(HOME=str(folder), PATH=f"{services.VENV_BIN}:{env['PATH']}")
     terminal = folder / "terminal.log"
     with open(terminal, "w") as out:
-        shell = subprocess.Popen(terminal_shell(paused(script, resume)), cwd=folder, env=env, start_new_session=True,
+        shell = subprocess.Popen(terminal_shell(paused(script, fifo)), cwd=folder, env=env, start_new_session=True,
                                  stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                  preexec_fn=like_a_terminal)
     try:
@@ -146,12 +135,10 @@ def team(tmp_path_factory, postgres_server):
         yield Team(folder, client, postgres_server.url("mnist_registry"), s3_url, f"tcp://127.0.0.1:{ports['8786']}",
                    dask_worker_pids(folder), terminal)
         # The block's own last lines stop the worker, the server, the cluster and the endpoint.
-        with open(resume, "w") as line:
-            line.write("go\n")
+        assert resume(fifo), "the block was not waiting at its pause"
         shell.wait(timeout=120)
         assert shell.returncode == 0, terminal.read_text()[-4000:]
-        with pytest.raises(ProcessLookupError):  # nothing the block started is left running
-            os.killpg(shell.pid, 0)
+        assert left_running(shell.pid) == [], "the block's last lines left these running"
     finally:
         stop_groups([shell], grace=5)  # whatever the block left running, if it failed midway
 
