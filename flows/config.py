@@ -72,6 +72,18 @@ class IngestSettings(Strict):
     # published dataset (recognised by its checksums) always keeps its catalog's names.
     class_names: list[str] | None = None
 
+    def bounds(self, expected_source_rows: dict[str, int]):
+        """What validation checks a decoded source against (the official split sizes, when the
+        source is a known dataset, and these thresholds): a ``validation.Bounds``."""
+        from mnist_pipeline.tasks.core.validation import Bounds  # pandas: not for parsing `--help`
+
+        return Bounds(
+            expected_source_rows=expected_source_rows, min_rows_per_split=self.min_rows_per_split,
+            min_class_share=self.min_class_share, max_class_share=self.max_class_share,
+            max_test_duplicate_share=self.max_test_duplicate_share, max_blank_share=self.max_blank_share,
+            max_duplicate_share=self.max_duplicate_share,
+        )
+
     @field_validator("class_names")
     @classmethod
     def _ten_names(cls, names: list[str] | None) -> list[str] | None:

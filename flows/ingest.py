@@ -7,7 +7,6 @@ from prefect import flow
 from mnist_pipeline.flows.config import IngestConfig
 from mnist_pipeline.tasks import ingest as steps
 from mnist_pipeline.tasks.core import dataset
-from mnist_pipeline.tasks.core.validation import Bounds
 from mnist_pipeline.tasks.options import FLOW_RESULTS_AS_JSON
 
 
@@ -57,15 +56,6 @@ def ingest(config: IngestConfig = IngestConfig()) -> IngestOutcome:
         fetched, settings.validation_fraction, settings.test_fraction, settings.seed,
         settings.max_images_per_split,
     )
-    bounds = Bounds(
-        expected_source_rows=fetched.meaning.expected_rows,
-        min_rows_per_split=settings.min_rows_per_split,
-        min_class_share=settings.min_class_share,
-        max_class_share=settings.max_class_share,
-        max_test_duplicate_share=settings.max_test_duplicate_share,
-        max_blank_share=settings.max_blank_share,
-        max_duplicate_share=settings.max_duplicate_share,
-    )
-    validated = steps.validate(decoded, source, bounds)
+    validated = steps.validate(decoded, source, settings.bounds(fetched.meaning.expected_rows))
     published = steps.publish(store, fetched, decoded, validated, fingerprint, split_params)
     return IngestOutcome(published.version, published.status)

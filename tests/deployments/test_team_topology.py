@@ -27,7 +27,9 @@ import pytest
 
 from mnist_pipeline.flows.up import stop_groups
 from tests import services
-from tests.deployments.walkthroughs import PAUSED, left_running, like_a_terminal, paused, resume, terminal_shell
+from tests.deployments.walkthroughs import (
+    PAUSED, left_running, like_a_terminal, paused, proc_stat, resume, terminal_shell,
+)
 
 pytestmark = pytest.mark.topology
 
@@ -72,7 +74,7 @@ def kill_tree(pid: int) -> None:
     children: dict[int, list[int]] = {}
     for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
-            parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            parent = int(proc_stat(entry)[1])
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(parent, []).append(int(entry))

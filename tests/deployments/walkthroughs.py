@@ -46,6 +46,11 @@ def paused(script: str, resume) -> str:
                       *lines[-2:]]) + "\n"
 
 
+def proc_stat(pid: str) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name: state, parent, process group, ..."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def left_running(group: int, wait_s: float = 15) -> list[str]:
     """The command lines of the processes still in process group ``group`` after up to ``wait_s``
     seconds (a service's own children may outlive it by a moment)."""
@@ -54,7 +59,7 @@ def left_running(group: int, wait_s: float = 15) -> list[str]:
         members = []
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
-                if int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2]) == group:
+                if int(proc_stat(pid)[2]) == group:
                     members.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip())
             except (OSError, IndexError, ValueError):
                 continue

@@ -72,12 +72,7 @@ def decode_and_validate(source: str) -> validation.CheckedSplits:
     settings = IngestSettings()
     official = decode_source(sources.layout_of(spec, meaning), files, source, settings.max_images_per_split)
     splits = dataset.split_source(official, settings.validation_fraction, settings.test_fraction, settings.seed)
-    bounds = validation.Bounds(
-        expected_source_rows=meaning.expected_rows, min_rows_per_split=settings.min_rows_per_split,
-        min_class_share=settings.min_class_share, max_class_share=settings.max_class_share,
-        max_test_duplicate_share=settings.max_test_duplicate_share, max_blank_share=settings.max_blank_share,
-        max_duplicate_share=settings.max_duplicate_share,
-    )
+    bounds = settings.bounds(meaning.expected_rows)
     checked = validation.check_splits(splits, {name: len(d) for name, d in official.items()}, bounds)
     validation.check(checked.report, source)
     return checked
