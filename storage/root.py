@@ -155,7 +155,11 @@ class StorageRoot:
             return
         cutoff = time.time() - older_than_seconds
         for entry in os.scandir(staging_root):
-            if entry.stat().st_mtime < cutoff:
+            try:
+                modified = entry.stat().st_mtime
+            except FileNotFoundError:  # its writer (a task beside this one) published or removed it
+                continue
+            if modified < cutoff:
                 shutil.rmtree(entry.path, ignore_errors=True)
 
     @contextmanager

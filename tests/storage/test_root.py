@@ -28,3 +28,26 @@ def test_a_file_is_not_a_root_and_a_missing_root_is_not_created(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         StorageRoot(tmp_path / "missing").require_existing()
     assert not (tmp_path / "missing").exists()
+
+
+def test_sweeping_stale_staging_skips_a_folder_another_writer_just_published(tmp_path, monkeypatch):
+    """Side-by-side training tasks share one process and one ``.staging``: a folder listed by one
+    sweep can be renamed into place by its writer before the sweep reads its time (CI's failure:
+    FileNotFoundError naming the other writer's staging folder, and that family failed)."""
+    import os
+
+    from mnist_pipeline.storage import root as root_module
+
+    store = StorageRoot(tmp_path)
+    old = tmp_path / "models" / ".staging" / "1-old"
+    old.mkdir(parents=True)
+    os.utime(old, (0, 0))  # a killed writer's leftover: swept
+    busy = tmp_path / "models" / ".staging" / "2-busy"
+    busy.mkdir()
+    listed = list(os.scandir(busy.parent))
+    busy.rename(tmp_path / "models" / "published")  # its writer publishes between listing and stat
+    real_scandir = os.scandir
+    monkeypatch.setattr(root_module.os, "scandir",
+                        lambda path=".": iter(listed) if str(path) == str(busy.parent) else real_scandir(path))
+    store.remove_stale_staging("models")
+    assert not old.exists() and (tmp_path / "models" / "published").is_dir()
