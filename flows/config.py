@@ -1,10 +1,9 @@
 """The validated configuration objects the flows take (unknown keys are rejected)."""
 
-import os
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mnist_pipeline.storage.store import Store
+from mnist_pipeline.tasks.core.cores import available_cores
 from mnist_pipeline.tasks.core.models.configs import FAMILIES, Family, ModelConfigs
 from mnist_pipeline.tasks.core.recipe import Recipe, TrialSettings
 from mnist_pipeline.tasks.core.sources import SourceSpec, check_class_names
@@ -164,7 +163,7 @@ class TrainSettings(Strict):
         return [f for f in self.ordered_models() if f not in self.side_by_side()]
 
     def workers(self) -> int:
-        return self.parallelism or max(1, min(len(self.side_by_side()), os.cpu_count() or 1))
+        return self.parallelism or max(1, min(len(self.side_by_side()), available_cores()))
 
     def threads(self, family: str | None = None) -> int:
         if self.threads_per_model:
@@ -172,8 +171,8 @@ class TrainSettings(Strict):
         if self.dask_address:
             return 1  # one training per Dask worker thread; size the cluster instead
         if family in self.one_at_a_time():
-            return os.cpu_count() or 1
-        return max(1, (os.cpu_count() or 1) // self.workers())
+            return available_cores()
+        return max(1, (available_cores()) // self.workers())
 
     def family_config(self, family: str, recipe: Recipe):
         """A family's config for this run: made with the dataset's recipe, and cut to a few dozen

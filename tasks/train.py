@@ -24,6 +24,7 @@ from mnist_pipeline.storage import recipes as recipe_store
 from mnist_pipeline.storage.root import StorageRoot
 from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.artifacts import artifact_key
+from mnist_pipeline.tasks.core.cores import available_cores
 from mnist_pipeline.tasks.core.dataset import stratified_sample
 from mnist_pipeline.tasks.core import models, recipe as recipes, sources
 from mnist_pipeline.tasks.core.models import ENSEMBLE, FamilyConfig
@@ -78,7 +79,7 @@ def choose_recipe(store: Store, dataset_version: str, seed: int, subset: Subset,
     train = stratified_sample(dataset_store.read_split(root, dataset_version, "train"), subset.train_rows, seed)
     validation = stratified_sample(dataset_store.read_split(root, dataset_version, "validation"),
                                    subset.validation_rows, seed)
-    threads = os.cpu_count() or 1
+    threads = available_cores()
     with _limited_threads(threads):
         chosen = recipes.trial(train, validation, seed=seed, settings=settings)
     recipe_store.write_recipe(root, dataset_version, key, chosen.model_dump(mode="json"))

@@ -5,19 +5,36 @@ import itertools
 import os
 import tempfile
 
-import numpy as np
-import pytest
 
-from mnist_pipeline.tasks.core.digits import Digits
-from mnist_pipeline.tasks.core.idx import encode_idx
+def _pin_to_this_workers_cores() -> None:
+    """Under pytest-xdist (`-n N`), worker i of N runs on every N-th core only, and so does all it
+    starts (servers, workers, commands). Its torch and BLAS thread pools, sized from the cores a
+    process may use (tasks/core/cores.py), then never spin against the other worker's: unpinned,
+    two workers' two-thread pools on two cores made a 4 s test take 52 s."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if not worker or not count or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    index, count = int(worker.removeprefix("gw")), int(count)
+    if len(cores) > 1:
+        os.sched_setaffinity(0, cores[index % len(cores)::count] or cores)
+
+
+_pin_to_this_workers_cores()  # before numpy and torch size their thread pools
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from mnist_pipeline.tasks.core.digits import Digits  # noqa: E402
+from mnist_pipeline.tasks.core.idx import encode_idx  # noqa: E402
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 
 # Never let a test touch the user's real storage root or call home.
 os.environ["MNIST_HOME"] = "/nonexistent/mnist-home-set-by-tests"
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-# Prefect's result cache lives outside the test's storage roots (~/.prefect/storage): give each
-# test session its own, so a cached result never points into a root an earlier session made.
+# Prefect persists no task result (storage is the cache), but a failed flow run's exception goes
+# to its result storage (~/.prefect/storage by default): keep each test session's apart.
 os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = tempfile.mkdtemp(prefix="prefect-results-")
 
 

@@ -6,7 +6,6 @@ fitted on the validation split, which costs one pass over it.
 """
 
 import math
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -17,6 +16,7 @@ from sklearn.decomposition import PCA
 from sklearn.svm import SVC
 
 from mnist_pipeline.tasks.core.calibration import calibrate
+from mnist_pipeline.tasks.core.cores import available_cores
 from mnist_pipeline.tasks.core.dataset import stratified_sample
 from mnist_pipeline.tasks.core.errors import ModelFileError
 from mnist_pipeline.tasks.core.models import svm_cost
@@ -162,7 +162,7 @@ class Svm(Classifier):
         if self.svc is None:
             raise RuntimeError("svm model is not trained or loaded")
         components = self.pca.transform(self._features(images))
-        workers = min(os.cpu_count() or 1, len(components) // PARALLEL_CHUNK_ROWS)
+        workers = min(available_cores(), len(components) // PARALLEL_CHUNK_ROWS)
         if workers < 2:
             return self.svc.decision_function(components)
         with ThreadPoolExecutor(workers) as pool:

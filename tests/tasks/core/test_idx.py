@@ -122,3 +122,23 @@ def test_bounded_gunzip_matches_gzip_and_its_edge_cases():
     assert gunzip_if_needed(gzip.compress(b"ab") + b"\0" * 8, "zero padding") == b"ab"
     with pytest.raises(SourceError, match="truncated or corrupt"):
         gunzip_if_needed(gzip.compress(b"ab") + b"trailing garbage", "garbage")
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    (b"\x00\x00\x08", r"train images is 3 bytes long, too short for an IDX header"),
+    (b"\x00\x00\x08\x03" + struct.pack(">2I", 10, 28), r"train images: header truncated \(12 of 16 bytes\)"),
+])
+def test_a_file_cut_inside_its_header_names_how_much_is_there(raw, fragment):
+    with pytest.raises(SourceError, match=fragment):
+        decode_idx(raw, "train images")
+
+
+def test_trailing_bytes_are_named_like_missing_ones():
+    raw = encode_idx(make_digits(1).images) + b"\x00" * 5
+    with pytest.raises(SourceError, match=r"has trailing bytes: .* needs 7840 data bytes, found 7845"):
+        decode_idx(raw, "train images")
+
+
+def test_encode_idx_writes_uint8_only():
+    with pytest.raises(ValueError, match="uint8 arrays only, got float32"):
+        encode_idx(np.zeros(3, np.float32))

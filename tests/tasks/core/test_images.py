@@ -113,3 +113,21 @@ def test_a_transparent_canvas_export_is_laid_on_white():
     ImageDraw.Draw(opaque).line([(140, 40), (140, 240)], fill=0, width=24)
     np.testing.assert_array_equal(digit, load_image(png(opaque), "drawing-on-paper.png"))
     assert digit.max() == 255 and digit[:, :5].max() == 0
+
+
+def test_an_image_past_pils_own_bomb_limit_is_the_same_clear_error(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # PIL raises past twice this, in open()
+    with pytest.raises(ImageError, match="poster.png has more pixels than the 50,000,000 a digit image may have"):
+        load_image(png(Image.new("L", (20, 20), 255)), "poster.png")
+
+
+def test_an_unknown_preprocessing_mode_lists_the_modes():
+    with pytest.raises(ImageError, match="unknown preprocessing 'sharpen'; choose from auto, none, digit"):
+        load_image(png(Image.new("L", (28, 28), 0)), "x.png", preprocess="sharpen")
+
+
+def test_an_image_with_no_pixels_is_empty():
+    from mnist_pipeline.tasks.core.images import prepare
+
+    with pytest.raises(ImageError, match="^nothing.png is empty$"):
+        prepare(np.zeros((0, 5), np.float32), "nothing.png", preprocess="digit")
