@@ -1,9 +1,10 @@
 """The validated configuration objects the flows take (unknown keys are rejected)."""
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.core.cores import available_cores
+from mnist_pipeline.tasks.core.images import Preprocess
 from mnist_pipeline.tasks.core.models.configs import FAMILIES, Family, ModelConfigs
 from mnist_pipeline.tasks.core.recipe import Recipe, TrialSettings
 from mnist_pipeline.tasks.core.sources import SourceSpec, check_class_names
@@ -14,6 +15,12 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def unset_means(meaning: str):
+    """The default of a setting left unset (None), with what that means: said once, here, and
+    shown by `mnist --help` and in the deployment's parameter form."""
+    return Field(default=None, json_schema_extra={"unset": meaning})
+
+
 class Located(Strict):
     """A flow config: where the run keeps what it makes.
 
@@ -22,10 +29,10 @@ class Located(Strict):
     not whatever ``$MNIST_HOME`` (or default) that machine has.
     """
 
-    # Storage root (a folder or fsspec URL); None means $MNIST_HOME, else ~/.local/share/mnist-pipeline.
-    home: str | None = None
-    # Registry database (SQLAlchemy URL); None means $MNIST_REGISTRY_URL, else SQLite in the storage root.
-    registry_url: str | None = None
+    # Storage root (a folder or fsspec URL).
+    home: str | None = unset_means("$MNIST_HOME, else ~/.local/share/mnist-pipeline")
+    # Registry database (SQLAlchemy URL).
+    registry_url: str | None = unset_means("$MNIST_REGISTRY_URL, else SQLite in the storage root")
     def store(self) -> Store:
         return Store.resolve(self.home, self.registry_url)
 
@@ -99,8 +106,8 @@ class EdaSettings(Strict):
 class DatasetTarget(Redoable):
     """A stage that works on one published dataset version."""
 
-    # A dataset version or unique prefix; None means the newest version.
-    dataset: str | None = None
+    # A dataset version or unique prefix.
+    dataset: str | None = unset_means("the newest version")
 
 
 class EdaConfig(DatasetTarget):
@@ -124,9 +131,9 @@ class TrainSettings(Strict):
     # stratified rows of the validation split, so that a larger dataset does not make every
     # validation pass longer; None: all of them. 10,000 keeps all of an MNIST-sized split's 6,000.
     max_validation_rows: int | None = Field(default=10_000, ge=100)
-    # Trainings running at once on this machine (the families other than the CNN); None means one
-    # per CPU core. The CNN then trains alone on every core (see WIDE_FAMILIES).
-    parallelism: int | None = Field(default=None, ge=1)
+    # Trainings running at once on this machine (the families other than the CNN). The CNN then
+    # trains alone on every core (see WIDE_FAMILIES).
+    parallelism: int | None = Field(default=None, ge=1, json_schema_extra={"unset": "one per CPU core"})
     # torch / BLAS threads per training; None means cores / parallelism (at least 1) for the
     # families trained side by side, and every core for the CNN, so trainings never ask for more
     # threads than there are cores.
@@ -221,26 +228,42 @@ class EvaluateConfig(Redoable):
 
     # A model id, unique prefix, or alias (production, candidate).
     model: str = "production"
-    # The dataset version whose test split to use; None means the one the model was trained on.
-    dataset: str | None = None
+    # The dataset version whose test split to use.
+    dataset: str | None = unset_means("the one the model was trained on")
 
 
 class PredictConfig(Located):
-    """Configuration of the ``predict`` flow: score a Parquet file of images."""
+    """Configuration of the ``predict`` flow: score files of images with a registered model."""
 
-    input: str
-    output: str
+    # PNG/JPEG pictures, IDX image files (.gz or not) and Parquet files with an `image` column
+    # (paths or fsspec URLs). A file that cannot be read is reported; the others are still scored.
+    inputs: list[str] = Field(min_length=1)
+    # A Parquet file to write the one Parquet input's predictions to, a batch at a time (memory
+    # stays flat however large the input); None: the predictions are the flow's result.
+    output: str | None = None
     # A model id, unique prefix, or alias.
     model: str = "production"
+    # How pictures become 28x28: auto (28x28 single-channel pictures as they are, others the way
+    # the model's dataset was made), none (pixels as they are; 28x28 only) or digit (MNIST's digit
+    # conversion whatever the size). Dataset images (IDX, Parquet) are always used as they are.
+    preprocess: Preprocess = "auto"
+
+    @model_validator(mode="after")
+    def _one_input_per_output(self) -> "PredictConfig":
+        if self.output is not None and len(self.inputs) != 1:
+            raise ValueError(f"an output file takes the predictions of exactly one Parquet input, got "
+                             f"{len(self.inputs)} inputs")
+        return self
 
 
 class SourceTarget(Redoable):
     """Where the data comes from."""
 
-    # mnist, fashion-mnist, mnist-sample, idx:DIR or csv:PATH. None means the Prefect Variable
-    # `mnist_source` (set once per server: `prefect variable set mnist_source idx:/data/mnist`),
-    # else mnist: an offline site points its nightly run at its own copy without editing files.
-    source: str | None = None
+    # mnist, fashion-mnist, mnist-sample, idx:DIR or csv:PATH. Unset, the Prefect Variable
+    # `mnist_source` (set once per server: `prefect variable set mnist_source idx:/data/mnist`)
+    # decides: an offline site points its nightly run at its own copy without editing files.
+    source: str | None = unset_means("the Prefect Variable mnist_source where set, else mnist")
+
     @field_validator("source")
     @classmethod
     def _known_source(cls, value: str | None) -> str | None:

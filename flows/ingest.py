@@ -1,26 +1,11 @@
 """The ``ingest`` flow: raw source -> validated, versioned Parquet dataset."""
 
-from dataclasses import dataclass
-
 from prefect import flow
 
 from mnist_pipeline.flows.config import IngestConfig
 from mnist_pipeline.tasks import ingest as steps
 from mnist_pipeline.tasks.core import dataset
 from mnist_pipeline.tasks.options import FLOW_RESULTS_AS_JSON
-
-
-@dataclass(frozen=True)
-class IngestOutcome:
-    version: str
-    # reused: this exact source was ingested before and its files check out (nothing decoded);
-    # published: a new version; unchanged: decoded again (--force), same as the intact stored copy;
-    # repaired: the stored copy was damaged and has been written again.
-    status: str
-
-    @property
-    def reused(self) -> bool:
-        return self.status == "reused"
 
 
 def _run_name() -> str:
@@ -30,7 +15,7 @@ def _run_name() -> str:
 
 
 @flow(name="ingest", flow_run_name=_run_name, log_prints=True, **FLOW_RESULTS_AS_JSON)
-def ingest(config: IngestConfig = IngestConfig()) -> IngestOutcome:
+def ingest(config: IngestConfig = IngestConfig()) -> steps.Ingested:
     """Fetch a source, decode and split it, validate it with Great Expectations and publish it as a
     versioned Parquet dataset; an unchanged, intact source is reused without decoding."""
     store = config.store()
@@ -50,12 +35,11 @@ def ingest(config: IngestConfig = IngestConfig()) -> IngestOutcome:
             damage = steps.verify_version(store, existing)
             if not damage:
                 print(f"{source} is unchanged since dataset {existing}; nothing to do.")
-                return IngestOutcome(existing, "reused")
+                return steps.Ingested(existing, steps.REUSED)
             print(f"dataset {existing} is damaged; decoding {source} again to repair it.")
     decoded = steps.decode(
         fetched, settings.validation_fraction, settings.test_fraction, settings.seed,
         settings.max_images_per_split,
     )
     validated = steps.validate(decoded, source, settings.bounds(fetched.meaning.expected_rows))
-    published = steps.publish(store, fetched, decoded, validated, fingerprint, split_params)
-    return IngestOutcome(published.version, published.status)
+    return steps.publish(store, fetched, decoded, validated, fingerprint, split_params)

@@ -21,6 +21,7 @@ from mnist_pipeline.tasks import ingest as ingest_steps
 from mnist_pipeline.tasks import registry as steps
 from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.artifacts import SMOKE_TAG
+from mnist_pipeline.tasks.core.errors import TrainingFailed
 from mnist_pipeline.tasks.core.results import PipelineOutcome
 from mnist_pipeline.tasks.summary import run_summary
 from mnist_pipeline.tasks.options import FLOW_RESULTS_AS_JSON
@@ -52,7 +53,7 @@ def _stages(config: TrainAllConfig, store: Store):
     trained = train.with_options(task_runner=training_runner(config.train))(
         config.train_config(dataset.version, store), return_state=True
     )
-    training = trained.result(raise_on_failure=False)
+    training = TrainingFailed.outcome_of(trained.result(raise_on_failure=False))
     evaluations, promotion = {}, None
     for family, model in training.trained.items():
         steps.register_model(store, model.model_id)
@@ -66,14 +67,12 @@ def _stages(config: TrainAllConfig, store: Store):
         dataset_version=dataset.version,
         dataset_reused=dataset.reused,
         eda_report=report.report,
-        models=training.trained,
-        failed=training.failed,
-        left_out=training.left_out,
+        training=training,
         evaluations=evaluations,
         promotion=promotion,
     )
     run_summary(result, {name: state.state_details.flow_run_id for name, state in
                          (("ingest", ingested), ("eda", drawn), ("train", trained))})
     if training.failed:
-        return Failed(message=training.failure_message(), data=result)
+        return Failed(message=training.failure_message(), data=TrainingFailed(training.failure_message(), result))
     return Completed(data=result)

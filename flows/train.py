@@ -4,29 +4,16 @@ A family that fails (an error, or its time budget) does not stop the others: the
 for all of them, records the survivors, and ends Failed naming the family that did not make it.
 """
 
-from dataclasses import dataclass, field
-
 from prefect import flow
 from prefect.states import Completed, Failed
 
 from mnist_pipeline.flows.config import TrainConfig
 from mnist_pipeline.tasks import eda as dataset_steps
 from mnist_pipeline.tasks import train as steps
+from mnist_pipeline.tasks.core.errors import TrainingFailed
 from mnist_pipeline.tasks.core.models import ENSEMBLE
-from mnist_pipeline.tasks.core.results import LeftOut, TrainedModel
+from mnist_pipeline.tasks.core.results import LeftOut, TrainOutcome
 from mnist_pipeline.tasks.options import FLOW_RESULTS_AS_JSON
-
-
-@dataclass(frozen=True)
-class TrainOutcome:
-    dataset_version: str
-    trained: dict[str, TrainedModel]  # by family
-    failed: dict[str, str] = field(default_factory=dict)  # family -> reason
-    # Models fitted but not kept (an ensemble that does not beat its best member), by family.
-    left_out: dict[str, LeftOut] = field(default_factory=dict)
-
-    def failure_message(self) -> str:
-        return "training failed for " + "; ".join(f"{family} ({reason})" for family, reason in self.failed.items())
 
 
 def _run_name() -> str:
@@ -71,5 +58,5 @@ def train(config: TrainConfig = TrainConfig()):
     steps.training_leaderboard(version, trained, failed, left_out)
     outcome = TrainOutcome(version, trained, failed, left_out)
     if failed:
-        return Failed(message=outcome.failure_message(), data=outcome)
+        return Failed(message=outcome.failure_message(), data=TrainingFailed(outcome.failure_message(), outcome))
     return Completed(data=outcome)

@@ -24,9 +24,8 @@ import sqlalchemy as sa
 
 from mnist_pipeline.storage.models import is_smoke
 from mnist_pipeline.storage.root import HOME_ENV, StorageRoot
-from mnist_pipeline.storage.store import REGISTRY_ENV, external_registry
+from mnist_pipeline.storage.store import REGISTRY_ENV
 from mnist_pipeline.tasks.core.errors import MnistError
-from mnist_pipeline.tasks.core import promotion
 from mnist_pipeline.tasks.core.promotion import Lineage
 from mnist_pipeline.tasks.core.results import AliasChange, Evaluated, RegisteredModel
 
@@ -102,11 +101,12 @@ def _now() -> str:
 
 
 def registry_url(root: StorageRoot, url: str | None = None, create: bool = True) -> str:
-    """The registry's database URL; with ``create=False`` a missing SQLite file is an error,
-    so that a command that only reads never creates a registry (or a storage root) by mistake."""
-    chosen = external_registry(url)
-    if chosen:
-        return chosen
+    """The registry's database URL: ``url`` as the run resolved it (see ``Store.resolve``), else
+    SQLite in the storage root. With ``create=False`` a missing SQLite file is an error, so that a
+    command that only reads never creates a registry (or a storage root) by mistake. The
+    environment is not read here: a task on a worker opens the registry its run resolved."""
+    if url:
+        return url
     if not root.is_local:
         raise RegistryError(
             f"the storage root {root.url} is not a local disk, so it cannot hold the SQLite registry; "
@@ -148,7 +148,7 @@ class Registry:
     @classmethod
     def open_existing(cls, root: StorageRoot, url: str | None = None) -> "Registry":
         """The registry of an existing storage root (or external database); creates neither."""
-        if not external_registry(url):
+        if not url:
             root.require_existing()
         return cls.open(root, url, create=False)
 
@@ -336,45 +336,6 @@ class Registry:
             if entry.to_model == current and entry.action != "rollback":
                 return entry.from_model
         return None
-
-    def rollback(self, name: str = "production", *, reason: str, force: bool = False,
-                 flow_run: str | None = None) -> tuple[str, str]:
-        """Point ``name`` back at its previous version; refused, unless ``force``, when
-        :func:`promotion.rollback_refusal` says so."""
-        current, revision = self.alias(name)
-        if current is None:
-            raise RegistryError(f"{name!r} is not set: nothing to roll back")
-        target = self.previous(name)
-        if target is None:
-            raise RegistryError(f"{name!r} has had only one version ({current}): nothing to roll back to")
-        if not force:
-            self._refuse(promotion.rollback_refusal(name, current, self.lineage(current)[0], target,
-                                                    self.lineage(target)[0]))
-        if not self.set_alias(name, target, revision, reason=reason, action="rollback", flow_run=flow_run):
-            raise RegistryError(f"{name!r} changed while rolling back; look at `mnist models history` and retry")
-        return current, target
-
-    def promote(self, model_id: str, *, reason: str, force: bool = False,
-                flow_run: str | None = None) -> str | None:
-        """Make ``model_id`` production by hand; returns the model it replaced (None if none).
-
-        Refused, unless ``force``, when :func:`promotion.manual_promotion_refusal` says so.
-        """
-        current, revision = self.alias("production")
-        if current == model_id:
-            return current
-        if not force:
-            lineage, smoke = self.lineage(model_id)
-            self._refuse(promotion.manual_promotion_refusal(
-                model_id, lineage, smoke, current, self.lineage(current)[0] if current else None))
-        if not self.set_alias("production", model_id, revision, reason=reason, action="manual", flow_run=flow_run):
-            raise RegistryError("production changed at the same moment; run the command again")
-        return current
-
-    @staticmethod
-    def _refuse(refusal: str | None) -> None:
-        if refusal:
-            raise RegistryError(refusal)
 
 
 def _sqlite_pragmas(connection, _record) -> None:

@@ -13,8 +13,8 @@ from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.artifacts import artifact_key
 from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
 from mnist_pipeline.tasks.core.digits import SPLITS
-from mnist_pipeline.tasks.core.eda.report import TITLES, Previous, build_report
-from mnist_pipeline.tasks.core.pages import markdown_figure, markdown_table
+from mnist_pipeline.tasks.core.eda.report import TITLES, Previous, build_report, key_numbers_table
+from mnist_pipeline.tasks.core.pages import markdown_figure
 
 # The figures shown in the Prefect UI's artifact (the rest are in the HTML report).
 INLINE_FIGURES = ("class-distribution", "samples", "mean-std")
@@ -65,7 +65,7 @@ def eda_artifacts(store: Store, version: str, report_key: str, url: str) -> None
     key_numbers = json.loads(reports.read_eda_summary(root, version, report_key))
     figures = reports.eda_figures(root, version, report_key)
     lines = [f"# EDA report: dataset {version}", "",
-             markdown_table([{"key number": name, "value": value} for name, value in key_numbers.items()])]
+             key_numbers_table(key_numbers).markdown()]
     for name in INLINE_FIGURES:  # the key figures inline; the HTML report has them all, full size
         if name in figures:
             title = TITLES[name][0]

@@ -222,9 +222,21 @@ def validate(decoded: Decoded, source: str, bounds: validation.Bounds) -> Valida
 
 
 @dataclass(frozen=True)
-class Published:
+class Ingested:
+    """What ingesting a source gave: its dataset version, and how it came to be."""
+
     version: str
-    status: str  # storage.datasets.PUBLISHED, UNCHANGED or REPAIRED
+    # reused: this exact source was ingested before and its files check out (nothing decoded);
+    # published: a new version; unchanged: decoded again (--force), same as the intact stored copy;
+    # repaired: the stored copy was damaged and has been written again.
+    status: str
+
+    @property
+    def reused(self) -> bool:
+        return self.status == REUSED
+
+
+REUSED = "reused"
 
 
 @task(name="publish", **STORAGE_IS_THE_CACHE)
@@ -235,7 +247,7 @@ def publish(
     validated: Validated,
     fingerprint: str,
     split_params: dict,
-) -> Published:
+) -> Ingested:
     """Write the validated dataset version (atomically); its id and what publishing did
     (published, unchanged: an intact copy exists, or repaired: a damaged copy was replaced)."""
     logger = get_run_logger()
@@ -265,4 +277,4 @@ def publish(
         dataset_store.UNCHANGED: "an intact copy already exists; nothing written",
         dataset_store.REPAIRED: "the damaged copy in storage was replaced",
     }[status])
-    return Published(version, status)
+    return Ingested(version, status)

@@ -1,4 +1,4 @@
-"""Scoring images with a registered model: `mnist predict` and the ``predict`` flow."""
+"""Scoring images with a registered model: the ``predict`` flow's tasks (and `mnist predict`'s)."""
 
 from dataclasses import dataclass
 
@@ -11,10 +11,12 @@ from mnist_pipeline.storage import models as model_store
 from mnist_pipeline.storage.inputs import read_images_to_score
 from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.core import models
+from mnist_pipeline.tasks.core.errors import MnistError
 from mnist_pipeline.tasks.core.images import Preprocess, load_image
 from mnist_pipeline.tasks.core.results import Scored
-from mnist_pipeline.tasks.core.scoring import names_digits, score
+from mnist_pipeline.tasks.core.scoring import Predictions, ScoredFile, names_digits, score
 from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
+
 
 @dataclass(frozen=True)
 class Registered:
@@ -48,6 +50,25 @@ def read_images(path: str, preprocess: Preprocess = "auto", digits: bool = True)
     if found.images is not None:
         return found.names, found.images
     return found.names, load_image(found.picture, found.names[0], preprocess=preprocess, digits=digits)[None]
+
+
+@task(name="score-files", **STORAGE_IS_THE_CACHE)
+def score_files(store: Store, reference: str, paths: list[str], preprocess: Preprocess = "auto") -> Predictions:
+    """Each file's images scored with a registered model (production by default); a file that
+    cannot be read is kept with its error, and the others are still scored."""
+    registered = load_registered(store, reference)
+    files = []
+    for path in paths:
+        try:
+            names, images = read_images(path, preprocess, registered.digits)
+        except MnistError as error:
+            files.append(ScoredFile(path, error=str(error)))
+            continue
+        files.append(ScoredFile(path, tuple(names), score(registered.model, images, registered.class_names)))
+    predictions = Predictions(registered.model_id, registered.class_names, tuple(files))
+    get_run_logger().info("scored %d images of %d file(s) with %s; %d file(s) could not be read",
+                          predictions.images, len(paths), registered.model_id, predictions.unreadable)
+    return predictions
 
 
 @task(name="score-parquet", **STORAGE_IS_THE_CACHE)

@@ -34,7 +34,8 @@ def _run(flow_run_id) -> str:
 def run_summary(result: PipelineOutcome, subflow_runs: dict[str, str | None]) -> str:
     """A markdown artifact ``train-all-summary`` linking to everything the run produced."""
     version, promotion = result.dataset_version, result.promotion
-    board = leaderboard(result.models, result.failed, result.left_out, result.evaluations)
+    training = result.training
+    board = leaderboard(training.trained, training.failed, training.left_out, result.evaluations)
     links = [_artifact(f"evaluation-{row['family']}") if row["family"] in result.evaluations else "-"
              for row in board.rows]
     models = board.select("family", "model_id", "validation_accuracy", "test_accuracy", "status", "report")
@@ -46,7 +47,7 @@ def run_summary(result: PipelineOutcome, subflow_runs: dict[str, str | None]) ->
         f"| {_artifact('dataset-validation')} | {_run(subflow_runs.get('ingest'))} |",
         f"| EDA report | `{result.eda_report}` | {_artifact('eda-report')}, {_artifact('eda-report-html')} "
         f"| {_run(subflow_runs.get('eda'))} |",
-        f"| training | {len(result.models)} model(s), {len(result.failed)} failed "
+        f"| training | {len(training.trained)} model(s), {len(training.failed)} failed "
         f"| {_artifact('training-leaderboard')} | {_run(subflow_runs.get('train'))} |",
         f"| evaluation | {len(result.evaluations)} model(s) on the test split | {_artifact('evaluation-leaderboard')} | - |",
         f"| promotion | {decision} | {_artifact('promotion-decision')}, {_artifact('registry-report')} | - |",

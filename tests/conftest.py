@@ -27,6 +27,7 @@ import pytest  # noqa: E402
 
 from mnist_pipeline.tasks.core.digits import Digits  # noqa: E402
 from mnist_pipeline.tasks.core.idx import encode_idx  # noqa: E402
+from mnist_pipeline.tasks.core.promotion import Lineage  # noqa: E402
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -136,3 +137,27 @@ def registry_url(request, home):
     name = f"registry_{next(_databases)}"
     server.create_database(name)
     return server.url(name)
+
+
+# The registry tests' records and lineage: a model version of the digits problem.
+DIGITS = Lineage("mnist", tuple(str(d) for d in range(10)))
+
+
+def record(model_id: str, family: str = "mlp", dataset: str = "d1", smoke: bool = False) -> dict:
+    return {"model_id": model_id, "family": family, "dataset_version": dataset, "seed": 0,
+            "config": {"epochs": 1}, "code_version": "git:abc", "libraries": {"torch": "2"},
+            "train_seconds": 1.5, "validation_accuracy": 0.9, "smoke": smoke}
+
+
+@pytest.fixture
+def registry(home, registry_url):
+    """A registry with three versions of one problem (mlp-a1, cnn-b2, svm-c3), on SQLite and on
+    PostgreSQL (every test that takes it runs on both)."""
+    from mnist_pipeline.storage.registry import Registry
+    from mnist_pipeline.storage.root import StorageRoot
+
+    registry = Registry.open(StorageRoot(home), registry_url)
+    for name in ("mlp-a1", "cnn-b2", "svm-c3"):
+        registry.register(record(name, name.split("-")[0]), f"/models/{name}", f"# {name}", DIGITS)
+    yield registry
+    registry.close()

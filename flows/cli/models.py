@@ -5,7 +5,7 @@ import json
 import sys
 
 from mnist_pipeline.flows.cli.options import (
-    EVAL_DATASET, EVAL_MODEL, FORCE, HOME, PREDICT_MODEL, REGISTRY, add_command, given, value_or_default,
+    EVAL_DATASET, EVAL_MODEL, FORCE, HOME, PREDICT, REGISTRY, add_command, given,
 )
 from mnist_pipeline.flows.cli.shared import EXIT_FAILED, EXIT_USAGE, prepare_prefect, store_of
 
@@ -20,23 +20,17 @@ def add_commands(commands) -> None:
     evaluate.set_defaults(handler=_eval)
 
     predict = add_command(
-        commands, "predict", HOME, REGISTRY, PREDICT_MODEL, help="classify images with the production model",
-        description="Print the predicted label, its class name (for datasets that name their "
-        "classes) and its probability for each input: PNG/JPEG images, IDX image files (.gz or "
-        "not), or Parquet files with an `image` column. A 28x28 single-channel image is used as "
-        "it is (inverted if its background is light); other sizes are converted the way the "
-        "model's dataset was made (digits: fitted into 20x20 and centred by mass; named items: "
-        "trimmed, longest edge 28, centred). With --output, a Parquet file of predictions is "
-        "written through the `predict` flow instead.",
+        commands, "predict", HOME, REGISTRY, *PREDICT, help="classify images with the production model",
+        description="Run the `predict` flow and print the predicted label, its class name (for "
+        "datasets that name their classes) and its probability for each input: PNG/JPEG images, "
+        "IDX image files (.gz or not), or Parquet files with an `image` column. A 28x28 "
+        "single-channel image is used as it is (inverted if its background is light); other sizes "
+        "are converted the way the model's dataset was made (digits: fitted into 20x20 and centred "
+        "by mass; named items: trimmed, longest edge 28, centred). With --output, a Parquet file of "
+        "predictions is written instead.",
     )
     predict.add_argument("files", nargs="+", metavar="FILE")
-    predict.add_argument(
-        "--preprocess", choices=("auto", "none", "digit"), default="auto",
-        help="how image files become 28x28: auto (as above), none (pixels as they are; 28x28 only) "
-        "or digit (MNIST's digit conversion whatever the size)",
-    )
     predict.add_argument("--json", action="store_true", help="one JSON object per input")
-    predict.add_argument("--output", metavar="PARQUET", help="score one Parquet FILE into this Parquet file")
     predict.set_defaults(handler=_predict)
 
     models = commands.add_parser(
@@ -94,55 +88,50 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    if args.output:
-        if len(args.files) != 1:
-            from mnist_pipeline.tasks.core.errors import InputError
+    from mnist_pipeline.flows.config import PredictConfig
 
-            raise InputError(f"--output scores exactly one Parquet FILE, got {len(args.files)}")
-        from mnist_pipeline.flows.config import PredictConfig
+    config = PredictConfig(**dict(given(args, HOME, REGISTRY, *PREDICT)), inputs=args.files)
+    if config.output:
         from mnist_pipeline.storage.evaluations import check_prediction_output
 
-        check_prediction_output(args.files[0], args.output)  # here too: no server started for nothing
-        config = PredictConfig(**dict(given(args, HOME, REGISTRY, PREDICT_MODEL)), input=args.files[0],
-                               output=args.output)
-        prepare_prefect(args.home)
-        from mnist_pipeline.flows.predict import predict
+        check_prediction_output(config.inputs[0], config.output)  # before a flow run is started for nothing
+    prepare_prefect(args.home)
+    from mnist_pipeline.flows.predict import predict
 
-        outcome = predict(config)
+    outcome = predict(config)
+    if config.output:
         print(f"{outcome.rows} predictions by {outcome.model_id} written to {outcome.output}")
         return 0
-    # Printing to the terminal scores in this process, without a flow run: a command that
-    # classifies one picture answers in about a second. Scoring is the flow's own (score()).
-    from mnist_pipeline.tasks.core.errors import MnistError
-    from mnist_pipeline.tasks.core.scoring import score
-    from mnist_pipeline.tasks.predict import load_registered, read_images
-
-    registered = load_registered(store_of(args), value_or_default(args, PREDICT_MODEL))
-    unreadable = 0
-    for path in args.files:
-        try:  # a bad file is reported on its own line; the others are still scored
-            names, images = read_images(path, args.preprocess, registered.digits)
-        except MnistError as error:
-            print(f"error: {error}", file=sys.stderr, flush=True)
-            unreadable += 1
-            continue
-        scores = score(registered.model, images, registered.class_names)
-        for i, name in enumerate(names):
-            label, label_name = int(scores.predicted[i]), scores.label_names[i]
-            if args.json:
-                print(json.dumps({"input": name, "label": label, "label_name": label_name,
-                                  "probability": round(float(scores.probability[i]), 6),
-                                  "probabilities": [round(float(p), 6) for p in scores.probabilities[i]],
-                                  "model_id": registered.model_id}), flush=True)
-            elif registered.digits:
-                print(f"{name}\t{label}\t{scores.probability[i]:.4f}", flush=True)
-            else:  # the class name as a column of its own, between label and probability
-                print(f"{name}\t{label}\t{label_name}\t{scores.probability[i]:.4f}", flush=True)
-    if unreadable:
-        if len(args.files) > 1:
-            print(f"{unreadable} of {len(args.files)} input files could not be scored (see above)", file=sys.stderr)
+    for file in outcome.files:
+        if file.error is not None:  # a bad file is reported on its own line; the others were scored
+            print(f"error: {file.error}", file=sys.stderr)
+        for line in _prediction_lines(file, outcome, args.json):
+            print(line)
+    if outcome.unreadable:
+        if len(outcome.files) > 1:
+            print(f"{outcome.unreadable} of {len(outcome.files)} input files could not be scored (see above)",
+                  file=sys.stderr)
         return EXIT_FAILED
     return 0
+
+
+def _prediction_lines(file, outcome, as_json: bool):
+    """One line per image of a scored file: JSON, or tab-separated (with the class name as a
+    column of its own, between label and probability, when the classes are not the digits)."""
+    from mnist_pipeline.tasks.core.scoring import names_digits
+
+    scores = file.scores
+    for i, name in enumerate(file.names):
+        label, label_name = int(scores.predicted[i]), scores.label_names[i]
+        if as_json:
+            yield json.dumps({"input": name, "label": label, "label_name": label_name,
+                              "probability": round(float(scores.probability[i]), 6),
+                              "probabilities": [round(float(p), 6) for p in scores.probabilities[i]],
+                              "model_id": outcome.model_id})
+        elif names_digits(outcome.class_names):
+            yield f"{name}\t{label}\t{scores.probability[i]:.4f}"
+        else:
+            yield f"{name}\t{label}\t{label_name}\t{scores.probability[i]:.4f}"
 
 
 def _models_list(args: argparse.Namespace) -> int:
@@ -173,9 +162,11 @@ def _models_show(args: argparse.Namespace) -> int:
 
 
 def _models_promote(args: argparse.Namespace) -> int:
+    from mnist_pipeline.tasks.aliases import promote_by_hand
+
     with store_of(args).registry(create=False) as registry:
         model_id = registry.resolve(args.version)
-        replaced = registry.promote(model_id, reason=args.reason, force=args.force)
+        replaced = promote_by_hand(registry, model_id, reason=args.reason, force=args.force)
     if replaced == model_id:
         print(f"{model_id} already is production")
     else:
@@ -184,8 +175,10 @@ def _models_promote(args: argparse.Namespace) -> int:
 
 
 def _models_rollback(args: argparse.Namespace) -> int:
+    from mnist_pipeline.tasks.aliases import roll_back
+
     with store_of(args).registry(create=False) as registry:
-        previous, now = registry.rollback("production", reason=args.reason, force=args.force)
+        previous, now = roll_back(registry, "production", reason=args.reason, force=args.force)
     print(f"production: {previous} -> {now} (rolled back)")
     return 0
 

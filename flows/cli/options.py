@@ -59,12 +59,6 @@ def given(args: argparse.Namespace, *options: Option) -> Iterator[tuple[str, obj
             yield option.field, value
 
 
-def value_or_default(args: argparse.Namespace, option: Option):
-    """What the command line gives for ``option``, else the config's default."""
-    value = getattr(args, option.dest, None)
-    return _config_default(option.declared_in, option.field) if value is None else value
-
-
 class ConfigDefaultsFormatter(argparse.HelpFormatter):
     """Help that ends each config option's text with the config's default (when it has one)."""
 
@@ -73,15 +67,19 @@ class ConfigDefaultsFormatter(argparse.HelpFormatter):
         where = getattr(action, "config_default", None)
         if where is None or action.const is not None:  # a flag: its text says what it turns on or off
             return text
-        default = _config_default(*where)
-        return text if default in (None, []) else f"{text} (default: {_shown(default)})"
+        default, unset = _config_default(*where)
+        if default is None:  # what leaving it unset means, as the config says
+            return f"{text} (default: {unset})" if unset else text
+        return text if default == [] else f"{text} (default: {_shown(default)})"
 
 
-def _config_default(declared_in: str, field: str):
+def _config_default(declared_in: str, field: str) -> tuple[object, str | None]:
+    """A config field's default, and what leaving it unset (None) means where the config says."""
     import importlib
 
     info = getattr(importlib.import_module(CONFIG_MODULE), declared_in).model_fields[field]
-    return info.get_default(call_default_factory=True)
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    return info.get_default(call_default_factory=True), extra.get("unset")
 
 
 def _shown(value) -> str:
@@ -112,15 +110,12 @@ def _families(text: str) -> list[str]:
 
 
 # Where the run keeps things (every config: flows/config.py `Located`, `Redoable`).
-HOME = Option("--home", "home", "Located", "storage root (a folder or fsspec URL); default: $MNIST_HOME, "
-              "else ~/.local/share/mnist-pipeline")
-REGISTRY = Option("--registry", "registry_url", "Located", "registry database (SQLAlchemy URL); default: "
-                  "$MNIST_REGISTRY_URL, else SQLite in the storage root", metavar="URL")
+HOME = Option("--home", "home", "Located", "storage root (a folder or fsspec URL)")
+REGISTRY = Option("--registry", "registry_url", "Located", "registry database (SQLAlchemy URL)", metavar="URL")
 FORCE = Option("--force", "force", "Redoable", "redo every step even when its result is stored (decode, validate, "
                "draw, train, evaluate)", const=True)
 SOURCE = Option("--source", "source", "SourceTarget", "mnist (download), fashion-mnist, mnist-sample (offline, "
-                "5,000 digits), idx:DIR (four local IDX files) or csv:PATH (Kaggle train.csv); default: the Prefect "
-                "Variable mnist_source where set, else mnist")
+                "5,000 digits), idx:DIR (four local IDX files) or csv:PATH (Kaggle train.csv)")
 
 # How a source becomes a dataset version (IngestSettings: `mnist ingest`'s settings, train-all's ingest).
 INGEST = (
@@ -147,7 +142,7 @@ TRAIN = (
     Option("--no-ensemble", "ensemble", "TrainSettings", "do not combine the trained families into a weighted soft "
            "vote (the `ensemble` model)", const=False),
     Option("--train-seed", "seed", "TrainSettings", "seed of model training", type=int),
-    Option("--parallelism", "parallelism", "TrainSettings", "trainings at once; default: one per CPU core",
+    Option("--parallelism", "parallelism", "TrainSettings", "trainings at once",
            type=int),
     Option("--dask", "dask_address", "TrainSettings", "train on an existing Dask cluster (tcp://host:8786)",
            metavar="ADDRESS"),
@@ -166,12 +161,18 @@ PROMOTION = (
 )
 
 EDA_SEED = Option("--seed", "seed", "EdaSettings", "seed of the sample grid and PCA sample", type=int)
-DATASET = Option("--dataset", "dataset", "DatasetTarget", "dataset version or unique prefix; default: the newest",
+DATASET = Option("--dataset", "dataset", "DatasetTarget", "dataset version or unique prefix",
                  metavar="VERSION")
 EVAL_MODEL = Option("model", "model", "EvaluateConfig", "model id, prefix or alias")
-EVAL_DATASET = Option("--dataset", "dataset", "EvaluateConfig", "dataset version whose test split to use; default: "
-                      "the one the model was trained on", metavar="VERSION")
-PREDICT_MODEL = Option("--model", "model", "PredictConfig", "model id, prefix or alias")
+EVAL_DATASET = Option("--dataset", "dataset", "EvaluateConfig", "dataset version whose test split to use", metavar="VERSION")
+PREDICT = (
+    Option("--model", "model", "PredictConfig", "model id, prefix or alias"),
+    Option("--preprocess", "preprocess", "PredictConfig", "how pictures become 28x28: auto (28x28 single-channel "
+           "pictures as they are, other sizes the way the model's dataset was made), none (pixels as they are; "
+           "28x28 only) or digit (MNIST's digit conversion whatever the size)", choices=("auto", "none", "digit")),
+    Option("--output", "output", "PredictConfig", "score one Parquet FILE into this Parquet file, a batch at a time",
+           metavar="PARQUET"),
+)
 
 
 def add_command(commands, name: str, *options: Option, **parser_args) -> argparse.ArgumentParser:

@@ -72,17 +72,22 @@ def use_local_server_auth(home: str | None) -> None:
             os.environ["PREFECT_API_AUTH_STRING"] = auth
 
 
-def user_error(error: BaseException) -> BaseException | None:
-    """The error to show in one line when ``error`` is about input, configuration, stored data
-    or a storage server that does not answer; None for anything else (a bug keeps its traceback)."""
+def user_error(error: BaseException) -> str | None:
+    """The one line to show when ``error`` is about input, configuration, stored data or a
+    storage server that does not answer; None for anything else (a bug keeps its traceback)."""
     from pydantic import ValidationError
 
     from mnist_pipeline.storage.root import unreachable
     from mnist_pipeline.tasks.core.errors import MnistError
 
-    if isinstance(error, (MnistError, ValidationError)):
-        return error
-    return unreachable(error)
+    if isinstance(error, ValidationError):  # a setting out of range: each offending field and why
+        problems = "; ".join(f"{'.'.join(map(str, problem['loc'])) or 'settings'}: "
+                             f"{problem['msg'].removeprefix('Value error, ')}" for problem in error.errors())
+        return f"invalid {error.title} ({problems})"
+    if isinstance(error, MnistError):
+        return str(error)
+    found = unreachable(error)
+    return None if found is None else str(found)
 
 
 

@@ -35,19 +35,21 @@ def _train_all(args: argparse.Namespace) -> int:
     from mnist_pipeline.storage import datasets
     from mnist_pipeline.tasks.core.tables import leaderboard
 
+    from mnist_pipeline.tasks.core.errors import TrainingFailed
+
     state = mnist(config, return_state=True)
-    result = state.result(raise_on_failure=False)
-    if isinstance(result, BaseException):  # a stage before training failed: nothing to show
-        raise result
+    # A stage before training failed: its error, and nothing to show; a family failed: the rest.
+    result = TrainingFailed.outcome_of(state.result(raise_on_failure=False))
     print(f"dataset {result.dataset_version}")
     print(dataset_summary(datasets.read_manifest(config.store().root, result.dataset_version)))
     print(f"  EDA report: {result.eda_report}")
     print("  models (by validation accuracy):")
-    board = leaderboard(result.models, result.failed, result.left_out, result.evaluations)
+    training = result.training
+    board = leaderboard(training.trained, training.failed, training.left_out, result.evaluations)
     print(board.select(*LEADERBOARD_COLUMNS).text())
     if result.promotion:
         print(f"  {result.promotion.challenger} {result.promotion.verdict}: {result.promotion.reason}")
-    if result.failed:
+    if training.failed:
         print(f"error: {state.message}", file=sys.stderr)
         return EXIT_FAILED
     return 0

@@ -36,3 +36,22 @@ class ValidationFailed(MnistError, ValueError):
 
 class ModelFileError(MnistError, ValueError):
     """A stored model is truncated, tampered with, or not a model of this pipeline."""
+
+
+class TrainingFailed(MnistError, RuntimeError):
+    """One model family or more failed; the others went through every stage. A flow run that
+    ends this way is Failed with this error, which carries what the run made as ``outcome``."""
+
+    def __init__(self, message: str, outcome: object = None) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+    @staticmethod
+    def outcome_of(result: object) -> object:
+        """What a flow run made, from its result: the value it returned, or the outcome this
+        error carries; any other error is raised (a stage failed before there was an outcome)."""
+        if isinstance(result, TrainingFailed):
+            return result.outcome
+        if isinstance(result, BaseException):
+            raise result
+        return result

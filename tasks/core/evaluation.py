@@ -222,9 +222,10 @@ def _confusion_figure(confusion: np.ndarray, class_names: list[str]) -> bytes:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
+    labels = [class_label(label, name) for label, name in enumerate(class_names)]
     figure, axes = plt.subplots(figsize=(7, 6))
     sns.heatmap(confusion, annot=True, fmt="d", cmap="Blues", cbar=False, ax=axes,
-                xticklabels=class_names, yticklabels=class_names, annot_kws={"size": 7})
+                xticklabels=labels, yticklabels=labels, annot_kws={"size": 7})
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
     axes.set_title("Confusion matrix")
@@ -259,6 +260,8 @@ def _gallery_figure(split: Digits, rows: np.ndarray, predicted, confidence, clas
         axes.axis("off")
     for axes, i in zip(np.atleast_1d(grid).ravel(), rows):
         axes.imshow(split.images[i], cmap="gray_r")
-        axes.set_title(f"{class_names[int(predicted[i])][:8]} {confidence[i]:.2f}\ntrue {class_names[int(split.labels[i])][:8]}", fontsize=6)
+        guess, truth = int(predicted[i]), int(split.labels[i])
+        axes.set_title(f"{class_label(guess, class_names[guess])} {confidence[i]:.2f}\n"
+                       f"true {class_label(truth, class_names[truth])}", fontsize=6)
     figure.suptitle("Most confidently wrong test images (predicted, confidence / true)", fontsize=8)
     return figure_png(figure)

@@ -8,7 +8,7 @@ so a field is named once. The registry's rows are typed here too (:class:`Regist
 :class:`AliasChange`), so that what reads them needs no storage layer.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from mnist_pipeline.tasks.core.promotion import Decision
 
@@ -97,15 +97,27 @@ class Scored:
 
 
 @dataclass(frozen=True)
+class TrainOutcome:
+    """What the ``train`` flow made of one dataset version, by family."""
+
+    dataset_version: str
+    trained: dict[str, TrainedModel]
+    failed: dict[str, str] = field(default_factory=dict)  # family -> why it failed
+    # Models fitted but not kept (an ensemble that does not beat its best member).
+    left_out: dict[str, LeftOut] = field(default_factory=dict)
+
+    def failure_message(self) -> str:
+        return "training failed for " + "; ".join(f"{family} ({reason})" for family, reason in self.failed.items())
+
+
+@dataclass(frozen=True)
 class PipelineOutcome:
     """What a ``train-all`` run (the ``mnist`` flow) made, stage by stage."""
 
     dataset_version: str
     dataset_reused: bool  # the source was ingested before: nothing decoded or written
     eda_report: str  # URL of the HTML report
-    models: dict[str, TrainedModel]  # by family
-    failed: dict[str, str]  # family -> why it failed
-    left_out: dict[str, LeftOut]  # fitted but not kept (an ensemble that adds nothing), by family
+    training: TrainOutcome
     evaluations: dict[str, Evaluation]  # on the test split, by family
     promotion: Decision | None  # None: nothing to promote
 

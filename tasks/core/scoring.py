@@ -23,6 +23,33 @@ class Scores:
         return len(self.predicted)
 
 
+@dataclass(frozen=True)
+class ScoredFile:
+    """One input file: its images' names and scores, or why it could not be read."""
+
+    path: str
+    names: tuple[str, ...] = ()  # one per image: the file's name, with [sample id] or [row] for collections
+    scores: Scores | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """What scoring files with a registered model gives: each file's scores, in the order given."""
+
+    model_id: str
+    class_names: tuple[str, ...]
+    files: tuple[ScoredFile, ...]
+
+    @property
+    def unreadable(self) -> int:
+        return sum(file.error is not None for file in self.files)
+
+    @property
+    def images(self) -> int:
+        return sum(len(file.names) for file in self.files)
+
+
 def score(model: Classifier, images: np.ndarray, class_names: tuple[str, ...] = DIGIT_NAMES) -> Scores:
     probabilities = model.predict_proba(images).astype(np.float32)
     predicted = probabilities.argmax(axis=1)

@@ -175,3 +175,14 @@ def test_options_set_their_config_fields_and_help_shows_the_configs_defaults(cap
     assert f"keeps its best weights; an SVM not yet fitted fails alone (default: {budget:g})" in shown
     assert f"held out for validation (default: {IngestSettings.model_fields['validation_fraction'].default:g})" in shown
     assert "(default: logreg,svm,mlp,cnn)" in shown and "repeatable) (default" not in shown
+
+
+def test_settings_out_of_range_are_one_line_naming_each_field(home):
+    done = cli.mnist("ingest", "--source", "mnist-sample", "--validation-fraction", "0.7", "--test-fraction", "0",
+                     "--home", home)
+    assert done.returncode == 1 and done.stdout == "" and len(done.stderr.splitlines()) == 1
+    assert done.stderr == ("error: invalid IngestConfig (settings.validation_fraction: Input should be less than 0.5; "
+                           "settings.test_fraction: Input should be greater than 0)\n")
+    done = cli.mnist("predict", "a.parquet", "b.parquet", "--output", "out.parquet", "--home", home)
+    assert done.stderr == ("error: invalid PredictConfig (settings: an output file takes the predictions of exactly "
+                           "one Parquet input, got 2 inputs)\n")

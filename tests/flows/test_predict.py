@@ -3,6 +3,7 @@
 
 import json
 
+import httpx
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -35,6 +36,16 @@ def fashion(tmp_path_factory, fashion_dir):
     return home, test.take(np.arange(100))
 
 
+def predict_runs() -> int:
+    """How many completed runs of the ``predict`` flow the test's Prefect server has."""
+    from prefect.settings import PREFECT_API_URL
+
+    response = httpx.post(f"{PREFECT_API_URL.value()}/flow_runs/count", json={
+        "flows": {"name": {"any_": ["predict"]}}, "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}})
+    response.raise_for_status()
+    return response.json()
+
+
 def predictions(done) -> list[dict]:
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines()]
@@ -49,7 +60,9 @@ def test_the_same_pixels_get_the_same_answer_in_any_container(fashion, tmp_path)
     (tmp_path / "hundred-idx3-ubyte").write_bytes(encode_idx(np.ascontiguousarray(test.images)))
     datasets.write_split_file(StorageRoot(home), str(tmp_path / "hundred.parquet"), test)
 
+    runs_before = predict_runs()
     as_png = predictions(run_cli(home, "predict", *pngs, "--json"))
+    assert predict_runs() == runs_before + 1  # one code path: the command is a run of the predict flow
     as_idx = predictions(run_cli(home, "predict", str(tmp_path / "hundred-idx3-ubyte"), "--json"))
     as_parquet = predictions(run_cli(home, "predict", str(tmp_path / "hundred.parquet"), "--json"))
     assert len(as_png) == len(as_idx) == len(as_parquet) == 100
@@ -109,7 +122,7 @@ def test_a_null_image_in_a_parquet_input_is_an_error_naming_its_row(fashion, tmp
 def test_the_predict_flow_writes_class_names(fashion, tmp_path):
     home, test = fashion
     datasets.write_split_file(StorageRoot(home), str(tmp_path / "batch.parquet"), test)
-    predict(PredictConfig(home=home, input=str(tmp_path / "batch.parquet"), output=str(tmp_path / "out.parquet")))
+    predict(PredictConfig(home=home, inputs=[str(tmp_path / "batch.parquet")], output=str(tmp_path / "out.parquet")))
     table = pq.read_table(tmp_path / "out.parquet")
     assert table.column_names == ["sample_id", "predicted", "label_name", "probability", "model_id", "probabilities"]
     names = table.column("label_name").to_pylist()
@@ -124,7 +137,7 @@ def test_the_predict_flow_streams_a_file_in_batches_with_the_answers_of_one_pass
     home, test = fashion
     datasets.write_split_file(StorageRoot(home), str(tmp_path / "batch.parquet"), test)
     monkeypatch.setattr(evaluations, "SCORE_BATCH_ROWS", 7)  # 100 rows: 15 batches, the last of 2
-    outcome = predict(PredictConfig(home=home, input=str(tmp_path / "batch.parquet"), output=str(tmp_path / "out.parquet")))
+    outcome = predict(PredictConfig(home=home, inputs=[str(tmp_path / "batch.parquet")], output=str(tmp_path / "out.parquet")))
     assert outcome.rows == 100
     parquet = pq.ParquetFile(tmp_path / "out.parquet")
     assert parquet.metadata.num_row_groups == 15  # written a batch at a time
@@ -143,5 +156,5 @@ def test_a_stream_that_fails_midway_leaves_no_output_file(fashion, tmp_path, mon
     pq.write_table(pa.table({"image": pa.array(images, pa.binary(784))}), tmp_path / "holes.parquet")
     monkeypatch.setattr(evaluations, "SCORE_BATCH_ROWS", 7)  # six batches are written before the bad row
     with pytest.raises(Exception, match="row 50 .sample_id 50. has no image"):
-        predict(PredictConfig(home=home, input=str(tmp_path / "holes.parquet"), output=str(tmp_path / "out.parquet")))
+        predict(PredictConfig(home=home, inputs=[str(tmp_path / "holes.parquet")], output=str(tmp_path / "out.parquet")))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["holes.parquet"]  # no output, no temporary file

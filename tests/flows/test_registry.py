@@ -113,7 +113,7 @@ def test_a_rerun_changes_nothing_and_storage_is_the_only_cache(promoted):
     made = {p: p.stat().st_mtime_ns for area in ("models", "evaluations", "reports") for p in (root / area).rglob("*")
             if p.is_file() and p.name != "registry.html"}  # the registry report is redrawn: it shows the time
     again = train_all(home)
-    assert all(model.reused for model in again.models.values()) and again.dataset_reused
+    assert all(model.reused for model in again.training.trained.values()) and again.dataset_reused
     assert again.eda_report == first.eda_report and again.evaluations == first.evaluations
     assert made and {p: p.stat().st_mtime_ns for p in made} == made
     assert not again.promotion.promote
@@ -232,7 +232,7 @@ def test_the_predict_flow_scores_a_parquet_file(promoted, tmp_path):
     root = StorageRoot(home)
     test = datasets.read_split(root, result.dataset_version, "test")
     datasets.write_split_file(root, str(tmp_path / "batch.parquet"), test)
-    outcome = predict(PredictConfig(home=home, input=str(tmp_path / "batch.parquet"),
+    outcome = predict(PredictConfig(home=home, inputs=[str(tmp_path / "batch.parquet")],
                                     output=str(tmp_path / "out" / "predictions.parquet")))
     table = pq.read_table(tmp_path / "out" / "predictions.parquet")
     assert outcome.rows == table.num_rows == len(test)
@@ -265,7 +265,7 @@ def test_models_cli_lists_shows_promotes_and_rolls_back(promoted):
 
 def test_a_tampered_model_file_is_a_clear_error(promoted, tmp_path):
     home, result = promoted
-    model_id = result.models["logreg"].model_id
+    model_id = result.training.trained["logreg"].model_id
     weights = os.path.join(home, "models", model_id, "weights.safetensors")
     original = open(weights, "rb").read()
     try:

@@ -4,15 +4,7 @@ import pytest
 
 from mnist_pipeline.storage.registry import Registry, RegistryError
 from mnist_pipeline.storage.root import StorageRoot
-from mnist_pipeline.tasks.core.promotion import Lineage
-
-DIGITS = Lineage("mnist", tuple(str(d) for d in range(10)))
-
-
-def record(model_id: str, family: str = "mlp", dataset: str = "d1", smoke: bool = False) -> dict:
-    return {"model_id": model_id, "family": family, "dataset_version": dataset, "seed": 0,
-            "config": {"epochs": 1}, "code_version": "git:abc", "libraries": {"torch": "2"},
-            "train_seconds": 1.5, "validation_accuracy": 0.9, "smoke": smoke}
+from tests.conftest import DIGITS, record
 
 
 def recorded_decisions(registry: Registry) -> list[dict]:
@@ -23,16 +15,6 @@ def recorded_decisions(registry: Registry) -> list[dict]:
 
     with registry.engine.connect() as connection:
         return [dict(row) for row in connection.execute(sa.select(decisions).order_by(decisions.c.id)).mappings()]
-
-
-# Every test with the `registry` fixture runs on SQLite and on PostgreSQL (conftest's registry_url).
-@pytest.fixture
-def registry(home, registry_url):
-    registry = Registry.open(StorageRoot(home), registry_url)
-    for name in ("mlp-a1", "cnn-b2", "svm-c3"):
-        registry.register(record(name, name.split("-")[0]), f"/models/{name}", f"# {name}", DIGITS)
-    yield registry
-    registry.close()
 
 
 def test_versions_are_immutable_and_carry_their_lineage(registry):
@@ -86,20 +68,6 @@ def test_a_promotion_decided_on_a_stale_production_records_nothing(registry):
     assert not registry.record_promotion(stale, production_revision=0)
     assert registry.alias("production")[0] == "mlp-a1" and registry.alias("candidate") == (None, 0)
     assert recorded_decisions(registry) == []
-
-
-def test_rollback_steps_back_through_promotions(registry):
-    with pytest.raises(RegistryError, match="nothing to roll back"):
-        registry.rollback(reason="x")
-    registry.set_alias("production", "mlp-a1", 0, reason="1")
-    registry.set_alias("production", "cnn-b2", 1, reason="2")
-    registry.set_alias("production", "svm-c3", 2, reason="3")
-    assert registry.rollback(reason="bad svm") == ("svm-c3", "cnn-b2")
-    assert registry.rollback(reason="bad cnn") == ("cnn-b2", "mlp-a1")
-    assert registry.alias("production")[0] == "mlp-a1"
-    with pytest.raises(RegistryError, match="only one version"):
-        registry.rollback(reason="x")
-    assert [h.action for h in registry.history("production")][-2:] == ["rollback", "rollback"]
 
 
 def _promote_from_observed_revision(home, url, model_id, start, results):
@@ -156,35 +124,6 @@ def test_moving_an_alias_to_where_it_already_points_records_nothing(registry):
     assert registry.alias("candidate") == ("mlp-a1", 1)
     assert len(registry.history("candidate")) == 1
     assert not registry.set_alias("candidate", "mlp-a1", 0, reason="stale")  # a stale revision still loses
-
-
-FASHION = Lineage("fashion-mnist", ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"))
-
-
-def test_manual_promotion_refuses_smoke_models_and_other_problems_unless_forced(registry):
-    registry.register(record("cnn-smoke", "cnn", smoke=True), "/models/cnn-smoke", "#", DIGITS)
-    registry.register(record("cnn-fashion", "cnn", dataset="f1"), "/models/cnn-fashion", "#", FASHION)
-    assert registry.promote("mlp-a1", reason="first") is None
-    with pytest.raises(RegistryError, match="cnn-smoke is a smoke model"):
-        registry.promote("cnn-smoke", reason="x")
-    with pytest.raises(RegistryError, match=r"solves another problem \(fashion-mnist"):
-        registry.promote("cnn-fashion", reason="x")
-    assert registry.alias("production")[0] == "mlp-a1"
-    assert registry.promote("cnn-b2", reason="same problem") == "mlp-a1"
-    assert registry.promote("cnn-fashion", reason="switching problems", force=True) == "cnn-b2"
-    assert registry.promote("cnn-fashion", reason="again") == "cnn-fashion"  # already production: no row
-    assert [h.action for h in registry.history("production")] == ["manual", "manual", "manual"]
-
-
-def test_rollback_across_sources_needs_force(registry):
-    registry.register(record("cnn-fashion", "cnn", dataset="f1"), "/models/cnn-fashion", "#", FASHION)
-    registry.set_alias("production", "mlp-a1", 0, reason="1")
-    registry.set_alias("production", "cnn-fashion", 1, reason="2")
-    with pytest.raises(RegistryError, match="refusing to roll back"):
-        registry.rollback(reason="x")
-    assert registry.alias("production") == ("cnn-fashion", 2)
-    assert registry.rollback(reason="back to digits", force=True) == ("cnn-fashion", "mlp-a1")
 
 
 def test_a_command_that_only_reads_never_creates_a_registry_or_a_root(tmp_path):

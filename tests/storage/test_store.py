@@ -39,3 +39,14 @@ def test_a_store_that_only_reads_never_creates_a_registry_or_a_root(tmp_path):
         with Store.resolve(str(tmp_path / "root")).registry(create=False):
             pass
     assert not (tmp_path / "typo").exists()
+
+
+def test_a_store_means_the_same_registry_wherever_it_is_opened(monkeypatch, home, tmp_path):
+    """Resolved where the run started without a registry URL (SQLite in the root), it stays that on
+    a worker whose environment names another registry."""
+    store = Store.resolve(home)
+    assert store.registry_url is None
+    monkeypatch.setenv("MNIST_REGISTRY_URL", f"sqlite:///{tmp_path / 'the-workers-own.db'}")
+    with store.registry() as registry:
+        assert registry.location == f"{home}/registry.db"
+    assert not (tmp_path / "the-workers-own.db").exists()

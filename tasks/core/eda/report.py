@@ -9,6 +9,7 @@ from mnist_pipeline.tasks.core.dataset import duplicate_groups
 from mnist_pipeline.tasks.core.digits import SPLITS, Digits, concat
 from mnist_pipeline.tasks.core.eda import figures, stats
 from mnist_pipeline.tasks.core.pages import figure_png, html_page, png_data_uri
+from mnist_pipeline.tasks.core.tables import Table
 
 # Bumped when the report's content changes, so stored reports of older code are not reused.
 REPORT_FORMAT_VERSION = 1
@@ -131,13 +132,13 @@ TITLES = {
 }
 
 
+def key_numbers_table(key_numbers: dict[str, object]) -> Table:
+    """The report's key numbers, one row each: in its HTML page and in the markdown artifact."""
+    return Table(tuple({"key number": name, "value": value} for name, value in key_numbers.items()))
+
+
 def render_html(version: str, key_numbers: dict, pngs: dict[str, bytes], has_drift: bool) -> str:
-    rows = "\n".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in key_numbers.items()
-    )
-    parts = [
-        f"<section id='key-numbers'><h2>Key numbers</h2><table>{rows}</table></section>"
-    ]
+    parts = [f"<section id='key-numbers'><h2>Key numbers</h2>{key_numbers_table(key_numbers).html()}</section>"]
     for name, (title, caption) in TITLES.items():
         if name == "drift" and not has_drift:
             parts.append(
