@@ -15,6 +15,11 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def store_fields(store: Store) -> dict[str, str | None]:
+    """A resolved store as the fields of a sub-flow's config: the stages of a run use its store."""
+    return {"home": store.home, "registry_url": store.registry_url, "mlflow_uri": store.mlflow_uri}
+
+
 def unset_means(meaning: str):
     """The default of a setting left unset (None), with what that means: said once, here, and
     shown by `mnist --help` and in the deployment's parameter form."""
@@ -33,8 +38,12 @@ class Located(Strict):
     home: str | None = unset_means("$MNIST_HOME, else ~/.local/share/mnist-pipeline")
     # Registry database (SQLAlchemy URL).
     registry_url: str | None = unset_means("$MNIST_REGISTRY_URL, else SQLite in the storage root")
+    # An MLflow tracking server to mirror runs, model versions and aliases to (our registry stays
+    # the source of truth; a server that is down never fails a run: see tasks/mirror.py).
+    mlflow_uri: str | None = unset_means("$MLFLOW_TRACKING_URI, else no mirror")
+
     def store(self) -> Store:
-        return Store.resolve(self.home, self.registry_url)
+        return Store.resolve(self.home, self.registry_url, self.mlflow_uri)
 
 
 class Redoable(Located):
@@ -286,13 +295,13 @@ class TrainAllConfig(SourceTarget):
 
     # Each stage's flow gets the store this run resolved where it started, and its ``force``.
     def ingest_config(self, source: str, store: Store) -> IngestConfig:
-        return IngestConfig(home=store.home, registry_url=store.registry_url, force=self.force, source=source,
+        return IngestConfig(**store_fields(store), force=self.force, source=source,
                             settings=self.ingest)
 
     def eda_config(self, dataset: str, store: Store) -> EdaConfig:
-        return EdaConfig(home=store.home, registry_url=store.registry_url, force=self.force, dataset=dataset,
+        return EdaConfig(**store_fields(store), force=self.force, dataset=dataset,
                          settings=self.eda)
 
     def train_config(self, dataset: str, store: Store) -> TrainConfig:
-        return TrainConfig(home=store.home, registry_url=store.registry_url, force=self.force, dataset=dataset,
+        return TrainConfig(**store_fields(store), force=self.force, dataset=dataset,
                            settings=self.train)

@@ -14,4 +14,6 @@ def evaluate(config: EvaluateConfig) -> Evaluation:
     per-class metrics, confusion, calibration, speed; a report and an artifact."""
     store = config.store()
     model_id, dataset = steps.resolve_model(store, config.model, config.dataset)
-    return steps.evaluate_model(store, model_id, dataset, config.force)
+    evaluation = steps.evaluate_model(store, model_id, dataset, config.force)
+    steps.mirror_to_mlflow(store)  # its test scores on this dataset version, where a mirror is kept
+    return evaluation

@@ -27,7 +27,7 @@ from mnist_pipeline.storage.root import HOME_ENV, StorageRoot
 from mnist_pipeline.storage.store import REGISTRY_ENV
 from mnist_pipeline.tasks.core.errors import MnistError
 from mnist_pipeline.tasks.core.promotion import Lineage
-from mnist_pipeline.tasks.core.results import AliasChange, Evaluated, RegisteredModel
+from mnist_pipeline.tasks.core.results import AliasChange, Evaluated, FlowRun, RegisteredModel
 
 SQLITE_FILE = "registry.db"
 ALIASES = ("production", "candidate")
@@ -89,6 +89,16 @@ decisions = sa.Table(
     sa.Column("champion", sa.String(64)),
     sa.Column("promoted", sa.Boolean, nullable=False),
     sa.Column("evidence", sa.Text, nullable=False),  # JSON
+)
+
+# The pipeline runs (Prefect flow runs) that registered models: their names and UI links, so that
+# what mirrors the registry elsewhere (MLflow) names a run as Prefect did, even much later.
+flow_runs = sa.Table(
+    "flow_runs", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.Text),
+    sa.Column("url", sa.Text),
+    sa.Column("recorded_at", sa.String(32), nullable=False),
 )
 
 
@@ -252,6 +262,28 @@ class Registry:
         with self.engine.connect() as connection:
             row = connection.execute(sa.select(evaluations.c.metrics).where(
                 (evaluations.c.model_id == model_id) & (evaluations.c.dataset_version == dataset_version))).first()
+        return json.loads(row[0]) if row else None
+
+    def record_flow_run(self, run: FlowRun) -> None:
+        """Keep a pipeline run's name and link (the first record of a run wins)."""
+        with self.engine.begin() as connection:
+            if not connection.execute(sa.select(flow_runs.c.id).where(flow_runs.c.id == run.id)).first():
+                connection.execute(flow_runs.insert().values(id=run.id, name=run.name, url=run.url, recorded_at=_now()))
+
+    def flow_runs(self) -> dict[str, FlowRun]:
+        """The recorded pipeline runs, by id."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(flow_runs.c.id, flow_runs.c.name, flow_runs.c.url)).all()
+        return {row[0]: FlowRun(*row) for row in rows}
+
+    def decision(self, challenger: str, promoted: bool | None = None) -> dict | None:
+        """The evidence of the latest promotion decision about ``challenger`` (only those that
+        promoted it, or only those that did not, when ``promoted`` says so); None if none."""
+        query = sa.select(decisions.c.evidence).where(decisions.c.challenger == challenger)
+        if promoted is not None:
+            query = query.where(decisions.c.promoted == promoted)
+        with self.engine.connect() as connection:
+            row = connection.execute(query.order_by(decisions.c.id.desc()).limit(1)).first()
         return json.loads(row[0]) if row else None
 
     # -- aliases ----------------------------------------------------------------------------

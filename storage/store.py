@@ -1,9 +1,9 @@
 """The handle a run's tasks get to everything it keeps: the storage root and the registry.
 
 A flow builds one :class:`Store` where the run starts (``config.store()``), from its config and
-the environment there, and passes it to every task. The handle holds only the two resolved URLs,
+the environment there, and passes it to every task. The handle holds only the resolved URLs,
 so it pickles small and means the same on a Dask worker or another machine as where the run
-started: a task never looks at ``$MNIST_HOME`` or ``$MNIST_REGISTRY_URL`` itself.
+started: a task never looks at ``$MNIST_HOME``, ``$MNIST_REGISTRY_URL`` or ``$MLFLOW_TRACKING_URI`` itself.
 """
 
 import functools
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mnist_pipeline.storage.registry import Registry
 
 REGISTRY_ENV = "MNIST_REGISTRY_URL"
+MLFLOW_ENV = "MLFLOW_TRACKING_URI"
 
 
 def external_registry(url: str | None = None) -> str | None:
@@ -30,12 +31,16 @@ def external_registry(url: str | None = None) -> str | None:
 class Store:
     home: str  # the storage root: an absolute path or an fsspec URL
     registry_url: str | None = None  # the registry database; None: SQLite in the storage root
+    # An MLflow tracking server that mirrors the registry's runs, versions and aliases; None: none.
+    mlflow_uri: str | None = None
 
     @classmethod
-    def resolve(cls, home: str | None = None, registry_url: str | None = None) -> "Store":
-        """The store named by these settings, else by ``$MNIST_HOME`` / ``$MNIST_REGISTRY_URL``,
-        else the defaults (see :func:`resolve_home`, :func:`external_registry`)."""
-        return cls(resolve_home(home), external_registry(registry_url))
+    def resolve(cls, home: str | None = None, registry_url: str | None = None,
+                mlflow_uri: str | None = None) -> "Store":
+        """The store named by these settings, else by ``$MNIST_HOME`` / ``$MNIST_REGISTRY_URL`` /
+        ``$MLFLOW_TRACKING_URI``, else the defaults (see :func:`resolve_home`, :func:`external_registry`)."""
+        return cls(resolve_home(home), external_registry(registry_url),
+                   mlflow_uri or os.environ.get(MLFLOW_ENV) or None)
 
     @property
     def root(self) -> StorageRoot:

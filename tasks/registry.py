@@ -26,8 +26,9 @@ from mnist_pipeline.tasks.core import models
 from mnist_pipeline.tasks.core.cards import decision_markdown, model_card
 from mnist_pipeline.tasks.core.promotion import Contender, Decision, decide, needs_comparison
 from mnist_pipeline.tasks.core.registry_report import RegistryReport, build_registry_report
-from mnist_pipeline.tasks.core.results import Evaluation, TrainedModel
+from mnist_pipeline.tasks.core.results import Evaluation, FlowRun, MirrorReport, TrainedModel
 from mnist_pipeline.tasks.core.tables import leaderboard
+from mnist_pipeline.tasks.mirror import mirror_quietly
 from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
 
 PROMOTE_ATTEMPTS = 5
@@ -37,6 +38,13 @@ def _flow_run() -> str | None:
     from prefect.runtime import flow_run
 
     return flow_run.id
+
+
+def current_flow_run() -> FlowRun | None:
+    """The pipeline run this task runs in: its id, name and page in the UI (None outside a run)."""
+    from prefect.runtime import flow_run
+
+    return FlowRun(flow_run.id, flow_run.name, flow_run.ui_url) if flow_run.id else None
 
 
 def ensure_evaluated(root: StorageRoot, registry: Registry, record: dict, dataset_version: str,
@@ -95,8 +103,12 @@ def register_model(store: Store, model_id: str) -> bool:
     root = store.root
     record = model_store.read_record(root, model_id)
     lineage = dataset_store.lineage_of(dataset_store.read_manifest(root, record["dataset_version"]))
+    run = current_flow_run()
     with store.registry() as registry:
-        added = registry.register(record, model_store.model_url(root, model_id), model_card(record), lineage, _flow_run())
+        if run is not None:
+            registry.record_flow_run(run)
+        added = registry.register(record, model_store.model_url(root, model_id), model_card(record), lineage,
+                                  run.id if run else None)
     get_run_logger().info("%s %s", model_id, "registered" if added else "was already registered")
     return added
 
@@ -205,3 +217,14 @@ def resolve_model(store: Store, reference: str, dataset: str | None) -> tuple[st
         model_id = registry.resolve(reference)
         trained_on = registry.get(model_id).dataset_version
     return model_id, dataset_store.resolve_version(store.root, dataset) if dataset else trained_on
+
+
+@task(name="mirror-to-mlflow", **STORAGE_IS_THE_CACHE)
+def mirror_to_mlflow(store: Store) -> MirrorReport:
+    """Bring the MLflow mirror up to date (when one is configured) after this run's registrations
+    and promotion; a mirror that cannot be reached is one warning, never a failed run."""
+    logger = get_run_logger()
+    report = mirror_quietly(store, current_flow_run(), logger.warning)
+    if report.up_to_date:
+        logger.info(report.describe())
+    return report

@@ -51,6 +51,7 @@ def run_summary(result: PipelineOutcome, subflow_runs: dict[str, str | None]) ->
         f"| {_artifact('training-leaderboard')} | {_run(subflow_runs.get('train'))} |",
         f"| evaluation | {len(result.evaluations)} model(s) on the test split | {_artifact('evaluation-leaderboard')} | - |",
         f"| promotion | {decision} | {_artifact('promotion-decision')}, {_artifact('registry-report')} | - |",
+        *([f"| MLflow mirror | {result.mirror.describe()} | - | - |"] if result.mirror.enabled else []),
         "", "## Models", "", models.with_column("evaluation", links).markdown(),
     ]
     text = "\n".join(lines)

@@ -95,3 +95,56 @@ def postgres() -> Iterator[Postgres]:
             subprocess.run([*ctl, "stop", "-m", "immediate"], capture_output=True, timeout=60)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+# The MLflow tracking server runs from a virtualenv of its own, as a separate service would: the
+# full `mlflow` package pins its own pyarrow and more, while the pipeline needs only mlflow-skinny.
+# .ci/setup makes it (.venv-mlflow); MNIST_MLFLOW_SERVER names another `mlflow` executable.
+MLFLOW_SERVER = Path(os.environ.get("MNIST_MLFLOW_SERVER") or Path(__file__).parents[1] / ".venv-mlflow/bin/mlflow")
+
+
+class MlflowServer:
+    """`mlflow server` on 127.0.0.1 with a SQLite backend and artifacts in a local folder (served
+    through the server); it can be stopped and started again on the same store."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port = folder, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "MlflowServer":
+        log = self.folder / "mlflow.log"
+        command = [str(MLFLOW_SERVER), "server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+                   "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}",
+                   "--artifacts-destination", str(self.folder / "artifacts")]
+        with open(log, "ab") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+        wait_until(lambda: answers(f"{self.url}/health"), "the MLflow server", 120, log, self.process)
+        return self
+
+    def stop(self) -> None:
+        from mnist_pipeline.flows.up import stop_groups
+
+        if self.process is not None:
+            stop_groups([self.process], grace=20)
+            self.process = None
+
+
+def answers(url: str) -> bool:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status == 200
+
+
+@contextmanager
+def mlflow_server() -> Iterator[MlflowServer]:
+    if not MLFLOW_SERVER.exists():
+        unavailable(f"no MLflow server to test against ({MLFLOW_SERVER} is missing; .ci/setup makes it)")
+    server = MlflowServer(Path(tempfile.mkdtemp(prefix="mnist-mlflow-")))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        shutil.rmtree(server.folder, ignore_errors=True)

@@ -5,14 +5,14 @@ import json
 import sys
 
 from mnist_pipeline.flows.cli.options import (
-    EVAL_DATASET, EVAL_MODEL, FORCE, HOME, PREDICT, REGISTRY, add_command, given,
+    EVAL_DATASET, EVAL_MODEL, FORCE, HOME, MLFLOW, PREDICT, REGISTRY, add_command, given,
 )
 from mnist_pipeline.flows.cli.shared import EXIT_FAILED, EXIT_USAGE, prepare_prefect, store_of
 
 
 def add_commands(commands) -> None:
     evaluate = add_command(
-        commands, "eval", HOME, REGISTRY, EVAL_MODEL, EVAL_DATASET, FORCE, help="(re-)evaluate a registered model version",
+        commands, "eval", HOME, REGISTRY, MLFLOW, EVAL_MODEL, EVAL_DATASET, FORCE, help="(re-)evaluate a registered model version",
         description="Evaluate a model version on a dataset's test split (default: the split it "
         "was trained with) and print its metrics; stored with the model.",
     )
@@ -40,7 +40,7 @@ def add_commands(commands) -> None:
     actions = models.add_subparsers(title="model commands", metavar="ACTION")
 
     def action(name: str, handler, help: str, **parser_args) -> argparse.ArgumentParser:
-        parser = add_command(actions, name, HOME, REGISTRY, help=help, **parser_args)
+        parser = add_command(actions, name, HOME, REGISTRY, MLFLOW, help=help, **parser_args)
         parser.set_defaults(handler=handler)
         return parser
 
@@ -65,6 +65,11 @@ def add_commands(commands) -> None:
         "(default: <storage root>/reports/registry.html; train-all runs write it too).",
     )
     report.add_argument("--output", metavar="FILE", help="write the page here instead")
+    action("sync-mlflow", _models_sync_mlflow, "bring the MLflow mirror up to date",
+           description="Give every registered version its MLflow run (under its pipeline run's) and its "
+           "version of the lineage's registered model, and set the production and candidate aliases where "
+           "ours are. Idempotent: what the mirror holds is kept, what it lacks is made. Needs --mlflow or "
+           "MLFLOW_TRACKING_URI, and `pip install 'mnist-pipeline[mlflow]'`.")
     history = action("history", _models_history, "every alias change")
     history.add_argument("--json", action="store_true", help="machine-readable output")
     models.set_defaults(handler=lambda args: models.print_help() or EXIT_USAGE)
@@ -75,7 +80,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     from mnist_pipeline.flows.config import EvaluateConfig
 
-    config = EvaluateConfig(**dict(given(args, HOME, REGISTRY, EVAL_MODEL, EVAL_DATASET, FORCE)))
+    config = EvaluateConfig(**dict(given(args, HOME, REGISTRY, MLFLOW, EVAL_MODEL, EVAL_DATASET, FORCE)))
     prepare_prefect(args.home)
     from mnist_pipeline.flows.evaluate import evaluate
 
@@ -171,6 +176,7 @@ def _models_promote(args: argparse.Namespace) -> int:
         print(f"{model_id} already is production")
     else:
         print(f"production: {replaced or '(none)'} -> {model_id}")
+        _mirror_aliases(args)
     return 0
 
 
@@ -180,6 +186,33 @@ def _models_rollback(args: argparse.Namespace) -> int:
     with store_of(args).registry(create=False) as registry:
         previous, now = roll_back(registry, "production", reason=args.reason, force=args.force)
     print(f"production: {previous} -> {now} (rolled back)")
+    _mirror_aliases(args)
+    return 0
+
+
+def _mirror_aliases(args: argparse.Namespace) -> None:
+    """After an alias moved: the MLflow mirror follows, where one is configured; a mirror that
+    cannot be reached is a warning (the registry, the source of truth, has moved)."""
+    from mnist_pipeline.tasks.mirror import mirror_quietly
+
+    report = mirror_quietly(store_of(args), None, lambda line: print(f"warning: {line}", file=sys.stderr))
+    if report.up_to_date:
+        print(report.describe())
+
+
+def _models_sync_mlflow(args: argparse.Namespace) -> int:
+    from mnist_pipeline.storage.mlflow_mirror import MirrorUnavailable
+    from mnist_pipeline.tasks.core.errors import InputError
+    from mnist_pipeline.tasks.mirror import mirror_quietly
+
+    store = store_of(args)
+    if not store.mlflow_uri:
+        raise InputError("no MLflow server to sync: pass --mlflow URI or set MLFLOW_TRACKING_URI")
+    report = mirror_quietly(store, None, warn=lambda line: None)
+    if report.error is not None:
+        raise MirrorUnavailable(f"cannot bring the MLflow mirror at {report.uri} up to date ({report.error}); "
+                                "check that the server is running and that the URI names it")
+    print(report.describe())
     return 0
 
 

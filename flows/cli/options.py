@@ -112,6 +112,8 @@ def _families(text: str) -> list[str]:
 # Where the run keeps things (every config: flows/config.py `Located`, `Redoable`).
 HOME = Option("--home", "home", "Located", "storage root (a folder or fsspec URL)")
 REGISTRY = Option("--registry", "registry_url", "Located", "registry database (SQLAlchemy URL)", metavar="URL")
+MLFLOW = Option("--mlflow", "mlflow_uri", "Located", "MLflow tracking server to mirror runs, model versions and "
+                "aliases to", metavar="URI")
 FORCE = Option("--force", "force", "Redoable", "redo every step even when its result is stored (decode, validate, "
                "draw, train, evaluate)", const=True)
 SOURCE = Option("--source", "source", "SourceTarget", "mnist (download), fashion-mnist, mnist-sample (offline, "

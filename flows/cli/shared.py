@@ -8,10 +8,11 @@ EXIT_USAGE, EXIT_FAILED = 2, 1
 
 
 def store_of(args: argparse.Namespace):
-    """The storage root and registry the command line names (``--home``, ``--registry``)."""
+    """The storage root, registry and MLflow mirror the command line names (``--home``,
+    ``--registry``, ``--mlflow``), else the environment's."""
     from mnist_pipeline.storage.store import Store
 
-    return Store.resolve(args.home, getattr(args, "registry", None))
+    return Store.resolve(args.home, getattr(args, "registry", None), getattr(args, "mlflow", None))
 
 
 def dataset_summary(manifest: dict, detailed: bool = False) -> str:

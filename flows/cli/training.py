@@ -4,7 +4,7 @@ import argparse
 import sys
 
 from mnist_pipeline.flows.cli.options import (
-    FORCE, HOME, INGEST, PROMOTION, REGISTRY, SOURCE, TRAIN, add_command, given,
+    FORCE, HOME, INGEST, MLFLOW, PROMOTION, REGISTRY, SOURCE, TRAIN, add_command, given,
 )
 from mnist_pipeline.flows.cli.shared import EXIT_FAILED, dataset_summary, prepare_prefect
 
@@ -14,7 +14,7 @@ LEADERBOARD_COLUMNS = ("family", "model_id", "validation_accuracy", "test_accura
 
 def add_commands(commands) -> None:
     train_all = add_command(
-        commands, "train-all", HOME, REGISTRY, SOURCE, FORCE, *INGEST, *TRAIN, *PROMOTION,
+        commands, "train-all", HOME, REGISTRY, MLFLOW, SOURCE, FORCE, *INGEST, *TRAIN, *PROMOTION,
         help="run the whole pipeline locally",
         description="Run the `mnist` flow (what the train-all deployment runs) in this process: "
         "ingest and validate, the EDA report, then the model families trained in parallel, each "
@@ -28,7 +28,7 @@ def _train_all(args: argparse.Namespace) -> int:
     from mnist_pipeline.flows.config import TrainAllConfig
 
     train = {"progress_bar": sys.stderr.isatty(), **dict(given(args, *TRAIN))}  # bars on a terminal
-    config = TrainAllConfig(**dict(given(args, HOME, REGISTRY, SOURCE, FORCE)), ingest=dict(given(args, *INGEST)),
+    config = TrainAllConfig(**dict(given(args, HOME, REGISTRY, MLFLOW, SOURCE, FORCE)), ingest=dict(given(args, *INGEST)),
                             train=train, promotion=dict(given(args, *PROMOTION)))
     prepare_prefect(args.home)
     from mnist_pipeline.flows.mnist import mnist
@@ -49,6 +49,8 @@ def _train_all(args: argparse.Namespace) -> int:
     print(board.select(*LEADERBOARD_COLUMNS).text())
     if result.promotion:
         print(f"  {result.promotion.challenger} {result.promotion.verdict}: {result.promotion.reason}")
+    if result.mirror.enabled:
+        print(f"  {result.mirror.describe()}")
     if training.failed:
         print(f"error: {state.message}", file=sys.stderr)
         return EXIT_FAILED

@@ -111,6 +111,36 @@ class TrainOutcome:
 
 
 @dataclass(frozen=True)
+class MirrorReport:
+    """How bringing the MLflow mirror up to date went."""
+
+    uri: str | None  # the tracking server; None: no mirror is configured
+    error: str | None = None  # why the mirror is behind (None: it is up to date)
+    runs_made: int = 0
+    versions_made: int = 0
+    aliases: tuple[str, ...] = ()  # "production: mnist-mnist v3", one per alias set
+
+    @property
+    def enabled(self) -> bool:
+        return self.uri is not None
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.enabled and self.error is None
+
+    def describe(self) -> str:
+        """One line: what the mirror got, or that it is behind and how to catch it up."""
+        if not self.enabled:
+            return "no MLflow mirror (set MLFLOW_TRACKING_URI or --mlflow to keep one)"
+        if self.error is not None:
+            return (f"the MLflow mirror at {self.uri} is behind ({self.error}); "
+                    "`mnist models sync-mlflow` brings it up to date")
+        aliases = f"; {', '.join(self.aliases)}" if self.aliases else ""
+        return (f"MLflow mirror at {self.uri} up to date: {self.runs_made} run(s) and "
+                f"{self.versions_made} model version(s) added{aliases}")
+
+
+@dataclass(frozen=True)
 class PipelineOutcome:
     """What a ``train-all`` run (the ``mnist`` flow) made, stage by stage."""
 
@@ -120,6 +150,7 @@ class PipelineOutcome:
     training: TrainOutcome
     evaluations: dict[str, Evaluation]  # on the test split, by family
     promotion: Decision | None  # None: nothing to promote
+    mirror: MirrorReport  # the MLflow mirror, where one is configured
 
 
 @dataclass(frozen=True)
@@ -156,6 +187,15 @@ class RegisteredModel:
         """What ``mnist models list/show --json`` prints (``id`` is the model id again, for tools)."""
         shown = {"id": self.model_id, **asdict(self)}
         return shown if card else {k: v for k, v in shown.items() if k != "card"}
+
+
+@dataclass(frozen=True)
+class FlowRun:
+    """A pipeline run (a Prefect flow run) as the registry keeps it: what registered a model."""
+
+    id: str
+    name: str | None = None
+    url: str | None = None  # its page in the Prefect UI
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,196 @@
+"""What the MLflow mirror should hold, computed from the registry and the training records (pure:
+no MLflow, no Prefect, no storage; ``storage/mlflow.py`` writes it, ``tasks/mirror.py`` wires it).
+
+Our registry stays the source of truth; MLflow gets a copy that teams already watch:
+
+- one **parent run per pipeline run** (Prefect flow run), named like it and tagged with its id
+  and URL, and under it **one run per trained model**: its config as params, its validation
+  curve as step metrics, its test metrics, and its lineage, dataset, code version and seed as tags;
+- one **registered model per lineage** (the problem a model solves: ``mnist-fashion-mnist``),
+  with **a version per model** of ours, tagged with our model id;
+- the ``production`` and ``candidate`` **aliases where ours are**, with the reason of their last
+  move and, for a promotion, McNemar's evidence as tags of the version they name.
+
+Everything is keyed by our ids (tags ``mnist.model_id`` and ``prefect.flow_run_id``), so bringing
+the mirror up to date is idempotent: what exists is found, what is missing is made.
+"""
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+
+from mnist_pipeline.tasks.core.promotion import Lineage
+from mnist_pipeline.tasks.core.results import AliasChange, FlowRun, RegisteredModel
+
+# Tags that identify what we made (searched for, so their names never change).
+MODEL_ID_TAG = "mnist.model_id"
+FLOW_RUN_TAG = "prefect.flow_run_id"
+KIND_TAG = "mnist.kind"  # "pipeline" (a parent run) or "training" (a model's run)
+PIPELINE, TRAINING = "pipeline", "training"
+# MLflow's own tags: a run's parent, its name and description (shown in the UI), its commit.
+PARENT_TAG, NAME_TAG, NOTE_TAG, COMMIT_TAG = ("mlflow.parentRunId", "mlflow.runName", "mlflow.note.content",
+                                              "mlflow.source.git.commit")
+ALIASES = ("production", "candidate")
+# A registered model's name: "mnist-" and the lineage's known dataset, or its own data's source
+# folder and a hash of source and class names (two folders of the same name are two problems).
+NAME_PREFIX = "mnist-"
+KNOWN_SOURCE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# MLflow refuses longer params (8,000 in recent releases, 500 in old ones): cut, and say so.
+MAX_PARAM_CHARS = 500
+# What a test evaluation's metrics are called in a model's run (the summary ``metrics.json`` keys).
+TEST_METRICS = {
+    "accuracy": "test_accuracy",
+    "macro_f1": "test_macro_f1",
+    "expected_calibration_error": "test_ece",
+    "expected_calibration_error_uncalibrated": "test_ece_uncalibrated",
+    "throughput_images_per_s": "test_images_per_s",
+    "latency_ms_one_image": "test_latency_ms",
+    "model_size_bytes": "model_size_bytes",
+}
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    value: float
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One MLflow run as it should be: name, params, metrics and tags (artifacts come with it)."""
+
+    name: str
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: tuple[Metric, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+    start_ms: int | None = None
+    end_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class AliasTarget:
+    """Where one of our aliases points, and why it moved there last."""
+
+    alias: str
+    model_id: str
+    tags: dict[str, str]  # for the model version it names: mnist.<alias>.reason, ... evidence
+
+
+def registered_model_name(lineage: Lineage) -> str:
+    """The MLflow registered model of a lineage: ``mnist-fashion-mnist`` for a known dataset,
+    ``mnist-<folder>-<hash>`` for your own data."""
+    if KNOWN_SOURCE.match(lineage.source):
+        return NAME_PREFIX + lineage.source
+    where = lineage.source.split(":", 1)[-1].rstrip("/").rsplit("/", 1)[-1]
+    slug = re.sub(r"[^a-z0-9]+", "-", where.lower()).strip("-")[:40] or "data"
+    digest = hashlib.sha256(json.dumps([lineage.source, list(lineage.class_names)]).encode()).hexdigest()[:8]
+    return f"{NAME_PREFIX}{slug}-{digest}"
+
+
+def pipeline_run(flow_run: FlowRun, started_ms: int | None = None) -> RunSpec:
+    """The parent run of every model a pipeline run registered."""
+    tags = {KIND_TAG: PIPELINE, FLOW_RUN_TAG: flow_run.id}
+    if flow_run.url:
+        tags["prefect.flow_run_url"] = flow_run.url
+    return RunSpec(name=flow_run.name or f"flow-run-{flow_run.id[:8]}", tags=tags, start_ms=started_ms,
+                   end_ms=started_ms)
+
+
+def training_run(model: RegisteredModel, record: dict) -> RunSpec:
+    """A model's run: config as params, the validation curve as step metrics, its test metrics
+    on its own dataset version, and what it is as tags (its model card as the run's note)."""
+    params = {"family": model.family, "seed": str(model.seed), "dataset_version": model.dataset_version,
+              **{f"config.{key}": _param(value) for key, value in sorted(model.config.items())}}
+    for split, rows in sorted((record.get("rows") or {}).items()):
+        params[f"rows.{split}"] = str(rows)
+    if record.get("threads") is not None:
+        params["threads"] = str(record["threads"])
+    metrics = [*curve(record.get("history", [])),
+               Metric("best_validation_accuracy", model.validation_accuracy),
+               Metric("train_seconds", model.train_seconds)]
+    metrics += test_metrics(model.metrics)
+    tags = {KIND_TAG: TRAINING, MODEL_ID_TAG: model.model_id, "mnist.family": model.family,
+            "mnist.dataset_version": model.dataset_version, "mnist.lineage": str(Lineage(model.source, model.class_names)),
+            "mnist.source": model.source, "mnist.class_names": json.dumps(list(model.class_names)),
+            "mnist.code_version": model.code_version, "mnist.seed": str(model.seed),
+            "mnist.smoke": str(model.smoke).lower(), NOTE_TAG: model.card}
+    if model.code_version.startswith("git:"):
+        tags[COMMIT_TAG] = model.code_version.removeprefix("git:").split("+", 1)[0]
+    if model.flow_run:
+        tags[FLOW_RUN_TAG] = model.flow_run
+    end_ms = epoch_ms(record.get("trained_at"))
+    start_ms = None if end_ms is None else end_ms - round(model.train_seconds * 1000)
+    return RunSpec(name=f"{model.family}-{model.dataset_version[:8]}", params=params, metrics=tuple(metrics),
+                   tags=tags, start_ms=start_ms, end_ms=end_ms)
+
+
+def curve(history: list[dict]) -> list[Metric]:
+    """Every number a training step reported (validation accuracy, loss...), as step metrics; a
+    step named rather than counted (the SVM's stages) is numbered by its place in the history."""
+    return [Metric(key, float(value), entry["step"] if isinstance(entry.get("step"), int) else position)
+            for position, entry in enumerate(history, start=1) for key, value in entry.items()
+            if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool)]
+
+
+def test_metrics(summary: dict, dataset_version: str | None = None) -> list[Metric]:
+    """A test evaluation's numbers as metrics; on another dataset version than the model's own,
+    suffixed with it (``test_accuracy.on.<version>``)."""
+    suffix = f".on.{dataset_version}" if dataset_version else ""
+    return [Metric(name + suffix, float(summary[key])) for key, name in TEST_METRICS.items()
+            if isinstance(summary.get(key), (int, float))]
+
+
+def other_evaluations(model: RegisteredModel) -> list[Metric]:
+    """Test accuracy on each dataset version other than the model's own (a champion re-scored
+    on newer data), which a sync adds to an existing run when it is missing."""
+    return [Metric(f"test_accuracy.on.{version}", evaluated.accuracy)
+            for version, evaluated in sorted(model.evaluations.items()) if version != model.dataset_version]
+
+
+def alias_targets(current: dict[str, str | None], last_moves: dict[str, AliasChange | None],
+                  decisions: dict[str, dict | None]) -> list[AliasTarget]:
+    """Where each alias should point in MLflow and the tags that say why: the reason, action and
+    time of its last move and, when a pipeline run's decision moved it, McNemar's evidence.
+
+    Per alias: ``current``, our model id (None: unset); ``last_moves``, its last history entry;
+    ``decisions``, the promotion decision behind it (for production, the one that promoted it)."""
+    targets = []
+    for alias in ALIASES:
+        model_id = current.get(alias)
+        if model_id is None:
+            continue
+        tags = {}
+        move = last_moves.get(alias)
+        if move is not None and move.to_model == model_id:
+            tags.update({"reason": move.reason, "action": move.action, "changed_at": move.changed_at,
+                         "revision": str(move.revision), "previous": move.from_model or "-"})
+        decision = decisions.get(alias)
+        if decision and decision.get("challenger") == model_id and (move is None or move.action == "promote"):
+            for key in ("p_value", "challenger_only_correct", "champion_only_correct", "challenger_accuracy",
+                        "champion_accuracy", "champion", "alpha", "promote"):
+                if decision.get(key) is not None:
+                    tags[f"mcnemar.{key}" if key in ("p_value", "challenger_only_correct", "champion_only_correct")
+                         else key] = str(decision[key])
+            tags.setdefault("decision", decision.get("reason", ""))
+        targets.append(AliasTarget(alias, model_id, {f"mnist.{alias}.{key}": value for key, value in tags.items()}))
+    return targets
+
+
+def _param(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    cut = "...(cut)"
+    return text if len(text) <= MAX_PARAM_CHARS else text[:MAX_PARAM_CHARS - len(cut)] + cut
+
+
+def epoch_ms(timestamp: str | None) -> int | None:
+    """An ISO 8601 time (ours: UTC, with Z or an offset) as milliseconds since the epoch."""
+    if not timestamp:
+        return None
+    import datetime
+
+    moment = datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return round(moment.timestamp() * 1000)
