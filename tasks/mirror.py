@@ -10,6 +10,7 @@ mirror that cannot be reached is one warning line and a "behind" in the run summ
 """
 
 import json
+from dataclasses import dataclass
 
 from mnist_pipeline.storage import evaluations as evaluation_store
 from mnist_pipeline.storage import models as model_store
@@ -21,25 +22,27 @@ from mnist_pipeline.tasks.core.promotion import Lineage
 from mnist_pipeline.tasks.core.results import FlowRun, MirrorReport, RegisteredModel
 
 
-def sync_mlflow(store: Store, current: FlowRun | None = None) -> MirrorReport:
+@dataclass(frozen=True)
+class _Ours:
+    """What the registry holds that the mirror reflects, read in one go (then the registry is
+    closed: it is never held open while MLflow answers)."""
+
+    versions: list[RegisteredModel]
+    flow_runs: dict[str, FlowRun]
+    aliases: list[spec.AliasTarget]
+
+
+def sync_mlflow(store: Store, current: FlowRun | None = None, create: bool = False) -> MirrorReport:
     """Make the MLflow mirror hold every registered version and our aliases; raises when MLflow
     cannot be reached or refuses (nothing of ours changes either way). ``current``: the pipeline
-    run this is part of, when it is one."""
+    run this is part of, when it is one; ``create``: a registry not made yet is an empty one."""
+    ours = _read_registry(store, current, create)
     mirror = MlflowMirror(store.mlflow_uri)
-    with quiet_retries(), store.registry(create=False) as registry:
-        versions = registry.list_versions()
-        runs = registry.flow_runs()
-        current_aliases = {alias: registry.alias(alias)[0] for alias in spec.ALIASES}
-        last_moves = {alias: next(iter(registry.history(alias)[-1:]), None) for alias in spec.ALIASES}
-        production, candidate = current_aliases["production"], current_aliases["candidate"]
-        decisions = {"production": registry.decision(production, promoted=True) if production else None,
-                     "candidate": registry.decision(candidate) if candidate else None}
-        if current is not None:
-            runs[current.id] = current
-        made_runs, made_versions, registered = 0, 0, {}
+    with quiet_retries():
         parents = mirror.runs(spec.PIPELINE, spec.FLOW_RUN_TAG)
         trained = mirror.runs(spec.TRAINING, spec.MODEL_ID_TAG)
-        for model in versions:
+        made_runs, made_versions, registered = 0, 0, {}
+        for model in ours.versions:
             run = _finished(mirror, trained.get(model.model_id))
             if run is None:
                 parent = None
@@ -47,7 +50,8 @@ def sync_mlflow(store: Store, current: FlowRun | None = None) -> MirrorReport:
                     parent = _finished(mirror, parents.get(model.flow_run))
                     if parent is None:
                         parent = parents[model.flow_run] = mirror.create_run(spec.pipeline_run(
-                            runs.get(model.flow_run, FlowRun(model.flow_run)), _started(versions, model.flow_run)))
+                            ours.flow_runs.get(model.flow_run, FlowRun(model.flow_run)),
+                            _started(ours.versions, model.flow_run)))
                         made_runs += 1
                 record = model_store.read_record(store.root, model.model_id)
                 run = mirror.create_run(spec.training_run(model, record), parent.run_id if parent else None,
@@ -64,8 +68,22 @@ def sync_mlflow(store: Store, current: FlowRun | None = None) -> MirrorReport:
             if model.model_id not in registered[name]:
                 registered[name][model.model_id] = mirror.create_version(name, run, _version_tags(model), model.card)
                 made_versions += 1
-        aliases = _set_aliases(mirror, registered, versions, spec.alias_targets(current_aliases, last_moves, decisions))
+        aliases = _set_aliases(mirror, registered, ours.versions, ours.aliases)
     return MirrorReport(mirror.uri, runs_made=made_runs, versions_made=made_versions, aliases=aliases)
+
+
+def _read_registry(store: Store, current: FlowRun | None, create: bool) -> _Ours:
+    with store.registry(create=create) as registry:
+        versions = registry.list_versions()
+        flow_runs = registry.flow_runs()
+        current_ids = {alias: registry.alias(alias)[0] for alias in spec.ALIASES}
+        last_moves = {alias: next(iter(registry.history(alias)[-1:]), None) for alias in spec.ALIASES}
+        production, candidate = current_ids["production"], current_ids["candidate"]
+        decisions = {"production": registry.decision(production, promoted=True) if production else None,
+                     "candidate": registry.decision(candidate) if candidate else None}
+    if current is not None:
+        flow_runs[current.id] = current
+    return _Ours(versions, flow_runs, spec.alias_targets(current_ids, last_moves, decisions))
 
 
 def mirror_quietly(store: Store, current: FlowRun | None, warn) -> MirrorReport:
@@ -74,7 +92,7 @@ def mirror_quietly(store: Store, current: FlowRun | None, warn) -> MirrorReport:
     if not store.mlflow_uri:
         return MirrorReport(None)
     try:
-        return sync_mlflow(store, current)
+        return sync_mlflow(store, current, create=current is not None)
     except Exception as error:  # MLflow down or refusing, or mlflow-skinny missing: never ours to fail on
         report = MirrorReport(store.mlflow_uri, error=_reason(error))
         warn(report.describe())

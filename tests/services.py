@@ -7,6 +7,7 @@ A service whose software is missing skips its tests, unless ``MNIST_REQUIRE_SERV
 ``.ci/run``) makes that a failure: CI must never pass by skipping the team topology.
 """
 
+import itertools
 import os
 import shutil
 import socket
@@ -32,10 +33,24 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+# Ports for the services the tests start. A port the kernel picks (bind to 0) is free only until
+# the probe closes, and another test worker may be given it before our service binds it (seen:
+# a Dask scheduler and a Prefect server on one port). So each pytest-xdist worker takes ports
+# from a range of its own, below Linux's ephemeral range (32768 and up, where the kernel's picks
+# and client connections come from), and never hands one out twice.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_PORTS = itertools.count(20_000 + 1_000 * _WORKER)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    for port in _PORTS:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:  # in use (or lingering from an earlier session): the next one
+                continue
+            return port
+    raise RuntimeError("no free port left")  # unreachable: the counter is endless
 
 
 def tail(path: Path, lines: int = 15) -> str:

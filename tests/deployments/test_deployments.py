@@ -25,9 +25,10 @@ from mnist_pipeline.storage.registry import Registry
 from mnist_pipeline.storage.root import StorageRoot
 from tests.browser import chromium_page
 from tests.deployments.walkthroughs import (
-    PAUSED, PROJECT, free_port, left_running, like_a_terminal, paused, resume, terminal_shell, walkthrough,
+    PAUSED, PROJECT, left_running, like_a_terminal, paused, resume, terminal_shell, walkthrough,
 )
 from tests.http_server import MirrorServer
+from tests.services import free_port
 
 ARTIFACTS = os.path.join(PROJECT, "test-artifacts")
 SMOKE = {"source": "mnist-sample", "train": {"smoke": True}}

@@ -6,17 +6,10 @@ import os
 import re
 import shlex
 import signal
-import socket
 import time
 from pathlib import Path
 
 PROJECT = os.path.join(os.path.dirname(__file__), "..", "..")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def walkthrough() -> str:
