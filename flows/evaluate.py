@@ -15,5 +15,5 @@ def evaluate(config: EvaluateConfig) -> Evaluation:
     store = config.store()
     model_id, dataset = steps.resolve_model(store, config.model, config.dataset)
     evaluation = steps.evaluate_model(store, model_id, dataset, config.force)
-    steps.mirror_to_mlflow(store)  # its test scores on this dataset version, where a mirror is kept
+    steps.mirror_to_mlflow(store, pipeline=False)  # its scores on this dataset version, where a mirror is kept
     return evaluation

@@ -4,113 +4,146 @@
 
 One idempotent pass does it all: every registered version gets its run (under the run of the
 pipeline run that registered it) and its version of the lineage's registered model, the test
-scores on newer dataset versions are added, and the aliases are set where ours are. The registry
-is only read: whatever MLflow does, it never changes our models, aliases or a run's outcome. A
-mirror that cannot be reached is one warning line and a "behind" in the run summary.
+scores an existing run lacks are added, and the aliases are set where ours are. The registry is
+only read, and closed before MLflow is asked anything: whatever MLflow does, it never changes our
+models, aliases or a run's outcome. A model whose files cannot be read is left out (and named);
+the others, and the aliases, are still mirrored.
 """
 
 import json
+import time
 from dataclasses import dataclass
 
 from mnist_pipeline.storage import evaluations as evaluation_store
 from mnist_pipeline.storage import models as model_store
-from mnist_pipeline.storage.mlflow_mirror import FoundRun, MlflowMirror, quiet_retries
+from mnist_pipeline.storage.mlflow_mirror import FoundRun, MirrorUnavailable, MlflowMirror, session
 from mnist_pipeline.storage.root import StorageRoot
 from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.core import mirror as spec
+from mnist_pipeline.tasks.core.errors import MnistError
 from mnist_pipeline.tasks.core.promotion import Lineage
 from mnist_pipeline.tasks.core.results import FlowRun, MirrorReport, RegisteredModel
+
+# A run of ours left RUNNING this long was cut off (a sync takes seconds): it is replaced. A
+# younger one is another sync at work: left to it, and its model mirrored by the next sync.
+ABANDONED_AFTER_S = 600
 
 
 @dataclass(frozen=True)
 class _Ours:
-    """What the registry holds that the mirror reflects, read in one go (then the registry is
-    closed: it is never held open while MLflow answers)."""
+    """What the registry holds that the mirror reflects, read in one go."""
 
     versions: list[RegisteredModel]
     flow_runs: dict[str, FlowRun]
     aliases: list[spec.AliasTarget]
 
 
-def sync_mlflow(store: Store, current: FlowRun | None = None, create: bool = False) -> MirrorReport:
-    """Make the MLflow mirror hold every registered version and our aliases; raises when MLflow
-    cannot be reached or refuses (nothing of ours changes either way). ``current``: the pipeline
-    run this is part of, when it is one; ``create``: a registry not made yet is an empty one."""
-    ours = _read_registry(store, current, create)
+def sync_mlflow(store: Store, pipeline: FlowRun | None = None, create: bool = False) -> MirrorReport:
+    """Make the MLflow mirror hold every registered version and our aliases. Raises
+    :class:`MirrorUnavailable` when MLflow does not answer or refuses (nothing of ours changes
+    either way). ``pipeline``: the pipeline run this sync ends, whose parent run is made even when
+    it registered nothing new; ``create``: a registry not made yet counts as an empty one."""
+    ours = _read_registry(store, pipeline, create)
     mirror = MlflowMirror(store.mlflow_uri)
-    with quiet_retries():
-        parents = mirror.runs(spec.PIPELINE, spec.FLOW_RUN_TAG)
-        trained = mirror.runs(spec.TRAINING, spec.MODEL_ID_TAG)
-        made_runs, made_versions, registered = 0, 0, {}
-        for model in ours.versions:
-            run = _finished(mirror, trained.get(model.model_id))
-            if run is None:
-                parent = None
-                if model.flow_run:
-                    parent = _finished(mirror, parents.get(model.flow_run))
-                    if parent is None:
-                        parent = parents[model.flow_run] = mirror.create_run(spec.pipeline_run(
-                            ours.flow_runs.get(model.flow_run, FlowRun(model.flow_run)),
-                            _started(ours.versions, model.flow_run)))
-                        made_runs += 1
-                record = model_store.read_record(store.root, model.model_id)
-                run = mirror.create_run(spec.training_run(model, record), parent.run_id if parent else None,
-                                        _artifacts(store.root, model, record))
-                made_runs += 1
-            missing = [metric for metric in spec.other_evaluations(model) if metric.key not in run.metrics]
-            if missing:
-                mirror.add_metrics(run.run_id, missing)
-            name = spec.registered_model_name(Lineage(model.source, model.class_names))
-            if name not in registered:
-                mirror.ensure_registered_model(name, _description(model), {
-                    "mnist.source": model.source, "mnist.class_names": json.dumps(list(model.class_names))})
-                registered[name] = mirror.versions(name)
-            if model.model_id not in registered[name]:
-                registered[name][model.model_id] = mirror.create_version(name, run, _version_tags(model), model.card)
-                made_versions += 1
-        aliases = _set_aliases(mirror, registered, ours.versions, ours.aliases)
-    return MirrorReport(mirror.uri, runs_made=made_runs, versions_made=made_versions, aliases=aliases)
+    try:
+        with session():
+            return _sync(store.root, mirror, ours, pipeline)
+    except mirror.errors() as error:
+        raise MirrorUnavailable(_reason(error)) from error
 
 
-def _read_registry(store: Store, current: FlowRun | None, create: bool) -> _Ours:
-    with store.registry(create=create) as registry:
-        versions = registry.list_versions()
-        flow_runs = registry.flow_runs()
-        current_ids = {alias: registry.alias(alias)[0] for alias in spec.ALIASES}
-        last_moves = {alias: next(iter(registry.history(alias)[-1:]), None) for alias in spec.ALIASES}
-        production, candidate = current_ids["production"], current_ids["candidate"]
-        decisions = {"production": registry.decision(production, promoted=True) if production else None,
-                     "candidate": registry.decision(candidate) if candidate else None}
-    if current is not None:
-        flow_runs[current.id] = current
-    return _Ours(versions, flow_runs, spec.alias_targets(current_ids, last_moves, decisions))
+def _sync(root: StorageRoot, mirror: MlflowMirror, ours: _Ours, pipeline: FlowRun | None) -> MirrorReport:
+    parents = mirror.runs(spec.PIPELINE, spec.FLOW_RUN_TAG)
+    trained = mirror.runs(spec.TRAINING, spec.MODEL_ID_TAG)
+    made_runs, made_versions, registered, left_out = 0, 0, {}, []
+
+    def parent_of(flow_run: str) -> FoundRun:
+        nonlocal made_runs
+        parent = _unless_abandoned(mirror, parents.get(flow_run))  # one another sync is making will do
+        if parent is None:
+            parent = parents[flow_run] = mirror.create_run(spec.pipeline_run(
+                ours.flow_runs.get(flow_run, FlowRun(flow_run)), *_span(ours.versions, flow_run)))
+            made_runs += 1
+        return parent
+
+    if pipeline is not None:
+        parent_of(pipeline.id)
+    for model in ours.versions:
+        run = _unless_abandoned(mirror, trained.get(model.model_id))
+        if run is not None and run.status != "FINISHED":
+            left_out.append(f"{model.model_id} (another sync is mirroring it)")
+            continue
+        if run is None:
+            try:
+                record = model_store.read_record(root, model.model_id)
+                files = _artifacts(root, model, record)
+            except (MnistError, OSError) as error:  # its files are gone or damaged: the others still go
+                left_out.append(f"{model.model_id} ({' '.join(str(error).split())})")
+                continue
+            parent = parent_of(model.flow_run).run_id if model.flow_run else None
+            run = mirror.create_run(spec.training_run(model, record), parent, files)
+            made_runs += 1
+        scores = spec.changed(spec.evaluation_metrics(model), run.metrics)
+        if scores:
+            mirror.add_metrics(run.run_id, scores)
+        name = spec.registered_model_name(Lineage(model.source, model.class_names))
+        if name not in registered:
+            mirror.ensure_registered_model(name, _description(model), {
+                "mnist.source": model.source, "mnist.class_names": json.dumps(list(model.class_names))})
+            registered[name] = mirror.versions(name)
+        if model.model_id not in registered[name]:
+            registered[name][model.model_id] = mirror.create_version(name, run, _version_tags(model), model.card)
+            made_versions += 1
+    present = {name: mirror.aliases(name) for name in registered}
+    for edit in spec.alias_edits(registered, present, ours.aliases):
+        mirror.apply(edit)
+    error = f"left out {len(left_out)} model(s): {'; '.join(left_out)}" if left_out else None
+    return MirrorReport(mirror.uri, error=error, runs_made=made_runs, versions_made=made_versions,
+                        aliases=spec.alias_places(registered, ours.aliases))
 
 
-def mirror_quietly(store: Store, current: FlowRun | None, warn) -> MirrorReport:
-    """:func:`sync_mlflow` where a failure must not fail what called it: the report says the
-    mirror is behind, and ``warn`` gets one line saying so."""
+def mirror_quietly(store: Store, pipeline: FlowRun | None, warn) -> MirrorReport:
+    """:func:`sync_mlflow` where a failure must not fail what called it (a pipeline run, a moved
+    alias): the report says the mirror is behind, and ``warn`` gets one line saying so."""
     if not store.mlflow_uri:
         return MirrorReport(None)
     try:
-        return sync_mlflow(store, current, create=current is not None)
-    except Exception as error:  # MLflow down or refusing, or mlflow-skinny missing: never ours to fail on
-        report = MirrorReport(store.mlflow_uri, error=_reason(error))
+        report = sync_mlflow(store, pipeline, create=pipeline is not None)
+    except Exception as error:  # whatever MLflow does, it is never ours to fail on
+        shown = str(error) if isinstance(error, MnistError) else f"{type(error).__name__}: {error}"
+        report = MirrorReport(store.mlflow_uri, error=" ".join(shown.split()))
+    if report.error is not None:
         warn(report.describe())
-        return report
+    return report
 
 
-def _finished(mirror: MlflowMirror, run: FoundRun | None) -> FoundRun | None:
-    """``run`` if it was finished; one an earlier attempt left unfinished is removed."""
-    if run is not None and run.status != "FINISHED":
+def _read_registry(store: Store, pipeline: FlowRun | None, create: bool) -> _Ours:
+    with store.registry(create=create) as registry:
+        versions = registry.list_versions()
+        flow_runs = registry.flow_runs()
+        current = {alias: registry.alias(alias)[0] for alias in spec.ALIASES}
+        last_moves = {alias: next(iter(registry.history(alias)[-1:]), None) for alias in spec.ALIASES}
+        decisions = {"production": registry.decision(current["production"], promoted=True)
+                     if current["production"] else None,
+                     "candidate": registry.decision(current["candidate"]) if current["candidate"] else None}
+    if pipeline is not None:
+        flow_runs[pipeline.id] = pipeline
+    return _Ours(versions, flow_runs, spec.alias_targets(current, last_moves, decisions))
+
+
+def _unless_abandoned(mirror: MlflowMirror, run: FoundRun | None) -> FoundRun | None:
+    """``run``, unless an attempt cut off long ago left it unfinished: then it is removed (None)."""
+    age_s = time.time() - (run.start_ms or 0) / 1000 if run is not None else 0
+    if run is not None and run.status != "FINISHED" and age_s > ABANDONED_AFTER_S:
         mirror.discard(run.run_id)
         return None
     return run
 
 
-def _started(versions: list[RegisteredModel], flow_run: str) -> int | None:
-    """When a pipeline run registered its first model (ms since the epoch): its parent run's start."""
-    times = [spec.epoch_ms(v.registered_at) for v in versions if v.flow_run == flow_run]
-    return min((t for t in times if t is not None), default=None)
+def _span(versions: list[RegisteredModel], flow_run: str) -> tuple[int | None, int | None]:
+    """When a pipeline run registered its first and its last model (ms since the epoch)."""
+    times = [t for t in (spec.epoch_ms(v.registered_at) for v in versions if v.flow_run == flow_run) if t is not None]
+    return (min(times), max(times)) if times else (None, None)
 
 
 def _artifacts(root: StorageRoot, model: RegisteredModel, record: dict) -> dict[str, bytes]:
@@ -137,36 +170,8 @@ def _description(model: RegisteredModel) -> str:
             "production and candidate aliases follow its own.")
 
 
-def _set_aliases(mirror: MlflowMirror, registered: dict, versions: list[RegisteredModel],
-                 targets: list[spec.AliasTarget]) -> tuple[str, ...]:
-    """Each alias on the version of ours it names, and on no other registered model; the tags
-    saying why on that version only."""
-    lineage_of = {v.model_id: spec.registered_model_name(Lineage(v.source, v.class_names)) for v in versions}
-    wanted = {t.alias: (lineage_of[t.model_id], registered[lineage_of[t.model_id]][t.model_id], t) for t in targets}
-    shown = []
-    for name, found in registered.items():
-        present = mirror.aliases(name)
-        for alias in spec.ALIASES:
-            target = wanted.get(alias)
-            if target is not None and target[0] == name:
-                if present.get(alias) != target[1].version:
-                    mirror.set_alias(name, alias, target[1].version)
-                shown.append(f"{alias}: {name} v{target[1].version}")
-            elif alias in present:
-                mirror.delete_alias(name, alias)
-            for model_id, version in found.items():
-                tags = target[2].tags if target is not None and target[2].model_id == model_id else {}
-                for key, value in tags.items():
-                    if version.tags.get(key) != value:
-                        mirror.set_version_tag(name, version.version, key, value)
-                for key in version.tags:
-                    if key.startswith(f"mnist.{alias}.") and key not in tags:
-                        mirror.delete_version_tag(name, version.version, key)
-    return tuple(sorted(shown))
-
-
 def _reason(error: BaseException) -> str:
-    """Why the mirror could not be brought up to date, in a few words."""
+    """Why MLflow could not be brought up to date, in a few words."""
     text = " ".join(str(error).split())
     if "Connection refused" in text or "NewConnectionError" in text:
         return "the server does not answer (connection refused)"

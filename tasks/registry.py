@@ -34,12 +34,6 @@ from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
 PROMOTE_ATTEMPTS = 5
 
 
-def _flow_run() -> str | None:
-    from prefect.runtime import flow_run
-
-    return flow_run.id
-
-
 def current_flow_run() -> FlowRun | None:
     """The pipeline run this task runs in: its id, name and page in the UI (None outside a run)."""
     from prefect.runtime import flow_run
@@ -151,19 +145,21 @@ def promote_best(store: Store, dataset_version: str, candidates: list[Evaluation
     logger = get_run_logger()
     root = store.root
     challenger_id = max(candidates, key=lambda c: c.validation_accuracy).model_id
+    run = current_flow_run()
+    flow_run_id = run.id if run else None
     with store.registry() as registry:
         challenger = _contender(root, registry, challenger_id, dataset_version)
         for _ in range(PROMOTE_ATTEMPTS):
             champion_id, revision = registry.alias("production")
             champion = _champion(root, registry, challenger, champion_id, dataset_version, smoke)
             decision = decide(challenger, champion, floor=floor, alpha=alpha, smoke=smoke)
-            if registry.record_promotion(asdict(decision), revision, _flow_run()):
+            if registry.record_promotion(asdict(decision), revision, flow_run_id):
                 break
             logger.warning("production changed while deciding (another run promoted); deciding again")
         else:
             decision = replace(decision, promote=False,
                                reason=f"production kept changing; gave up after {PROMOTE_ATTEMPTS} attempts")
-            registry.record_promotion(asdict(decision), revision, _flow_run())
+            registry.record_promotion(asdict(decision), revision, flow_run_id)
     create_markdown_artifact(key=artifact_key("promotion-decision"), markdown=decision_markdown(decision),
                              description=f"promotion of {challenger_id}")
     logger.info("promotion of %s: %s (%s)", challenger_id, decision.verdict, decision.reason)
@@ -220,11 +216,12 @@ def resolve_model(store: Store, reference: str, dataset: str | None) -> tuple[st
 
 
 @task(name="mirror-to-mlflow", **STORAGE_IS_THE_CACHE)
-def mirror_to_mlflow(store: Store) -> MirrorReport:
+def mirror_to_mlflow(store: Store, pipeline: bool = True) -> MirrorReport:
     """Bring the MLflow mirror up to date (when one is configured) after this run's registrations
-    and promotion; a mirror that cannot be reached is one warning, never a failed run."""
+    and promotion (``pipeline``: a run that gets a parent run of its own in MLflow); a mirror that
+    cannot be reached is one warning, never a failed run."""
     logger = get_run_logger()
-    report = mirror_quietly(store, current_flow_run(), logger.warning)
+    report = mirror_quietly(store, current_flow_run() if pipeline else None, logger.warning)
     if report.up_to_date:
         logger.info(report.describe())
     return report

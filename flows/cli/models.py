@@ -39,8 +39,8 @@ def add_commands(commands) -> None:
     )
     actions = models.add_subparsers(title="model commands", metavar="ACTION")
 
-    def action(name: str, handler, help: str, **parser_args) -> argparse.ArgumentParser:
-        parser = add_command(actions, name, HOME, REGISTRY, MLFLOW, help=help, **parser_args)
+    def action(name: str, handler, help: str, *options, **parser_args) -> argparse.ArgumentParser:
+        parser = add_command(actions, name, HOME, REGISTRY, *options, help=help, **parser_args)
         parser.set_defaults(handler=handler)
         return parser
 
@@ -49,12 +49,12 @@ def add_commands(commands) -> None:
     show = action("show", _models_show, "show one version and its card")
     show.add_argument("version", help="model id, prefix or alias")
     show.add_argument("--json", action="store_true", help="machine-readable output")
-    promote = action("promote", _models_promote, "make a version production")
+    promote = action("promote", _models_promote, "make a version production", MLFLOW)
     promote.add_argument("version", help="model id, prefix or alias")
     promote.add_argument("--reason", default="promoted by hand", help="recorded in the alias history")
     promote.add_argument("--force", action="store_true",
                          help="promote a smoke model, or one of another source than production, anyway")
-    rollback = action("rollback", _models_rollback, "move production back to its previous version")
+    rollback = action("rollback", _models_rollback, "move production back to its previous version", MLFLOW)
     rollback.add_argument("--reason", default="rolled back by hand", help="recorded in the alias history")
     rollback.add_argument("--force", action="store_true",
                           help="roll back even to a model of another source than production's")
@@ -65,7 +65,7 @@ def add_commands(commands) -> None:
         "(default: <storage root>/reports/registry.html; train-all runs write it too).",
     )
     report.add_argument("--output", metavar="FILE", help="write the page here instead")
-    action("sync-mlflow", _models_sync_mlflow, "bring the MLflow mirror up to date",
+    action("sync-mlflow", _models_sync_mlflow, "bring the MLflow mirror up to date", MLFLOW,
            description="Give every registered version its MLflow run (under its pipeline run's) and its "
            "version of the lineage's registered model, and set the production and candidate aliases where "
            "ours are. Idempotent: what the mirror holds is kept, what it lacks is made. Needs --mlflow or "
@@ -203,17 +203,19 @@ def _mirror_aliases(args: argparse.Namespace) -> None:
 def _models_sync_mlflow(args: argparse.Namespace) -> int:
     from mnist_pipeline.storage.mlflow_mirror import MirrorUnavailable
     from mnist_pipeline.tasks.core.errors import InputError
-    from mnist_pipeline.tasks.mirror import mirror_quietly
+    from mnist_pipeline.tasks.mirror import sync_mlflow
 
     store = store_of(args)
     if not store.mlflow_uri:
         raise InputError("no MLflow server to sync: pass --mlflow URI or set MLFLOW_TRACKING_URI")
-    report = mirror_quietly(store, None, warn=lambda line: None)
-    if report.error is not None:
-        raise MirrorUnavailable(f"cannot bring the MLflow mirror at {report.uri} up to date ({report.error}); "
-                                "check that the server is running and that the URI names it")
+    try:
+        report = sync_mlflow(store)
+    except MirrorUnavailable as error:
+        raise MirrorUnavailable(f"cannot bring the MLflow mirror at {store.mlflow_uri} up to date ({error}); "
+                                "check that the server is running and that --mlflow (or MLFLOW_TRACKING_URI) "
+                                "names it") from error
     print(report.describe())
-    return 0
+    return 0 if report.error is None else EXIT_FAILED
 
 
 def _models_report(args: argparse.Namespace) -> int:

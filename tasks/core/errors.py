@@ -49,8 +49,10 @@ class TrainingFailed(MnistError, RuntimeError):
     @staticmethod
     def outcome_of(result: object) -> object:
         """What a flow run made, from its result: the value it returned, or the outcome this
-        error carries; any other error is raised (a stage failed before there was an outcome)."""
-        if isinstance(result, TrainingFailed):
+        error carries; any other error is raised (a stage failed before there was an outcome),
+        and so is this one when it lost its outcome (read back from Prefect's API: only its type
+        and message are kept there)."""
+        if isinstance(result, TrainingFailed) and result.outcome is not None:
             return result.outcome
         if isinstance(result, BaseException):
             raise result

@@ -1,10 +1,11 @@
 """What the MLflow mirror should hold, computed from the registry and the training records (pure:
-no MLflow, no Prefect, no storage; ``storage/mlflow.py`` writes it, ``tasks/mirror.py`` wires it).
+no MLflow, no Prefect, no storage; ``storage/mlflow_mirror.py`` writes it, ``tasks/mirror.py``
+wires it).
 
 Our registry stays the source of truth; MLflow gets a copy that teams already watch:
 
 - one **parent run per pipeline run** (Prefect flow run), named like it and tagged with its id
-  and URL, and under it **one run per trained model**: its config as params, its validation
+  and URL, and under it **one run per model it registered**: its config as params, its validation
   curve as step metrics, its test metrics, and its lineage, dataset, code version and seed as tags;
 - one **registered model per lineage** (the problem a model solves: ``mnist-fashion-mnist``),
   with **a version per model** of ours, tagged with our model id;
@@ -36,8 +37,10 @@ ALIASES = ("production", "candidate")
 # folder and a hash of source and class names (two folders of the same name are two problems).
 NAME_PREFIX = "mnist-"
 KNOWN_SOURCE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-# MLflow refuses longer params (8,000 in recent releases, 500 in old ones): cut, and say so.
+# MLflow refuses longer values (params: 6,000 characters in 3.x, 500 in old releases; run tags:
+# 8,000): they are cut, and say so. The whole model card is an artifact of the run too.
 MAX_PARAM_CHARS = 500
+MAX_TAG_CHARS = 8000
 # What a test evaluation's metrics are called in a model's run (the summary ``metrics.json`` keys).
 TEST_METRICS = {
     "accuracy": "test_accuracy",
@@ -89,13 +92,14 @@ def registered_model_name(lineage: Lineage) -> str:
     return f"{NAME_PREFIX}{slug}-{digest}"
 
 
-def pipeline_run(flow_run: FlowRun, started_ms: int | None = None) -> RunSpec:
-    """The parent run of every model a pipeline run registered."""
+def pipeline_run(flow_run: FlowRun, started_ms: int | None = None, ended_ms: int | None = None) -> RunSpec:
+    """The parent run of every model a pipeline run registered (from when it registered its first
+    to its last, where known)."""
     tags = {KIND_TAG: PIPELINE, FLOW_RUN_TAG: flow_run.id}
     if flow_run.url:
         tags["prefect.flow_run_url"] = flow_run.url
     return RunSpec(name=flow_run.name or f"flow-run-{flow_run.id[:8]}", tags=tags, start_ms=started_ms,
-                   end_ms=started_ms)
+                   end_ms=ended_ms)
 
 
 def training_run(model: RegisteredModel, record: dict) -> RunSpec:
@@ -115,7 +119,7 @@ def training_run(model: RegisteredModel, record: dict) -> RunSpec:
             "mnist.dataset_version": model.dataset_version, "mnist.lineage": str(Lineage(model.source, model.class_names)),
             "mnist.source": model.source, "mnist.class_names": json.dumps(list(model.class_names)),
             "mnist.code_version": model.code_version, "mnist.seed": str(model.seed),
-            "mnist.smoke": str(model.smoke).lower(), NOTE_TAG: model.card}
+            "mnist.smoke": str(model.smoke).lower(), NOTE_TAG: _cut(model.card, MAX_TAG_CHARS)}
     if model.code_version.startswith("git:"):
         tags[COMMIT_TAG] = model.code_version.removeprefix("git:").split("+", 1)[0]
     if model.flow_run:
@@ -134,19 +138,24 @@ def curve(history: list[dict]) -> list[Metric]:
             if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool)]
 
 
-def test_metrics(summary: dict, dataset_version: str | None = None) -> list[Metric]:
-    """A test evaluation's numbers as metrics; on another dataset version than the model's own,
-    suffixed with it (``test_accuracy.on.<version>``)."""
-    suffix = f".on.{dataset_version}" if dataset_version else ""
-    return [Metric(name + suffix, float(summary[key])) for key, name in TEST_METRICS.items()
+def test_metrics(summary: dict) -> list[Metric]:
+    """The numbers of a model's evaluation on its own dataset version's test split, as metrics."""
+    return [Metric(name, float(summary[key])) for key, name in TEST_METRICS.items()
             if isinstance(summary.get(key), (int, float))]
 
 
-def other_evaluations(model: RegisteredModel) -> list[Metric]:
-    """Test accuracy on each dataset version other than the model's own (a champion re-scored
-    on newer data), which a sync adds to an existing run when it is missing."""
-    return [Metric(f"test_accuracy.on.{version}", evaluated.accuracy)
-            for version, evaluated in sorted(model.evaluations.items()) if version != model.dataset_version]
+def evaluation_metrics(model: RegisteredModel) -> list[Metric]:
+    """Every test score the registry holds of a model: on its own dataset version, and the accuracy
+    on each other one (a champion re-scored on newer data) as ``test_accuracy.on.<version>``. A
+    sync logs those an existing run lacks, or holds another value of (a forced re-evaluation)."""
+    return test_metrics(model.metrics) + [
+        Metric(f"test_accuracy.on.{version}", evaluated.accuracy)
+        for version, evaluated in sorted(model.evaluations.items()) if version != model.dataset_version]
+
+
+def changed(metrics: list[Metric], held: dict[str, float]) -> list[Metric]:
+    """The metrics a run lacks, or holds another latest value of."""
+    return [m for m in metrics if m.key not in held or abs(held[m.key] - m.value) > 1e-12]
 
 
 def alias_targets(current: dict[str, str | None], last_moves: dict[str, AliasChange | None],
@@ -179,9 +188,12 @@ def alias_targets(current: dict[str, str | None], last_moves: dict[str, AliasCha
 
 
 def _param(value) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return _cut(value if isinstance(value, str) else json.dumps(value, sort_keys=True), MAX_PARAM_CHARS)
+
+
+def _cut(text: str, limit: int) -> str:
     cut = "...(cut)"
-    return text if len(text) <= MAX_PARAM_CHARS else text[:MAX_PARAM_CHARS - len(cut)] + cut
+    return text if len(text) <= limit else text[:limit - len(cut)] + cut
 
 
 def epoch_ms(timestamp: str | None) -> int | None:
@@ -194,3 +206,60 @@ def epoch_ms(timestamp: str | None) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
     return round(moment.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class HeldVersion:
+    """A version of a registered model as the mirror holds it."""
+
+    version: str
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One change the mirror needs for its aliases to be where ours are."""
+
+    action: str  # set_alias, delete_alias, set_tag, delete_tag
+    name: str  # the registered model
+    key: str  # the alias, or the tag
+    version: str | None = None
+    value: str | None = None
+
+
+def alias_edits(held: dict[str, dict[str, HeldVersion]], present: dict[str, dict[str, str]],
+                targets: list[AliasTarget]) -> list[Edit]:
+    """What makes each alias name, in MLflow, the version of the model ours names, on that model's
+    registered model only, with the tags saying why on that version only.
+
+    ``held``: registered model -> our model id -> its version; ``present``: registered model ->
+    alias -> version. An alias whose model the mirror does not hold (it could not be made) is
+    left as it is, rather than taken away."""
+    where = {model_id: (name, version) for name, versions in held.items() for model_id, version in versions.items()}
+    wanted = {target.alias: target for target in targets}
+    edits = []
+    for alias in ALIASES:
+        target = wanted.get(alias)
+        if target is not None and target.model_id not in where:
+            continue
+        place = where[target.model_id] if target is not None else None
+        for name in sorted(held):
+            if place is not None and place[0] == name:
+                if present.get(name, {}).get(alias) != place[1].version:
+                    edits.append(Edit("set_alias", name, alias, place[1].version))
+            elif alias in present.get(name, {}):
+                edits.append(Edit("delete_alias", name, alias))
+            for model_id, version in sorted(held[name].items()):
+                tags = target.tags if target is not None and target.model_id == model_id else {}
+                edits += [Edit("set_tag", name, key, version.version, value) for key, value in sorted(tags.items())
+                          if version.tags.get(key) != value]
+                edits += [Edit("delete_tag", name, key, version.version) for key in sorted(version.tags)
+                          if key.startswith(f"mnist.{alias}.") and key not in tags]
+    return edits
+
+
+def alias_places(held: dict[str, dict[str, HeldVersion]], targets: list[AliasTarget]) -> tuple[str, ...]:
+    """Where each alias is once the edits are made: ``production: mnist-mnist v3``."""
+    where = {model_id: (name, version) for name, versions in held.items() for model_id, version in versions.items()}
+    return tuple(sorted(f"{t.alias}: {where[t.model_id][0]} v{where[t.model_id][1].version}"
+                        for t in targets if t.model_id in where))

@@ -42,14 +42,21 @@ def client(server):
 
 
 def runs_by_model(server) -> dict:
+    """Every run of a model in the experiment, by model id: exactly one each (a second would be a
+    duplicate a sync made)."""
     mirror = client(server)
     experiment = mirror.get_experiment_by_name("mnist-pipeline")
-    return {run.data.tags["mnist.model_id"]: run for run in mirror.search_runs(
-        [experiment.experiment_id], "tags.`mnist.kind` = 'training'", max_results=1000)}
+    runs = mirror.search_runs([experiment.experiment_id], "tags.`mnist.kind` = 'training'", max_results=1000)
+    by_model = {run.data.tags["mnist.model_id"]: run for run in runs}
+    assert len(by_model) == len(runs), "a model has two runs"
+    return by_model
 
 
 def versions_by_model(server) -> dict:
-    return {v.tags["mnist.model_id"]: v for v in client(server).search_model_versions(f"name = '{LINEAGE_MODEL}'")}
+    versions = client(server).search_model_versions(f"name = '{LINEAGE_MODEL}'")
+    by_model = {v.tags["mnist.model_id"]: v for v in versions}
+    assert len(by_model) == len(versions), "a model has two versions"
+    return by_model
 
 
 def aliases(server) -> dict:
@@ -139,7 +146,7 @@ def test_a_smoke_run_its_models_and_their_aliases_show_in_mlflow(server, mirrore
                    for k in client(server).get_model_version(LINEAGE_MODEL, versions[others[0]].version).tags)
 
 
-def test_a_mirror_that_goes_away_mid_run_changes_nothing_and_the_sync_catches_it_up(mirrored, tmp_path):
+def test_a_mirror_that_goes_away_mid_run_changes_nothing_and_the_sync_catches_it_up(mirrored, tmp_path, caplog):
     _, first, _ = mirrored
     with services.mlflow_server() as server:
         home = str(tmp_path / "home")
@@ -161,6 +168,8 @@ def test_a_mirror_that_goes_away_mid_run_changes_nothing_and_the_sync_catches_it
         assert result.mirror.error == "the server does not answer (connection refused)", result.mirror.error
         assert made(result) == made(first) and result.promotion == first.promotion
         assert time.monotonic() - started < 120
+        warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "MLflow" in r.getMessage()]
+        assert len(warned) == 1 and "mnist models sync-mlflow" in warned[0], warned
         assert "mlflow mirror" in artifact("train-all-summary-smoke")["data"].lower()
         assert "sync-mlflow" in artifact("train-all-summary-smoke")["data"]
         registry = Registry.open(StorageRoot(home))
@@ -171,10 +180,12 @@ def test_a_mirror_that_goes_away_mid_run_changes_nothing_and_the_sync_catches_it
         server.start()
         mirror = client(server)
         experiment = mirror.create_experiment("mnist-pipeline")  # the run never got as far as making it
-        leftover = mirror.create_run(experiment, tags={"mnist.kind": "training", "mnist.model_id": candidate})
+        an_hour_ago = int((time.time() - 3600) * 1000)  # a sync cut off then, not one at work now
+        leftover = mirror.create_run(experiment, start_time=an_hour_ago,
+                                     tags={"mnist.kind": "training", "mnist.model_id": candidate})
         done = cli.mnist("models", "sync-mlflow", "--home", home, "--mlflow", server.url)
         assert done.returncode == 0, done.stderr
-        assert f"{len(ours) + 1} run(s) and {len(ours)} model version(s) added" in done.stdout
+        assert f"{len(ours) + 1} run(s) and {len(ours)} model version(s) added" in done.stdout  # the parent too
         assert mirror.get_run(leftover.info.run_id).info.lifecycle_stage == "deleted"
         runs = runs_by_model(server)
         assert set(runs) == ours and all(run.info.status == "FINISHED" for run in runs.values())
@@ -182,6 +193,7 @@ def test_a_mirror_that_goes_away_mid_run_changes_nothing_and_the_sync_catches_it
         assert aliases(server) == {"candidate": versions[candidate].version}
         again = cli.mnist("models", "sync-mlflow", "--home", home, "--mlflow", server.url)
         assert "0 run(s) and 0 model version(s) added" in again.stdout  # idempotent
+        assert runs_by_model(server).keys() == runs.keys() and aliases(server) == {"candidate": versions[candidate].version}
 
         server.stop()
         down = cli.mnist("models", "sync-mlflow", "--home", home, "--mlflow", server.url)

@@ -50,9 +50,6 @@ def test_a_models_run_holds_config_curve_test_scores_and_what_it_is():
     assert run.tags["mlflow.source.git.commit"] == "4f2c1d0" and run.tags["mlflow.note.content"] == "# Model card"
     assert run.tags["mnist.lineage"].startswith("mnist (0, 1, 2") and run.tags["prefect.flow_run_id"] == "run-1"
     assert run.end_ms - run.start_ms == 2500 and run.end_ms == 1796378400000
-    # a champion re-scored on newer data: its test accuracy there, named by the version
-    assert [(m.key, m.value) for m in mirror.other_evaluations(registered())] == [
-        ("test_accuracy.on.2e25ec54b119693f", 0.98)]
 
 
 def test_stages_named_rather_than_counted_are_numbered_in_order():
@@ -100,3 +97,67 @@ def test_aliases_carry_the_reason_of_their_last_move_and_a_promotions_evidence()
     assert manual[0].tags["mnist.production.action"] == "manual"
     assert not any("mcnemar" in key for key in manual[0].tags)
     assert mirror.alias_targets({"production": None, "candidate": None}, {}, {}) == []
+
+
+def test_a_rollback_or_a_move_the_alias_no_longer_shows_carries_no_evidence():
+    decision = {"challenger": "cnn-b", "promote": True, "p_value": 0.01, "reason": "better"}
+    rolled = mirror.alias_targets({"production": "cnn-b"},
+                                  {"production": move("production", "cnn-b", "rollback", "bad svm", "svm-c", 3)},
+                                  {"production": decision})
+    assert rolled[0].tags["mnist.production.action"] == "rollback"
+    assert not any("mcnemar" in key for key in rolled[0].tags)
+    # the last move recorded went elsewhere (a race): no reason is claimed for this one
+    stale = mirror.alias_targets({"production": "cnn-b"}, {"production": move("production", "svm-c", "manual", "x")},
+                                 {"production": None})
+    assert stale[0].tags == {}
+    # the candidate of a run that promoted nothing still shows that run's evidence
+    kept = {"challenger": "mlp-d", "promote": False, "p_value": 0.4, "reason": "chance explains it"}
+    candidate = mirror.alias_targets({"candidate": "mlp-d"},
+                                     {"candidate": move("candidate", "mlp-d", "promote", "best model of the latest run")},
+                                     {"candidate": kept})
+    assert candidate[0].tags["mnist.candidate.mcnemar.p_value"] == "0.4"
+    assert candidate[0].tags["mnist.candidate.promote"] == "False"
+
+
+def held(version: str, **tags) -> mirror.HeldVersion:
+    return mirror.HeldVersion(version, {"mnist.model_id": "x", **tags})
+
+
+def test_alias_edits_move_an_alias_across_registered_models_and_clear_stale_tags():
+    models = {"mnist-mnist": {"cnn-a": held("1", **{"mnist.production.reason": "old"}), "cnn-b": held("2")},
+              "mnist-fashion-mnist": {"cnn-f": held("1")}}
+    present = {"mnist-mnist": {"production": "1", "candidate": "2"}}
+    targets = [mirror.AliasTarget("production", "cnn-f", {"mnist.production.reason": "switching problems"}),
+               mirror.AliasTarget("candidate", "cnn-b", {})]
+    edits = mirror.alias_edits(models, present, targets)
+    assert set(edits) == {
+        mirror.Edit("set_alias", "mnist-fashion-mnist", "production", "1"),
+        mirror.Edit("delete_alias", "mnist-mnist", "production"),
+        mirror.Edit("set_tag", "mnist-fashion-mnist", "mnist.production.reason", "1", "switching problems"),
+        mirror.Edit("delete_tag", "mnist-mnist", "mnist.production.reason", "1"),
+    }  # the candidate is where it should be: nothing to do
+    assert mirror.alias_places(models, targets) == ("candidate: mnist-mnist v2", "production: mnist-fashion-mnist v1")
+    # once made, nothing more to do
+    done = {"mnist-mnist": {"cnn-a": held("1"), "cnn-b": held("2")},
+            "mnist-fashion-mnist": {"cnn-f": held("1", **{"mnist.production.reason": "switching problems"})}}
+    assert mirror.alias_edits(done, {"mnist-mnist": {"candidate": "2"}, "mnist-fashion-mnist": {"production": "1"}},
+                              targets) == []
+
+
+def test_an_alias_whose_model_is_not_mirrored_is_left_where_it_is():
+    models = {"mnist-mnist": {"cnn-a": held("1", **{"mnist.production.reason": "kept"})}}
+    targets = [mirror.AliasTarget("production", "cnn-gone", {"mnist.production.reason": "new"})]
+    assert mirror.alias_edits(models, {"mnist-mnist": {"production": "1"}}, targets) == []
+    # and an alias of ours that is unset is taken away, with its tags
+    assert mirror.alias_edits(models, {"mnist-mnist": {"production": "1"}}, []) == [
+        mirror.Edit("delete_alias", "mnist-mnist", "production"),
+        mirror.Edit("delete_tag", "mnist-mnist", "mnist.production.reason", "1")]
+
+
+def test_a_run_gets_the_scores_it_lacks_or_holds_another_value_of():
+    scores = mirror.evaluation_metrics(registered())
+    assert [m.key for m in scores] == ["test_accuracy", "test_macro_f1", "test_ece", "model_size_bytes",
+                                       "test_accuracy.on.2e25ec54b119693f"]
+    held_scores = {"test_accuracy": 0.97, "test_macro_f1": 0.9, "test_ece": 0.01, "model_size_bytes": 2048.0}
+    assert [(m.key, m.value) for m in mirror.changed(scores, held_scores)] == [
+        ("test_macro_f1", 0.969), ("test_accuracy.on.2e25ec54b119693f", 0.98)]
