@@ -1,5 +1,7 @@
 """The validated configuration objects the flows take (unknown keys are rejected)."""
 
+from dataclasses import asdict
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mnist_pipeline.storage.store import Store
@@ -13,11 +15,6 @@ from mnist_pipeline.tasks.core.training import TRAINING_ORDER, WIDE_FAMILIES, Su
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def store_fields(store: Store) -> dict[str, str | None]:
-    """A resolved store as the fields of a sub-flow's config: the stages of a run use its store."""
-    return {"home": store.home, "registry_url": store.registry_url, "mlflow_uri": store.mlflow_uri}
 
 
 def unset_means(meaning: str):
@@ -188,7 +185,7 @@ class TrainSettings(Strict):
             return 1  # one training per Dask worker thread; size the cluster instead
         if family in self.one_at_a_time():
             return available_cores()
-        return max(1, (available_cores()) // self.workers())
+        return max(1, available_cores() // self.workers())
 
     def family_config(self, family: str, recipe: Recipe):
         """A family's config for this run: made with the dataset's recipe, and cut to a few dozen
@@ -293,15 +290,16 @@ class TrainAllConfig(SourceTarget):
     train: TrainSettings = TrainSettings()
     promotion: PromotionSettings = PromotionSettings()
 
-    # Each stage's flow gets the store this run resolved where it started, and its ``force``.
+    # Each stage's flow gets the store this run resolved where it started (its fields are the
+    # config's own: home, registry_url, mlflow_uri), and its ``force``.
     def ingest_config(self, source: str, store: Store) -> IngestConfig:
-        return IngestConfig(**store_fields(store), force=self.force, source=source,
+        return IngestConfig(**asdict(store), force=self.force, source=source,
                             settings=self.ingest)
 
     def eda_config(self, dataset: str, store: Store) -> EdaConfig:
-        return EdaConfig(**store_fields(store), force=self.force, dataset=dataset,
+        return EdaConfig(**asdict(store), force=self.force, dataset=dataset,
                          settings=self.eda)
 
     def train_config(self, dataset: str, store: Store) -> TrainConfig:
-        return TrainConfig(**store_fields(store), force=self.force, dataset=dataset,
+        return TrainConfig(**asdict(store), force=self.force, dataset=dataset,
                            settings=self.train)

@@ -15,5 +15,6 @@ def evaluate(config: EvaluateConfig) -> Evaluation:
     store = config.store()
     model_id, dataset = steps.resolve_model(store, config.model, config.dataset)
     evaluation = steps.evaluate_model(store, model_id, dataset, config.force)
-    steps.mirror_to_mlflow(store, pipeline=False)  # its scores on this dataset version, where a mirror is kept
+    if store.mlflow_uri:  # its scores on this dataset version, in the MLflow mirror
+        steps.mirror_to_mlflow(store, pipeline=False)
     return evaluation

@@ -22,7 +22,7 @@ from mnist_pipeline.tasks import registry as steps
 from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.artifacts import SMOKE_TAG
 from mnist_pipeline.tasks.core.errors import TrainingFailed
-from mnist_pipeline.tasks.core.results import PipelineOutcome
+from mnist_pipeline.tasks.core.results import MirrorReport, PipelineOutcome
 from mnist_pipeline.tasks.summary import run_summary
 from mnist_pipeline.tasks.options import FLOW_RESULTS_AS_JSON
 
@@ -63,7 +63,7 @@ def _stages(config: TrainAllConfig, store: Store):
         promotion = steps.promote_best(store, dataset.version, list(evaluations.values()),
                                        config.promotion.min_test_accuracy, config.promotion.alpha, config.train.smoke)
         steps.registry_report(store)
-    mirror = steps.mirror_to_mlflow(store)
+    mirror = steps.mirror_to_mlflow(store) if store.mlflow_uri else MirrorReport(None)
     result = PipelineOutcome(
         dataset_version=dataset.version,
         dataset_reused=dataset.reused,

@@ -136,15 +136,17 @@ class MlflowMirror:
         self.client.delete_run(run_id)
 
     # -- registered models ----------------------------------------------------------------
-    def ensure_registered_model(self, name: str, description: str, tags: dict[str, str]) -> None:
+    def ensure_registered_model(self, name: str, description: str, tags: dict[str, str]) -> dict[str, str]:
+        """The registered model ``name``, made if missing; its aliases (alias -> version)."""
         from mlflow.exceptions import MlflowException
 
         try:
-            self.client.get_registered_model(name)
+            found = self.client.get_registered_model(name)
         except MlflowException as error:
             if error.error_code != "RESOURCE_DOES_NOT_EXIST":
                 raise
-            self.client.create_registered_model(name, tags=tags, description=description)
+            found = self.client.create_registered_model(name, tags=tags, description=description)
+        return {alias: str(version) for alias, version in (found.aliases or {}).items()}
 
     def versions(self, name: str) -> dict[str, HeldVersion]:
         """The versions of a registered model that carry one of our model ids, by that id (the
@@ -166,10 +168,6 @@ class MlflowMirror:
         version = self.client.create_model_version(name, f"{run.artifact_uri}/model", run_id=run.run_id, tags=tags,
                                                    description=description)
         return HeldVersion(str(version.version), dict(tags))
-
-    def aliases(self, name: str) -> dict[str, str]:
-        """alias -> version of a registered model."""
-        return {alias: str(version) for alias, version in (self.client.get_registered_model(name).aliases or {}).items()}
 
     def apply(self, edit) -> None:
         """One alias edit of ``tasks/core/mirror.py:alias_edits``."""

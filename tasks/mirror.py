@@ -55,7 +55,7 @@ def sync_mlflow(store: Store, pipeline: FlowRun | None = None, create: bool = Fa
 def _sync(root: StorageRoot, mirror: MlflowMirror, ours: _Ours, pipeline: FlowRun | None) -> MirrorReport:
     parents = mirror.runs(spec.PIPELINE, spec.FLOW_RUN_TAG)
     trained = mirror.runs(spec.TRAINING, spec.MODEL_ID_TAG)
-    made_runs, made_versions, registered, left_out = 0, 0, {}, []
+    made_runs, made_versions, registered, present, left_out = 0, 0, {}, {}, []
 
     def parent_of(flow_run: str) -> FoundRun:
         nonlocal made_runs
@@ -88,13 +88,12 @@ def _sync(root: StorageRoot, mirror: MlflowMirror, ours: _Ours, pipeline: FlowRu
             mirror.add_metrics(run.run_id, scores)
         name = spec.registered_model_name(Lineage(model.source, model.class_names))
         if name not in registered:
-            mirror.ensure_registered_model(name, _description(model), {
-                "mnist.source": model.source, "mnist.class_names": json.dumps(list(model.class_names))})
+            present[name] = mirror.ensure_registered_model(name, spec.registered_model_description(model),
+                                                           spec.lineage_tags(model))
             registered[name] = mirror.versions(name)
         if model.model_id not in registered[name]:
-            registered[name][model.model_id] = mirror.create_version(name, run, _version_tags(model), model.card)
+            registered[name][model.model_id] = mirror.create_version(name, run, spec.version_tags(model), model.card)
             made_versions += 1
-    present = {name: mirror.aliases(name) for name in registered}
     for edit in spec.alias_edits(registered, present, ours.aliases):
         mirror.apply(edit)
     error = f"left out {len(left_out)} model(s): {'; '.join(left_out)}" if left_out else None
@@ -156,18 +155,6 @@ def _artifacts(root: StorageRoot, model: RegisteredModel, record: dict) -> dict[
         for name, png in evaluation_store.read_figures(root, model.model_id, model.dataset_version).items():
             files[f"evaluation/{name}.png"] = png
     return files
-
-
-def _version_tags(model: RegisteredModel) -> dict[str, str]:
-    return {spec.MODEL_ID_TAG: model.model_id, "mnist.family": model.family,
-            "mnist.dataset_version": model.dataset_version, "mnist.smoke": str(model.smoke).lower(),
-            "mnist.code_version": model.code_version}
-
-
-def _description(model: RegisteredModel) -> str:
-    return (f"Classifiers of {Lineage(model.source, model.class_names)} trained by mnist-pipeline. A mirror of its "
-            "registry, which is the source of truth: versions carry its model ids (tag mnist.model_id), and the "
-            "production and candidate aliases follow its own.")
 
 
 def _reason(error: BaseException) -> str:

@@ -33,9 +33,8 @@ def _train_all(args: argparse.Namespace) -> int:
     prepare_prefect(args.home)
     from mnist_pipeline.flows.mnist import mnist
     from mnist_pipeline.storage import datasets
-    from mnist_pipeline.tasks.core.tables import leaderboard
-
     from mnist_pipeline.tasks.core.errors import TrainingFailed
+    from mnist_pipeline.tasks.core.tables import leaderboard
 
     state = mnist(config, return_state=True)
     # A stage before training failed: its error, and nothing to show; a family failed: the rest.

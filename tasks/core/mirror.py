@@ -115,11 +115,9 @@ def training_run(model: RegisteredModel, record: dict) -> RunSpec:
                Metric("best_validation_accuracy", model.validation_accuracy),
                Metric("train_seconds", model.train_seconds)]
     metrics += test_metrics(model.metrics)
-    tags = {KIND_TAG: TRAINING, MODEL_ID_TAG: model.model_id, "mnist.family": model.family,
-            "mnist.dataset_version": model.dataset_version, "mnist.lineage": str(Lineage(model.source, model.class_names)),
-            "mnist.source": model.source, "mnist.class_names": json.dumps(list(model.class_names)),
-            "mnist.code_version": model.code_version, "mnist.seed": str(model.seed),
-            "mnist.smoke": str(model.smoke).lower(), NOTE_TAG: _cut(model.card, MAX_TAG_CHARS)}
+    tags = {KIND_TAG: TRAINING, **version_tags(model), **lineage_tags(model),
+            "mnist.lineage": str(Lineage(model.source, model.class_names)), "mnist.seed": str(model.seed),
+            NOTE_TAG: _cut(model.card, MAX_TAG_CHARS)}
     if model.code_version.startswith("git:"):
         tags[COMMIT_TAG] = model.code_version.removeprefix("git:").split("+", 1)[0]
     if model.flow_run:
@@ -128,6 +126,23 @@ def training_run(model: RegisteredModel, record: dict) -> RunSpec:
     start_ms = None if end_ms is None else end_ms - round(model.train_seconds * 1000)
     return RunSpec(name=f"{model.family}-{model.dataset_version[:8]}", params=params, metrics=tuple(metrics),
                    tags=tags, start_ms=start_ms, end_ms=end_ms)
+
+
+def version_tags(model: RegisteredModel) -> dict[str, str]:
+    """What a model is, on its run and on its registered model's version: our id first."""
+    return {MODEL_ID_TAG: model.model_id, "mnist.family": model.family, "mnist.dataset_version": model.dataset_version,
+            "mnist.smoke": str(model.smoke).lower(), "mnist.code_version": model.code_version}
+
+
+def lineage_tags(model: RegisteredModel) -> dict[str, str]:
+    """The problem a model solves, on its run and on its lineage's registered model."""
+    return {"mnist.source": model.source, "mnist.class_names": json.dumps(list(model.class_names))}
+
+
+def registered_model_description(model: RegisteredModel) -> str:
+    return (f"Classifiers of {Lineage(model.source, model.class_names)} trained by mnist-pipeline. A mirror of its "
+            "registry, which is the source of truth: versions carry its model ids (tag mnist.model_id), and the "
+            "production and candidate aliases follow its own.")
 
 
 def curve(history: list[dict]) -> list[Metric]:
