@@ -4,9 +4,10 @@ Each size k is a set of ``k x 60,000`` distinct training images in IDX files: k 
 Fashion-MNIST's training images, copy c with two pixels changed by an amount of its own (so no two
 images are equal, and nothing is recognised as Fashion-MNIST: every size is data of unknown kind,
 with the recipe trial that brings). The copies of one image never straddle the train and validation
-splits: the pipeline's validation holdout depends on the labels and the seed only, so the script
-computes it first and fills its places with every copy of whole images. The test split is
-Fashion-MNIST's own 10,000 (t10k), the same for every size.
+splits: an image's split follows from its pixels and the seed (``dataset.split_draws``), so the
+script changes each copy's two pixels by an amount it searches for, until the copy falls on the
+same side as the image's first copy. The test split is Fashion-MNIST's own 10,000 (t10k), the
+same for every size.
 
 Per size, in a fresh storage root, as a user runs them (each command in its own process):
 ``mnist ingest`` (wall time, peak memory), then ``mnist train-all`` (its own temporary Prefect
@@ -53,39 +54,37 @@ def write_idx(path: str, magic: list[int], dims: list[int], data: np.ndarray) ->
 
 
 def build_set(folder: str, copies: int) -> None:
-    """``copies`` x Fashion-MNIST's training images in IDX files, placed so that every copy of an
-    image falls on the same side of the pipeline's validation holdout."""
+    """``copies`` x Fashion-MNIST's training images in IDX files, every copy of an image on the
+    same side of the pipeline's validation split (which follows from the pixels)."""
     from mnist_pipeline.flows.config import IngestSettings
-    from mnist_pipeline.tasks.core.dataset import stratified_holdout
+    from mnist_pipeline.tasks.core.dataset import split_draws
 
     images = read_idx("train-images-idx3-ubyte.gz", 16).reshape(-1, 784)
     labels = read_idx("train-labels-idx1-ubyte.gz", 8)
     settings = IngestSettings()
-    tiled = np.tile(labels, copies)
-    # The places split_source will hold out for validation (its seed + 1, as it draws them).
-    held_out = np.zeros(len(tiled), bool)
-    held_out[stratified_holdout(tiled, settings.validation_fraction, settings.seed + 1)] = True
-    rng = np.random.default_rng(12345)
-    base = np.empty(len(tiled), np.int64)  # which original image each place gets
-    copy = np.empty(len(tiled), np.int64)  # and which copy of it
-    for label in np.unique(labels):
-        originals = rng.permutation(np.flatnonzero(labels == label))
-        places = np.flatnonzero(tiled == label)
-        for side in (True, False):
-            chosen = places[held_out[places] == side]
-            whole, left = divmod(len(chosen), copies)
-            if left:
-                sys.exit(f"class {label}: {len(chosen)} {'validation' if side else 'train'} places for {copies} copies")
-            mine, originals = (originals[:whole], originals[whole:]) if side else (originals, originals[:0])
-            if len(mine) != whole:
-                sys.exit(f"class {label}: the holdout does not split into whole images")
-            base[chosen] = np.repeat(mine, copies)
-            copy[chosen] = np.tile(np.arange(copies), whole)
-    out = images[base]  # a copy: changed below
+
+    def in_validation(rows: np.ndarray) -> np.ndarray:  # a published train split: validation below the fraction
+        return split_draws(rows.reshape(-1, 28, 28), settings.seed) < settings.validation_fraction
+
+    out = np.empty((copies, *images.shape), np.uint8)
     for c in range(copies):
-        rows = np.flatnonzero(copy == c)
-        for pixel in ((c * 97) % 784, (c * 193 + 5) % 784):
-            out[rows, pixel] = (out[rows, pixel].astype(np.int64) + c * 37 + 1) % 256
+        out[c] = images
+        pixels = ((c * 97) % 784, (c * 193 + 5) % 784)
+        pending = np.arange(len(images))
+        for attempt in range(256):  # a new amount for the copies on the wrong side, until none is
+            amount = c * 37 + 1 + attempt * 11
+            for pixel in pixels:
+                out[c, pending, pixel] = (images[pending, pixel].astype(np.int64) + amount) % 256
+            if c == 0:
+                side = in_validation(out[0])
+                break
+            pending = pending[in_validation(out[c, pending]) != side[pending]]
+            if not len(pending):
+                break
+        else:
+            sys.exit(f"copy {c}: {len(pending)} images found no amount that keeps them on their side")
+    out = out.reshape(-1, 784)
+    tiled = np.tile(labels, copies)
     os.makedirs(folder, exist_ok=True)
     write_idx(f"{folder}/train-images-idx3-ubyte.gz", [0, 0, 8, 3], [len(out), 28, 28], out)
     write_idx(f"{folder}/train-labels-idx1-ubyte.gz", [0, 0, 8, 1], [len(tiled)], tiled)

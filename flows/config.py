@@ -8,6 +8,7 @@ from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.core.cores import available_cores
 from mnist_pipeline.tasks.core.images import Preprocess
 from mnist_pipeline.tasks.core.models.configs import FAMILIES, Family, ModelConfigs
+from mnist_pipeline.tasks.core.promotion import PromotionRules
 from mnist_pipeline.tasks.core.recipe import Recipe, TrialSettings
 from mnist_pipeline.tasks.core.sources import SourceSpec, check_class_names
 from mnist_pipeline.tasks.core.training import TRAINING_ORDER, WIDE_FAMILIES, Subset
@@ -53,12 +54,13 @@ class Redoable(Located):
 class IngestSettings(Strict):
     """How a source becomes a dataset version: splits and the validation thresholds."""
 
-    # Seeds the stratified validation (and, for CSV sources, test) split; part of the version.
-    seed: int = 0
+    # The key of the hash of each image's pixels that draws its split (tasks/core/dataset.py:
+    # split_source): another seed, other splits. Part of the version.
+    seed: int = Field(default=0, ge=0, lt=2**63)
     # 6,000 of MNIST's 60,000 training images: enough to rank models (about +-0.3 pp at 99%)
     # while leaving 54,000 to train on.
     validation_fraction: float = Field(default=0.1, gt=0, lt=0.5)
-    # Only for sources without an official test split (CSV); 1/7 matches MNIST's 10k of 70k.
+    # Only for images without a published test split (a CSV's, batches'); 1/7 matches MNIST's 10k of 70k.
     test_fraction: float = Field(default=1 / 7, gt=0, lt=0.5)
     # MNIST's classes hold 9.0%-11.2% of each split; outside 5%-20% something is broken.
     min_class_share: float = Field(default=0.05, ge=0, le=1)
@@ -227,6 +229,18 @@ class PromotionSettings(Strict):
     min_test_accuracy: float = Field(default=0.80, ge=0, le=1)
     # McNemar's exact test must find the challenger better than the champion at this level.
     alpha: float = Field(default=0.05, gt=0, lt=1)
+    # The comparison counts only test images that neither model trained or was validated on (a
+    # champion of an earlier dataset version may have trained on some of this version's test
+    # images); with fewer than this many left, nothing is compared and the champion stays.
+    min_unseen_test_images: int = Field(default=100, ge=1)
+    # Hold every promotion while the new images are this distinguishable from the previous
+    # version's (the domain classifier's ROC AUC in the EDA report, 0.5: indistinguishable, 1:
+    # another kind of data): production stays until a person looks and promotes by hand.
+    hold_on_drift_auc: float | None = Field(default=None, ge=0.5, le=1,
+                                            json_schema_extra={"unset": "never held for drift"})
+
+    def rules(self) -> PromotionRules:
+        return PromotionRules(self.min_test_accuracy, self.alpha, self.min_unseen_test_images, self.hold_on_drift_auc)
 
 
 class EvaluateConfig(Redoable):

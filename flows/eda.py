@@ -6,6 +6,7 @@ from prefect import flow
 
 from mnist_pipeline.flows.config import EdaConfig
 from mnist_pipeline.tasks import eda as steps
+from mnist_pipeline.tasks.core.eda.changes import DataChanges
 from mnist_pipeline.tasks.core.eda.report import report_code_key
 from mnist_pipeline.tasks.options import FLOW_RESULTS_AS_JSON
 
@@ -14,6 +15,7 @@ from mnist_pipeline.tasks.options import FLOW_RESULTS_AS_JSON
 class EdaOutcome:
     version: str
     report: str  # URL (a path on a local disk) of the HTML report
+    changes: DataChanges | None  # what the version changed since the previous one (None: no previous version)
 
 
 def _run_name() -> str:
@@ -29,6 +31,6 @@ def eda(config: EdaConfig = EdaConfig()) -> EdaOutcome:
     store = config.store()
     version = steps.resolve_dataset(store, config.dataset)
     key = report_code_key()
-    report = steps.eda_report(store, version, key, config.settings.seed, config.force)
-    steps.eda_artifacts(store, version, key, report)
-    return EdaOutcome(version, report)
+    drawn = steps.eda_report(store, version, key, config.settings.seed, config.force)
+    steps.eda_artifacts(store, version, key, drawn.url)
+    return EdaOutcome(version, drawn.url, drawn.changes)

@@ -60,14 +60,15 @@ def _stages(config: TrainAllConfig, store: Store):
         evaluations[family] = steps.evaluate_model(store, model.model_id, dataset.version, config.force)
     if evaluations:
         steps.evaluation_leaderboard(dataset.version, training.trained, evaluations)
-        promotion = steps.promote_best(store, dataset.version, list(evaluations.values()),
-                                       config.promotion.min_test_accuracy, config.promotion.alpha, config.train.smoke)
+        promotion = steps.promote_best(store, dataset.version, list(evaluations.values()), config.promotion.rules(),
+                                       config.train.smoke)
         steps.registry_report(store)
     mirror = steps.mirror_to_mlflow(store) if store.mlflow_uri else MirrorReport(None)
     result = PipelineOutcome(
         dataset_version=dataset.version,
         dataset_reused=dataset.reused,
         eda_report=report.report,
+        changes=report.changes,
         training=training,
         evaluations=evaluations,
         promotion=promotion,

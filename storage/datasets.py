@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mnist_pipeline.storage.root import StorageRoot
-from mnist_pipeline.tasks.core.dataset import DATASET_FORMAT_VERSION
+from mnist_pipeline.tasks.core.dataset import DATASET_FORMAT_VERSION, FORMAT_CHANGES
 from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, SPLITS, Digits
 from mnist_pipeline.tasks.core.errors import MnistError
 from mnist_pipeline.tasks.core.promotion import Lineage
@@ -49,19 +49,18 @@ class DatasetNotFound(MnistError, LookupError):
 
 
 class DatasetOutdated(MnistError):
-    """A version published by an earlier release, whose id does not pin down what its data means."""
+    """A version published by an earlier release, whose data this release reads differently."""
 
     def __init__(self, manifest: dict) -> None:
         version, source = manifest["version"], manifest.get("source", {}).get("spec", "SOURCE")
+        published = int(manifest.get("format_version", 1))
         names = manifest.get("class_names") or []
         shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        why = "; and ".join(FORMAT_CHANGES[f].format(class_names=shown) for f in sorted(FORMAT_CHANGES) if f > published)
         super().__init__(
-            f"dataset version {version} was published by an earlier release (format "
-            f"{manifest.get('format_version', 1)}), whose versions did not include what the data means: its "
-            f"class names ({shown}) are those of whichever source first ingested these files ({source}). "
-            f"Run `mnist ingest --source {source}` to publish the same images again under a version that "
-            f"records their meaning, and use that version (`mnist datasets` lists both; the old one can be "
-            f"deleted from datasets/{version})."
+            f"dataset version {version} was published by an earlier release (format {published}), and {why}. "
+            f"Run `mnist ingest --source {source}` to publish the same images again as a current version, and "
+            f"use that one (`mnist datasets` lists both)."
         )
 
 
@@ -91,14 +90,16 @@ def to_table(digits: Digits) -> pa.Table:
             f"only validated uint8 {IMAGE_SHAPE} images are stored, got "
             f"{digits.images.dtype} {digits.images.shape[1:]}"
         )
-    n = len(digits)
-    images = pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(IMAGE_BYTES), n, [None, pa.py_buffer(np.ascontiguousarray(digits.images))]
-    )
     return pa.Table.from_arrays(
-        [pa.array(digits.sample_ids, pa.int64()), pa.array(digits.labels, pa.uint8()), images],
+        [pa.array(digits.sample_ids, pa.int64()), pa.array(digits.labels, pa.uint8()), image_array(digits.images)],
         schema=SCHEMA,
     )
+
+
+def image_array(images: np.ndarray) -> pa.FixedSizeBinaryArray:
+    """``(n, 28, 28)`` uint8 images as one ``fixed_size_binary(784)`` Arrow array, without a copy."""
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(IMAGE_BYTES), len(images),
+                                                [None, pa.py_buffer(np.ascontiguousarray(images))])
 
 
 def from_table(table: pa.Table) -> Digits:
@@ -193,12 +194,15 @@ def verify_dataset(root: StorageRoot, version: str) -> list[str]:
     return problems
 
 
-def read_split(root: StorageRoot, version: str, split: str) -> Digits:
-    """One split, after checking its file against the manifest (DatasetDamaged if it differs)."""
+def read_split(root: StorageRoot, version: str, split: str, outdated_ok: bool = False) -> Digits:
+    """One split, after checking its file against the manifest (DatasetDamaged if it differs). A
+    version of an earlier release's format is refused (DatasetOutdated) unless ``outdated_ok``:
+    only to compare images with it (which a model trained on it has seen, what a newer version
+    added since), never to train or score on."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     manifest = read_manifest(root, version)
-    if is_outdated(manifest):
+    if is_outdated(manifest) and not outdated_ok:
         raise DatasetOutdated(manifest)
     data = _verified_bytes(root, manifest, split)
     digits = from_table(pq.read_table(pa.BufferReader(data)))

@@ -20,11 +20,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from mnist_pipeline.storage.datasets import IMAGE_BYTES, from_table
+from mnist_pipeline.storage.datasets import IMAGE_BYTES, image_array
 from mnist_pipeline.storage.raw import open_input
 from mnist_pipeline.storage.root import StorageRoot, is_directory_url, open_url_atomic
 from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, Digits, concat
 from mnist_pipeline.tasks.core.errors import InputError
+from mnist_pipeline.tasks.core.parquet_digits import image_pixels
 
 AREA = "evaluations"
 METRICS = "metrics.json"
@@ -163,15 +164,14 @@ def _digits_of(table: pa.Table, url: str, first: int) -> Digits:
         more = f" and {len(rows) - 1:,} more" if len(rows) > 1 else ""
         raise InputError(f"{url}: row {first + rows[0]:,} (sample_id {ids[0]}){more} has no image (null); every "
                          "row needs its 784 pixels, so remove or fill those rows")
-    if pa.types.is_fixed_size_binary(column.type) and column.type.byte_width == IMAGE_BYTES:
-        return from_table(table.select(["sample_id", "label", "image"]))
     try:
-        images = np.asarray(column.to_pylist(), dtype=np.float64)
-    except (ValueError, TypeError) as error:
-        raise InputError(f"{url}: `image` rows are not all 784 numbers ({error})") from error
-    if n and (images.ndim != 2 or images.shape[1] != IMAGE_BYTES or images.min() < 0 or images.max() > 255):
-        raise InputError(f"{url}: `image` must hold 784 pixel values in 0..255 per row, got shape {images.shape}")
-    return Digits(images.reshape(n, *IMAGE_SHAPE).astype(np.uint8),
+        pixels = image_pixels(column)
+    except ValueError as error:
+        raise InputError(f"{url}: {error}; write the 784 pixels of each image as fixed_size_binary(784) or a "
+                         "list of 784 ints") from None
+    if n and pixels.dtype != np.uint8 and (pixels.min() < 0 or pixels.max() > 255):
+        raise InputError(f"{url}: `image` must hold pixel values in 0..255, found {pixels.min():g}..{pixels.max():g}")
+    return Digits(pixels.reshape(n, *IMAGE_SHAPE).astype(np.uint8, copy=False),
                   table.column("label").to_numpy().astype(np.uint8), table.column("sample_id").to_numpy())
 
 
@@ -193,25 +193,21 @@ def _real(fs, path: str) -> str:
     return os.path.realpath(path) if isinstance(fs, LocalFileSystem) else fs._strip_protocol(path)
 
 
-def write_predictions(url: str, columns: dict[str, np.ndarray], probabilities: np.ndarray) -> str:
-    """Write a predictions Parquet atomically (temporary file, then rename)."""
-    with prediction_writer(url) as write:
-        write(columns, probabilities)
-    return url
-
-
 @contextmanager
-def prediction_writer(url: str) -> Iterator[Callable[[dict[str, np.ndarray], np.ndarray], None]]:
-    """A function that appends a batch of predictions (columns, and the ``(n, classes)``
-    probabilities) to the Parquet file at ``url``: written to a temporary file beside it, moved
-    into place when the block ends, removed if it raises (never half a file at ``url``)."""
+def prediction_writer(url: str) -> Iterator[Callable[[dict[str, np.ndarray], np.ndarray, np.ndarray], None]]:
+    """A function that appends a batch of predictions (columns, the ``(n, classes)``
+    probabilities, and the ``(n, 28, 28)`` images they score) to the Parquet file at ``url``:
+    written to a temporary file beside it, moved into place when the block ends, removed if it
+    raises (never half a file at ``url``). With the images in it, the file is a batch of
+    labelled data once a person adds a corrected ``label`` column (see tasks/core/batches.py)."""
     with open_url_atomic(url) as handle:
         writer: pq.ParquetWriter | None = None
 
-        def write(columns: dict[str, np.ndarray], probabilities: np.ndarray) -> None:
+        def write(columns: dict[str, np.ndarray], probabilities: np.ndarray, images: np.ndarray) -> None:
             nonlocal writer
             table = pa.table(columns).append_column("probabilities", pa.FixedSizeListArray.from_arrays(
                 pa.array(probabilities.reshape(-1), pa.float32()), probabilities.shape[1]))
+            table = table.append_column(pa.field("image", pa.binary(IMAGE_BYTES), nullable=False), image_array(images))
             if writer is None:
                 writer = pq.ParquetWriter(handle, table.schema, compression="zstd")
             elif table.schema != writer.schema:  # e.g. a batch of other id types than the first

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import IO
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from mnist_pipeline.storage.root import StorageRoot
 from mnist_pipeline.tasks.core.errors import InputError
@@ -40,6 +41,23 @@ def is_file(uri: str) -> bool:
     """Whether an input file exists (a local path or any fsspec URL)."""
     fs, path = fsspec.core.url_to_fs(uri)
     return bool(fs.isfile(path))
+
+
+def list_folder(uri: str) -> list[str]:
+    """The names of what a folder (or object-store prefix) holds directly; a name that is itself a
+    folder ends in ``/``. InputError when a local ``uri`` is not a folder; an object-store prefix
+    that holds nothing yet holds no names."""
+    fs, path = fsspec.core.url_to_fs(uri)
+    fs.invalidate_cache(path)  # a long-lived worker must see tonight's batches, not a cached listing
+    if not isinstance(fs, LocalFileSystem) and not fs.exists(path):
+        return []  # an object store's prefix exists once its first object does
+    if not fs.isdir(path):
+        problem = "is a file" if fs.exists(path) else "does not exist"
+        raise InputError(f"{uri} {problem}; a batch source names the folder (or object-store prefix) its batches "
+                         "are put in: create it and put the first batch there")
+    entries = fs.ls(path, detail=True)
+    return sorted(entry["name"].rstrip("/").rsplit("/", 1)[-1] + ("/" if entry["type"] == "directory" else "")
+                  for entry in entries if entry["name"].rstrip("/") != path.rstrip("/"))
 
 
 def size_of(uri: str) -> int:

@@ -11,6 +11,7 @@ from mnist_pipeline.tasks.core.errors import InputError
 AREA = "reports"
 INDEX = "index.html"
 SUMMARY = "key_numbers.json"
+CHANGES = "changes.json"  # what the version changed since the previous one (absent: no previous version)
 
 
 def eda_dir(root: StorageRoot, version: str, report_key: str) -> str:
@@ -30,6 +31,7 @@ def write_eda_report(
     html: str,
     figures: dict[str, bytes],
     key_numbers_json: str,
+    changes_json: str | None = None,
 ) -> str:
     """Write the report atomically (staging, then rename) and return its HTML page's URL."""
     final = eda_dir(root, version, report_key)
@@ -37,8 +39,10 @@ def write_eda_report(
         for name, png in figures.items():
             with root.fs.open(f"{staging}/{name}.png", "wb") as handle:
                 handle.write(png)
-        with root.fs.open(f"{staging}/{SUMMARY}", "w", encoding="utf-8") as handle:
-            handle.write(key_numbers_json)
+        for name, text in ((SUMMARY, key_numbers_json), (CHANGES, changes_json)):
+            if text is not None:
+                with root.fs.open(f"{staging}/{name}", "w", encoding="utf-8") as handle:
+                    handle.write(text)
         with root.fs.open(f"{staging}/{INDEX}", "w", encoding="utf-8") as handle:
             handle.write(html)
         # Same report code and data give the same report: a forced redraw replaces the old one
@@ -58,6 +62,13 @@ def eda_figures(root: StorageRoot, version: str, report_key: str) -> dict[str, b
 
 def read_eda_summary(root: StorageRoot, version: str, report_key: str) -> str:
     return root.read_bytes(f"{eda_dir(root, version, report_key)}/{SUMMARY}").decode()
+
+
+def read_eda_changes(root: StorageRoot, version: str, report_key: str) -> str | None:
+    """What the version changed since the previous one, as the report recorded it (None: nothing
+    to compare with)."""
+    path = f"{eda_dir(root, version, report_key)}/{CHANGES}"
+    return root.read_bytes(path).decode() if root.exists(path) else None
 
 
 REGISTRY_REPORT = "registry.html"

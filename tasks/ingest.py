@@ -17,6 +17,7 @@ from mnist_pipeline.storage import raw as raw_store
 from mnist_pipeline.storage.root import StorageRoot
 from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.artifacts import artifact_key
+from mnist_pipeline.tasks.core import batches as batch_folder
 from mnist_pipeline.tasks.core import dataset, download, lineage, sources, validation
 from mnist_pipeline.tasks.core.decode import check_file_size, decode_source
 from mnist_pipeline.tasks.core.digits import Digits
@@ -40,15 +41,24 @@ class FetchedSource:
     files: tuple[RawFile, ...]
     meaning: sources.Meaning  # what the files are, decided from their content
     layout: sources.Layout
+    # A batch source's batches, in name order (their files are among ``files``); the other files
+    # are the published dataset's (none for batches alone).
+    batches: tuple[batch_folder.Batch, ...] = ()
+    from_batch_folder: bool = False  # a batch source (which may hold no batch yet)
 
     def checksums(self) -> dict[str, str]:
         return {f.role: f.sha256 for f in self.files}
+
+    def base_name(self) -> str:
+        """What messages and the manifest call the files that are not batches."""
+        return self.meaning.known or self.source
 
 
 @dataclass(frozen=True)
 class Decoded:
     splits: dict[str, Digits]
     source_rows: dict[str, int]  # rows per official split, before carving validation/test
+    parts: tuple[batch_folder.Part, ...]  # the published dataset and each batch: their sample ids
 
 
 @dataclass(frozen=True)
@@ -117,27 +127,44 @@ def fetch_source(source: str, store: Store, extra_mirrors: list[str], max_images
     per split are refused before being read."""
     logger = get_run_logger()
     spec = sources.SourceSpec.parse(source)
-    if spec.kind == "mnist-sample":
-        files = _local_files({"train_csv": sources.find_mnist_sample()}, max_images)
-    elif spec.known:
-        system_copy = sources.find_system_copy(spec.known)
-        if system_copy:
-            logger.info("Using the system copy of %s in %s", spec.kind, spec.known.system_dirs[0])
-            files = _local_files(system_copy, max_images)
-        else:
-            files = _download_known(store.root, spec.known, list(extra_mirrors))
-    elif spec.kind == "idx":
-        files = _local_files(sources.find_idx_files(spec.location), max_images)
-    else:
-        files = _local_files({"train_csv": spec.location}, max_images)
+    published = spec.published()
+    files = _published_files(published, store.root, extra_mirrors, max_images) if published else {}
     meaning = sources.meaning_of(spec, {role: data for role, (_, data) in files.items()},
                                  tuple(class_names) if class_names else None, _declared_class_names(spec),
                                  {role: entry.sha256 for role, (entry, _) in files.items()})
-    if meaning.known and meaning.known != spec.kind:
+    if meaning.known and meaning.known != (spec.base or spec.kind):
         logger.info("%s holds %s (recognised by the files' checksums): its class names and recipe apply",
                     spec, meaning.known)
+    found = ()
+    if spec.kind == sources.BATCHES:
+        found = tuple(batch_folder.find_batches(raw_store.list_folder(spec.location), spec.location))
+        if not found and not spec.base:
+            raise SourceError(f"the batch folder {spec.location} holds no batch yet; put the first one there "
+                              f"({batch_folder.BATCH_FORMS})")
+        folder = spec.location.rstrip("/")
+        files |= _local_files({role: f"{folder}/{name}" for batch in found for role, name in batch.roles().items()},
+                              max_images)
+        logger.info("%d batch(es) in %s: %s", len(found), spec.location, ", ".join(b.name for b in found) or "none")
     raw = tuple(entry for entry, _ in files.values())
-    return FetchedSource(str(spec), raw, meaning, sources.layout_of(spec, meaning))
+    return FetchedSource(str(spec), raw, meaning, sources.layout_of(spec, meaning), found,
+                         spec.kind == sources.BATCHES)
+
+
+def _published_files(spec: sources.SourceSpec, root: StorageRoot, extra_mirrors: list[str],
+                     max_images: int) -> dict[str, tuple[RawFile, bytes]]:
+    """The raw files of a source that is not a batch folder: a known dataset's (from the system's
+    copy, the raw store or a mirror) or the user's own IDX folder or CSV file."""
+    if spec.kind == "mnist-sample":
+        return _local_files({"train_csv": sources.find_mnist_sample()}, max_images)
+    if spec.known:
+        system_copy = sources.find_system_copy(spec.known)
+        if system_copy:
+            get_run_logger().info("Using the system copy of %s in %s", spec.kind, spec.known.system_dirs[0])
+            return _local_files(system_copy, max_images)
+        return _download_known(root, spec.known, list(extra_mirrors))
+    if spec.kind == "idx":
+        return _local_files(sources.find_idx_files(spec.location), max_images)
+    return _local_files({"train_csv": spec.location}, max_images)
 
 
 def _declared_class_names(spec: sources.SourceSpec) -> tuple[str, ...] | None:
@@ -200,18 +227,23 @@ def verify_version(store: Store, version: str) -> list[str]:
 def decode(
     fetched: FetchedSource, validation_fraction: float, test_fraction: float, seed: int, max_images: int
 ) -> Decoded:
-    """Decode the raw files (at most ``max_images`` per official split) and split them into
-    train / validation / test."""
+    """Decode the raw files (at most ``max_images`` per official split, and per batch), assemble a
+    batch source's batches on top of its published dataset, and split the images into train /
+    validation / test by their content."""
     files = {f.role: raw_store.read_input(f.url) for f in fetched.files}
-    official = decode_source(fetched.layout, files, fetched.source, max_images)
-    splits = dataset.split_source(official, validation_fraction, test_fraction, seed)
-    return Decoded(splits, {name: len(d) for name, d in official.items()})
+    batch_roles = {role for batch in fetched.batches for role in batch.roles()}
+    published = {role: data for role, data in files.items() if role not in batch_roles}
+    official = decode_source(fetched.layout, published, fetched.source, max_images) if published else None
+    added = batch_folder.decode_batches(list(fetched.batches), files, max_images)
+    assembled = batch_folder.assemble(official, fetched.base_name(), added)
+    splits = dataset.split_source(assembled.official, validation_fraction, test_fraction, seed)
+    return Decoded(splits, {name: len(d) for name, d in assembled.official.items()}, assembled.parts)
 
 
 @task(name="validate", **STORAGE_IS_THE_CACHE)
 def validate(decoded: Decoded, source: str, bounds: validation.Bounds) -> Validated:
     """Run the Great Expectations suite; raise, naming what failed, unless every check passes."""
-    checked = validation.check_splits(decoded.splits, decoded.source_rows, bounds)
+    checked = validation.check_splits(decoded.splits, decoded.source_rows, bounds, decoded.parts)
     create_markdown_artifact(
         key=artifact_key("dataset-validation"),
         markdown=validation.markdown(source, checked),
@@ -267,6 +299,9 @@ def publish(
         schema={f.name: str(f.type) for f in dataset_store.SCHEMA},
         validation={"success": report.success, "statistics": statistics},
         duplicates=validated.duplicates,
+        parts=batch_folder.parts_manifest(decoded.parts, fetched.batches, {
+            f.role: {"name": f.name, "sha256": f.sha256, "bytes": f.bytes} for f in fetched.files
+        }) if fetched.from_batch_folder else None,
         created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
         code_version=lineage.code_version(),
         library_versions=lineage.library_versions(),

@@ -84,7 +84,7 @@ def score_parquet(store: Store, reference: str, input_url: str, output_url: str)
             scores = score(registered.model, images.images, registered.class_names)
             write({"sample_id": images.sample_ids, "predicted": scores.predicted,
                    "label_name": np.array(scores.label_names, dtype=str), "probability": scores.probability,
-                   "model_id": np.full(len(scores), registered.model_id)}, scores.probabilities)
+                   "model_id": np.full(len(scores), registered.model_id)}, scores.probabilities, images.images)
             rows += len(scores)
     logger.info("scored %d images of %s with %s into %s", rows, input_url, registered.model_id, output_url)
     return Scored(registered.model_id, rows, output_url)

@@ -24,10 +24,14 @@ from mnist_pipeline.tasks.artifacts import artifact_key
 from mnist_pipeline.tasks.core import evaluation as evaluating
 from mnist_pipeline.tasks.core import models
 from mnist_pipeline.tasks.core.cards import decision_markdown, model_card
-from mnist_pipeline.tasks.core.promotion import Contender, Decision, decide, needs_comparison
+from mnist_pipeline.tasks.core.dataset import row_hashes
+from mnist_pipeline.tasks.core.digits import SPLITS
+from mnist_pipeline.tasks.core.eda.changes import data_changes
+from mnist_pipeline.tasks.core.promotion import Contender, Decision, PromotionRules, Unseen, decide, needs_comparison
 from mnist_pipeline.tasks.core.registry_report import RegistryReport, build_registry_report
 from mnist_pipeline.tasks.core.results import Evaluation, FlowRun, MirrorReport, TrainedModel
 from mnist_pipeline.tasks.core.tables import leaderboard
+from mnist_pipeline.tasks.core.training import seen_splits
 from mnist_pipeline.tasks.mirror import mirror_quietly
 from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
 
@@ -138,10 +142,12 @@ EVALUATION_COLUMNS = ("rank", "family", "validation_accuracy", "test_accuracy", 
 
 
 @task(name="promote-best", **STORAGE_IS_THE_CACHE)
-def promote_best(store: Store, dataset_version: str, candidates: list[Evaluation], floor: float, alpha: float,
+def promote_best(store: Store, dataset_version: str, candidates: list[Evaluation], rules: PromotionRules,
                  smoke: bool = False) -> Decision:
     """Make the run's best model (by validation accuracy) the candidate, and production if the
-    evidence says so; a smoke run, or a champion of another source, never changes production."""
+    evidence, on the test images neither it nor the champion has seen, says so; a smoke run, a
+    champion of another source, or data that drifted past the rules' gate since the champion's
+    dataset, never changes production."""
     logger = get_run_logger()
     root = store.root
     challenger_id = max(candidates, key=lambda c: c.validation_accuracy).model_id
@@ -152,7 +158,10 @@ def promote_best(store: Store, dataset_version: str, candidates: list[Evaluation
         for _ in range(PROMOTE_ATTEMPTS):
             champion_id, revision = registry.alias("production")
             champion = _champion(root, registry, challenger, champion_id, dataset_version, smoke)
-            decision = decide(challenger, champion, floor=floor, alpha=alpha, smoke=smoke)
+            scored = champion is not None and champion.correct is not None and champion is not challenger
+            unseen = unseen_test_images(root, dataset_version, [challenger_id, champion.model_id]) if scored else None
+            hold = drift_hold(root, champion.model_id, dataset_version, rules.hold_on_drift_auc) if scored else None
+            decision = decide(challenger, champion, rules, smoke=smoke, unseen=unseen, hold=hold)
             if registry.record_promotion(asdict(decision), revision, flow_run_id):
                 break
             logger.warning("production changed while deciding (another run promoted); deciding again")
@@ -179,6 +188,45 @@ def _champion(root: StorageRoot, registry: Registry, challenger: Contender, cham
         return Contender(champion_id, lineage)
     ensure_evaluated(root, registry, model_store.read_record(root, champion_id), dataset_version)
     return _contender(root, registry, champion_id, dataset_version)
+
+
+def unseen_test_images(root: StorageRoot, dataset_version: str, model_ids: list[str]) -> Unseen:
+    """The images of a dataset version's test split that none of ``model_ids`` trained or was
+    validated on, compared by their pixels (the models' own datasets may be older versions, with
+    other splits, even of an earlier release's format)."""
+    test = dataset_store.read_split(root, dataset_version, "test")
+    seen = []
+    for model_id in model_ids:
+        version, splits = seen_splits(model_store.read_record(root, model_id))
+        try:
+            seen += [row_hashes(dataset_store.read_split(root, version, split, outdated_ok=True).images)
+                     for split in splits]
+        except dataset_store.DatasetNotFound:
+            return Unseen.unknown(len(test), f"dataset {version}, which {model_id} learned from, is no longer in "
+                                  f"{root.url}")
+        except dataset_store.DatasetDamaged as error:
+            return Unseen.unknown(len(test), f"dataset {version}, which {model_id} learned from, is damaged: "
+                                  f"{error.problem}")
+    return Unseen.of(test.sample_ids, row_hashes(test.images), seen)
+
+
+def drift_hold(root: StorageRoot, champion_id: str, dataset_version: str, max_auc: float | None) -> str | None:
+    """Why the drift gate holds a promotion (None: it does not): the images this dataset version
+    holds beyond the one production learned from are distinguishable from that one's (a domain
+    classifier's ROC AUC above ``max_auc``). Measured against production's data, not the previous
+    night's, so that drift a gate held stays held until a person promotes."""
+    if max_auc is None:
+        return None
+    learned, _ = seen_splits(model_store.read_record(root, champion_id))
+    if learned == dataset_version:
+        return None
+    try:
+        before = [dataset_store.read_split(root, learned, split, outdated_ok=True) for split in SPLITS]
+    except (dataset_store.DatasetNotFound, dataset_store.DatasetDamaged) as error:
+        return f"the drift since production's dataset {learned} cannot be measured ({error})"
+    now = [dataset_store.read_split(root, dataset_version, split) for split in SPLITS]
+    class_names = dataset_store.read_manifest(root, dataset_version)["class_names"]
+    return data_changes(learned, before, now, class_names).hold(max_auc)
 
 
 def _contender(root: StorageRoot, registry: Registry, model_id: str, dataset_version: str) -> Contender:

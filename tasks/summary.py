@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from mnist_pipeline.tasks.artifacts import artifact_key
 from mnist_pipeline.tasks.core.results import PipelineOutcome
-from mnist_pipeline.tasks.core.tables import leaderboard
+from mnist_pipeline.tasks.core.tables import changes_table, leaderboard
 from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
 
 
@@ -45,6 +45,8 @@ def run_summary(result: PipelineOutcome, subflow_runs: dict[str, str | None]) ->
         "| stage | what it produced | artifacts | subflow run |", "| --- | --- | --- | --- |",
         f"| ingestion | dataset `{version}` ({'already published' if result.dataset_reused else 'published'}) "
         f"| {_artifact('dataset-validation')} | {_run(subflow_runs.get('ingest'))} |",
+        f"| new data | {result.changes.describe() if result.changes else 'the first version of this problem'} "
+        f"| {_artifact('eda-report')} | - |",
         f"| EDA report | `{result.eda_report}` | {_artifact('eda-report')}, {_artifact('eda-report-html')} "
         f"| {_run(subflow_runs.get('eda'))} |",
         f"| training | {len(training.trained)} model(s), {len(training.failed)} failed "
@@ -53,6 +55,8 @@ def run_summary(result: PipelineOutcome, subflow_runs: dict[str, str | None]) ->
         f"| promotion | {decision} | {_artifact('promotion-decision')}, {_artifact('registry-report')} | - |",
         *([f"| MLflow mirror | {result.mirror.describe()} | - | - |"] if result.mirror.enabled else []),
         "", "## Models", "", models.with_column("evaluation", links).markdown(),
+        *(["## What changed since the previous version", "", changes_table(result.changes).markdown()]
+          if result.changes and result.changes.rows_added else []),
     ]
     text = "\n".join(lines)
     create_markdown_artifact(key=artifact_key("train-all-summary"), markdown=text,

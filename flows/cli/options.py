@@ -117,18 +117,19 @@ MLFLOW = Option("--mlflow", "mlflow_uri", "Located", "MLflow tracking server to 
 FORCE = Option("--force", "force", "Redoable", "redo every step even when its result is stored (decode, validate, "
                "draw, train, evaluate)", const=True)
 SOURCE = Option("--source", "source", "SourceTarget", "mnist (download), fashion-mnist, mnist-sample (offline, "
-                "5,000 digits), idx:DIR (four local IDX files) or csv:PATH (Kaggle train.csv)")
+                "5,000 digits), idx:DIR (four local IDX files), csv:PATH (Kaggle train.csv), batches:DIR (a folder "
+                "labelled batches accumulate in) or BASE+batches:DIR (batches added to a published dataset)")
 
 # How a source becomes a dataset version (IngestSettings: `mnist ingest`'s settings, train-all's ingest).
 INGEST = (
     Option("--class-names", "class_names", "IngestSettings", "your own IDX/CSV data's ten class names, labels 0..9 "
            "in order (or a classes.txt beside the data, one per line); published datasets keep their own",
            type=_class_names, metavar="A,B,..."),
-    Option("--seed", "seed", "IngestSettings", "seed of the validation/test split", type=int),
+    Option("--seed", "seed", "IngestSettings", "key of the hash that draws each image's split", type=int),
     Option("--validation-fraction", "validation_fraction", "IngestSettings",
            "share of train held out for validation", type=float),
-    Option("--test-fraction", "test_fraction", "IngestSettings", "test share carved from sources without one",
-           type=float),
+    Option("--test-fraction", "test_fraction", "IngestSettings", "test share drawn from images without a published "
+           "split", type=float),
     Option("--mirror", "mirrors", "IngestSettings", "a mirror to try before the built-in ones (repeatable)",
            metavar="URL", repeat=True),
     Option("--max-images-per-split", "max_images_per_split", "IngestSettings", "refuse sources with more images "

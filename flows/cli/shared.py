@@ -36,6 +36,9 @@ def dataset_summary(manifest: dict, detailed: bool = False) -> str:
         f"  duplicates: {manifest['duplicates']['test_in_train_or_validation']} test images "
         "also in train/validation",
     ]
+    for part in manifest.get("parts", []):  # a batch source: its published dataset and each batch
+        left_out = f" ({part['duplicates_left_out']:,} copies of earlier images left out)" if part["duplicates_left_out"] else ""
+        lines.append(f"  part:       {part['name']}: {part['rows']:,} rows{left_out}")
     if detailed:
         lines.append(f"  created:    {manifest['created_at']} by {manifest['code_version']}")
         lines.append("  classes (train counts):")

@@ -42,6 +42,8 @@ def _train_all(args: argparse.Namespace) -> int:
     print(f"dataset {result.dataset_version}")
     print(dataset_summary(datasets.read_manifest(config.store().root, result.dataset_version)))
     print(f"  EDA report: {result.eda_report}")
+    if result.changes:
+        print(f"  new data:   {result.changes.describe()}")
     print("  models (by validation accuracy):")
     training = result.training
     board = leaderboard(training.trained, training.failed, training.left_out, result.evaluations)

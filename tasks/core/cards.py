@@ -22,7 +22,13 @@ def decision_markdown(decision: Decision) -> str:
         f"| model | {d.challenger} | {d.champion or '(none)'} |",
         f"| problem (source and classes) | {shown(d.challenger_lineage)} | {shown(d.champion_lineage)} |",
         f"| test accuracy on {d.dataset_version} | {accuracy(d.challenger_accuracy)} | {accuracy(d.champion_accuracy)} |",
+        *([f"| accuracy on the {d.compared_images:,} test images neither model saw | "
+           f"{accuracy(d.challenger_accuracy_compared)} | {accuracy(d.champion_accuracy_compared)} |"]
+          if d.compared_images is not None else []),
         f"| images only this model got right | {shown(d.challenger_only_correct)} | {shown(d.champion_only_correct)} |",
+        *(["", f"Compared on {d.compared_images:,} test images; {d.excluded_images:,} left out because one of the "
+           "models trained or was validated on them (an earlier dataset version's splits)."]
+          if d.excluded_images else []),
         "", f"McNemar exact p-value: {p_value_text(d.p_value)} (significance level {d.alpha}); accuracy floor {d.floor}."
         + (" A smoke run: its best model becomes the candidate, never production." if d.smoke else ""),
     ]) + "\n"

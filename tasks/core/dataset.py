@@ -8,15 +8,23 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mnist_pipeline.tasks.core.digits import SPLITS, Digits
+from mnist_pipeline.tasks.core.digits import SPLITS, Digits, concat
 
 if TYPE_CHECKING:  # pandas (and with it pyarrow) only where a frame is built: configs import this module
     import pandas as pd
 
 # Bumped whenever the published layout or the split procedure changes, so that a new code
 # version never reuses a dataset version made by the old one. 2: the version hashes what the
-# data means (known dataset, class names) besides its content.
-DATASET_FORMAT_VERSION = 2
+# data means (known dataset, class names) besides its content. 3: each image's split follows
+# from its content (a keyed hash of its pixels), not from its position or the number of rows.
+DATASET_FORMAT_VERSION = 3
+# What changed at each format, for the error that refuses an older version's data.
+FORMAT_CHANGES = {
+    2: "its version did not record what the data means: its class names ({class_names}) are those of "
+       "whichever source first ingested these files",
+    3: "its splits were drawn from row positions, so an image could move from train to test when the data "
+       "grew",
+}
 # Rows a whole-split check (hashes, blank images) handles at a time: its temporaries stay small.
 CHUNK_ROWS = 8192
 PIXEL_COUNT_ROWS = 2048
@@ -56,26 +64,62 @@ def stratified_sample(digits: Digits, rows: int | None, seed: int) -> Digits:
     return digits.take(stratified_holdout(digits.labels, rows / len(digits), seed))
 
 
+def canonical_pixels(images: np.ndarray) -> np.ndarray:
+    """``(n, pixels)`` uint8 rows of ``images`` whatever the container decoded them as (a CSV's int64,
+    an IDX file's uint8): the same picture gives the same bytes. Values that are not pixels (NaN,
+    -1, 256, 3.5) are clipped here only so that every row has bytes; validation refuses them."""
+    flat = images.reshape(len(images), int(np.prod(images.shape[1:], dtype=np.int64)))
+    if flat.dtype != np.uint8:
+        flat = np.clip(np.nan_to_num(flat, nan=0.0), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(flat)
+
+
+def split_draws(images: np.ndarray, seed: int) -> np.ndarray:
+    """Per image, a number in [0, 1) that depends on its pixels and the seed only: the first 53
+    bits of a keyed BLAKE2b hash of the pixel bytes, the seed being the key. Its split follows
+    from comparing it with the split fractions, so an image lands in the same split in every
+    version of a growing dataset, and exact duplicates always share one."""
+    key = int(seed).to_bytes(16, "little", signed=True)
+    digests = b"".join(hashlib.blake2b(row, digest_size=8, key=key, person=b"mnist-split").digest()
+                       for row in canonical_pixels(images))
+    return (np.frombuffer(digests, dtype="<u8") >> np.uint64(11)) / float(2**53)
+
+
 def split_source(
     official: dict[str, Digits], validation_fraction: float, test_fraction: float, seed: int
 ) -> dict[str, Digits]:
-    """Train / validation / test splits.
+    """Train / validation / test splits, each image's split decided by its content (see
+    :func:`split_draws`), never by its position or the number of rows.
 
-    The official test split is kept as it is. A source without one (a CSV) gets a stratified
-    seeded test split first. The validation split is then carved from train the same way.
+    ``official`` holds the source's published splits: ``train`` and, where the source has one,
+    ``test``, kept as it is; and optionally ``added``, labelled images added on top of a published
+    dataset (batches). An image without a published split (a CSV's, an added one) goes to test
+    when its draw is below ``test_fraction``, to validation when it is in the next
+    ``validation_fraction`` of what test leaves, else to train; an image of a published train
+    split goes to validation when its draw is below ``validation_fraction``. The thresholds
+    depend on the fractions alone, so a grown dataset keeps every image where it was.
     """
-    train = official["train"]
-    if "test" in official:
-        test = official["test"]
-    else:
-        test_rows = stratified_holdout(train.labels, test_fraction, seed)
-        test = train.take(test_rows)
-        train = train.take(np.setdiff1d(np.arange(len(train)), test_rows))
-    # A different seed stream for the second holdout keeps it independent of the first.
-    validation_rows = stratified_holdout(train.labels, validation_fraction, seed + 1)
-    validation = train.take(validation_rows)
-    train = train.take(np.setdiff1d(np.arange(len(train)), validation_rows))
-    return {"train": train, "validation": validation, "test": test}
+    for name, fraction in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 < fraction < 1.0:
+            raise ValueError(f"{name} must be between 0 and 1, got {fraction}")
+    published_test = "test" in official
+    tests = [official["test"]] if published_test else []
+    trains, validations = [], []
+    for name in ("train", "added"):
+        if name not in official:
+            continue
+        digits, draws = official[name], split_draws(official[name].images, seed)
+        if name == "train" and published_test:  # no test image from a published train split
+            in_validation = draws < validation_fraction
+            validations.append(digits.take(np.flatnonzero(in_validation)))
+            trains.append(digits.take(np.flatnonzero(~in_validation)))
+            continue
+        in_test = draws < test_fraction
+        in_validation = ~in_test & (draws < test_fraction + validation_fraction * (1 - test_fraction))
+        tests.append(digits.take(np.flatnonzero(in_test)))
+        validations.append(digits.take(np.flatnonzero(in_validation)))
+        trains.append(digits.take(np.flatnonzero(~in_test & ~in_validation)))
+    return {"train": concat(trains), "validation": concat(validations), "test": concat(tests)}
 
 
 def to_uint8(digits: Digits) -> Digits:
@@ -226,18 +270,24 @@ def count_duplicates(splits: dict[str, Digits], groups: list[DuplicateGroup] | N
 def split_summary(
     splits: dict[str, Digits], source_rows: dict[str, int], duplicates: dict[str, int]
 ) -> "pd.DataFrame":
-    """A one-row frame of dataset-level figures that validation checks against bounds."""
+    """A one-row frame of dataset-level figures that validation checks against bounds: per split
+    and for the whole dataset (``all``) the class shares, and per split how far its shares are
+    from the whole's (``class_share_gap``: splits drawn by content are not exactly stratified)."""
     import pandas as pd
 
     row: dict[str, float] = {}
+    counts = {name: np.array(list(splits[name].class_counts().values())) for name in SPLITS}
+    total = sum(counts.values())
+    whole = total / max(total.sum(), 1)
+    row["class_share_min_all"], row["class_share_max_all"] = float(whole.min()), float(whole.max())
     for name in SPLITS:
         digits = splits[name]
-        counts = np.array(list(digits.class_counts().values()))
-        shares = counts / max(len(digits), 1)
+        shares = counts[name] / max(len(digits), 1)
         row[f"rows_{name}"] = len(digits)
-        row[f"classes_present_{name}"] = int((counts > 0).sum())
+        row[f"classes_present_{name}"] = int((counts[name] > 0).sum())
         row[f"class_share_min_{name}"] = float(shares.min())
         row[f"class_share_max_{name}"] = float(shares.max())
+        row[f"class_share_gap_{name}"] = float(np.abs(shares - whole).max())
         rows = max(len(digits), 1)
         row[f"blank_share_{name}"] = blank_count(digits.images) / rows
         row[f"duplicate_share_{name}"] = duplicates[f"within_{name}"] / rows
@@ -298,6 +348,7 @@ def build_manifest(
     schema: dict,
     validation: dict,
     duplicates: dict[str, int],
+    parts: list[dict] | None,
     created_at: str,
     code_version: str,
     library_versions: dict[str, str],
@@ -320,6 +371,9 @@ def build_manifest(
         "schema": schema,
         "validation": validation,
         "duplicates": duplicates,
+        # A batch source's parts, in order: its published dataset (if any) and each batch, with
+        # their files' checksums, rows, first sample id and the copies of earlier images left out.
+        **({"parts": parts} if parts is not None else {}),
         "code_version": code_version,
         "library_versions": library_versions,
     }

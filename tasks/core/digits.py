@@ -48,3 +48,12 @@ def concat(parts: list[Digits]) -> Digits:
         np.concatenate([p.labels for p in parts]),
         np.concatenate([p.sample_ids for p in parts]),
     )
+
+
+def rows_of(parts: list[Digits], rows: np.ndarray) -> Digits:
+    """Rows ``rows`` (in that order) of ``parts`` taken as one sequence, without concatenating
+    the parts (that would copy every image)."""
+    starts = np.cumsum([0, *(len(p) for p in parts)])
+    owner = np.searchsorted(starts, rows, side="right") - 1
+    grouped = concat([part.take(rows[owner == i] - starts[i]) for i, part in enumerate(parts)])
+    return grouped.take(np.argsort(np.argsort(owner, kind="stable"), kind="stable"))

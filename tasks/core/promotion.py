@@ -5,11 +5,16 @@ The challenger (the run's best model by validation accuracy) is promoted when
 (b) its test accuracy reaches the floor,
 (c) there is no champion, or the champion solves the same problem (same source and class names;
     a newer version of the same source is fine) and the challenger is more accurate on the same
-    test split, with McNemar's exact test finding the difference significant at level ``alpha``.
+    test split, with McNemar's exact test finding the difference significant at level ``alpha``,
+(d) and no gate holds it (the data drifted further than a configured threshold).
+The comparison counts only the test images that neither model trained or was validated on
+(:class:`Unseen`): a champion of an earlier dataset version may have trained on images that are
+in this version's test split, and would be judged on its homework. When too few images are left
+(or nobody can tell which images a model saw), nothing is compared and the champion stays.
 A tie, a better score that chance explains, or a champion of another problem keeps the champion.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -48,6 +53,36 @@ class Contender:
 
 
 @dataclass(frozen=True)
+class PromotionRules:
+    """The promotion settings of a run (see ``flows/config.py:PromotionSettings``)."""
+
+    floor: float  # the challenger's test accuracy must reach it
+    alpha: float  # McNemar's significance level
+    min_unseen_images: int = 1  # test images neither model has seen, at least, to compare them at all
+    hold_on_drift_auc: float | None = None  # hold while the new images are this distinguishable (None: never)
+
+
+@dataclass(frozen=True)
+class Unseen:
+    """The test images that neither model trained or was validated on (by their pixels), out of
+    the ``total`` of the test split; or why that cannot be told (``missing``: nothing is compared)."""
+
+    sample_ids: np.ndarray
+    total: int
+    missing: str | None = None
+
+    @classmethod
+    def of(cls, test_ids: np.ndarray, test_hashes: np.ndarray, seen_hashes: list[np.ndarray]) -> "Unseen":
+        """From a hash of each test image's pixels and those of every image either model has seen."""
+        seen = np.concatenate(seen_hashes) if seen_hashes else np.empty(0, np.uint64)
+        return cls(np.sort(test_ids[~np.isin(test_hashes, seen)]), len(test_ids))
+
+    @classmethod
+    def unknown(cls, total: int, why: str) -> "Unseen":
+        return cls(np.empty(0, np.int64), total, why)
+
+
+@dataclass(frozen=True)
 class Decision:
     promote: bool
     reason: str
@@ -65,6 +100,12 @@ class Decision:
     smoke: bool = False
     challenger_lineage: str | None = None
     champion_lineage: str | None = None
+    # The test images the comparison counted (seen by neither model) and those it left out; and
+    # both models' accuracy on the counted ones. None: no comparison was made.
+    compared_images: int | None = None
+    excluded_images: int | None = None
+    challenger_accuracy_compared: float | None = None
+    champion_accuracy_compared: float | None = None
 
     @property
     def verdict(self) -> str:
@@ -90,9 +131,26 @@ def needs_comparison(challenger: Contender, champion_id: str | None, champion_li
             and champion_lineage.same_problem(challenger.lineage))
 
 
-def decide(challenger: Contender, champion: Contender | None, *, floor: float, alpha: float,
-           smoke: bool = False) -> Decision:
+def decide(challenger: Contender, champion: Contender | None, rules: PromotionRules, *, smoke: bool = False,
+           unseen: Unseen | None = None, hold: str | None = None) -> Decision:
+    """The decision (see the module docstring). ``unseen``: the test images neither model has seen
+    (None: all of them); fewer than ``rules.min_unseen_images`` of them and nothing is compared.
+    ``hold``: why a gate holds any promotion (None: none does)."""
+    decision = _decide(challenger, champion, rules, smoke, unseen)
+    if decision.promote and hold:
+        return replace(decision, promote=False, reason=f"held: {hold}; otherwise the challenger would have been "
+                       f"promoted ({decision.reason}); {_by_hand(challenger)}")
+    return decision
+
+
+def _by_hand(challenger: Contender) -> str:
+    return f"`mnist models promote {challenger.model_id}` promotes it by hand"
+
+
+def _decide(challenger: Contender, champion: Contender | None, rules: PromotionRules, smoke: bool,
+            unseen: Unseen | None) -> Decision:
     assert challenger.accuracy is not None and challenger.dataset_version is not None
+    floor, alpha, min_images = rules.floor, rules.alpha, rules.min_unseen_images
     common = dict(
         challenger=challenger.model_id, champion=champion.model_id if champion else None,
         challenger_accuracy=challenger.accuracy, champion_accuracy=champion.accuracy if champion else None,
@@ -122,17 +180,31 @@ def decide(challenger: Contender, champion: Contender | None, *, floor: float, a
             f"champion {champion.model_id} was scored on dataset {champion.dataset_version}, the "
             f"challenger on {challenger.dataset_version}: evaluate both on the same test split first"
         )
-    b = int((challenger.correct & ~champion.correct).sum())
-    c = int((~challenger.correct & champion.correct).sum())
+    counted = np.ones(len(challenger.sample_ids), bool) if unseen is None else \
+        np.isin(challenger.sample_ids, unseen.sample_ids)
+    by_hand = f"production stays; {_by_hand(challenger)}"
+    if unseen is not None and unseen.missing:
+        return Decision(False, f"cannot tell which test images the models have seen ({unseen.missing}), so they "
+                        f"are not compared: {by_hand}", **unscored, **common)
+    excluded = dict(compared_images=int(counted.sum()), excluded_images=int((~counted).sum()))
+    if counted.sum() < min_images:
+        return Decision(False, f"only {counted.sum():,} of the {len(counted):,} test images were seen by neither "
+                        f"model in training or validation (at least {min_images:,} are needed to compare them): "
+                        f"{by_hand}", **unscored, **common, **excluded)
+    both = dict(**excluded, challenger_accuracy_compared=float(challenger.correct[counted].mean()),
+                champion_accuracy_compared=float(champion.correct[counted].mean()))
+    b = int((challenger.correct & ~champion.correct & counted).sum())
+    c = int((~challenger.correct & champion.correct & counted).sum())
     p = mcnemar_exact(b, c)
-    evidence = dict(challenger_only_correct=b, champion_only_correct=c, p_value=p)
+    evidence = dict(challenger_only_correct=b, champion_only_correct=c, p_value=p, **both)
+    on = "" if not excluded["excluded_images"] else f" on the {excluded['compared_images']:,} test images neither saw"
     if b <= c:
         verdict = "ties with" if b == c else "is less accurate than"
-        return Decision(False, f"challenger {verdict} the champion ({b} vs {c} discordant images)", **evidence, **common)
+        return Decision(False, f"challenger {verdict} the champion{on} ({b} vs {c} discordant images)", **evidence, **common)
     if p >= alpha:
-        return Decision(False, f"challenger is more accurate but not significantly (McNemar p = {p_value_text(p)} "
+        return Decision(False, f"challenger is more accurate{on} but not significantly (McNemar p = {p_value_text(p)} "
                         f">= {alpha})", **evidence, **common)
-    return Decision(True, f"challenger is significantly more accurate (McNemar p = {p_value_text(p)} < {alpha})",
+    return Decision(True, f"challenger is significantly more accurate{on} (McNemar p = {p_value_text(p)} < {alpha})",
                     **evidence, **common)
 
 

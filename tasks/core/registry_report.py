@@ -21,11 +21,9 @@ class RegistryReport:
 def build_registry_report(versions: Sequence[RegisteredModel], history: Sequence[AliasChange],
                           location: str) -> RegistryReport:
     """``versions`` as ``Registry.list_versions`` gives them, ``history`` as ``Registry.history``."""
-    by_id = {v.model_id: v for v in versions}
     version_table = versions_table(sorted(versions, key=lambda v: v.registered_at, reverse=True))
-    production = [h for h in history if h.alias == "production"]
-    points = [(h.changed_at, by_id[h.to_model]) for h in production if h.to_model in by_id]
-    figure = _production_figure(points) if points else None
+    points = production_points(versions, history)
+    figure = figure_png(production_figure(points)) if points else None
     history_table = Table(tuple({"when (UTC)": h.changed_at[:19].replace("T", " "), "alias": h.alias,
                                  "from": h.from_model or "(none)", "to": h.to_model, "how": h.action,
                                  "why": h.reason} for h in reversed(history)))
@@ -36,8 +34,9 @@ def build_registry_report(versions: Sequence[RegisteredModel], history: Sequence
     html_body = [
         f"<p>{heading}</p>",
         "<section id='production-over-time'><h2>Production's test accuracy over time</h2>"
-        + (html_figure("Production over time", figure, "Each step is a promotion (or rollback); the accuracy is "
-                       "the model's on the test split of the dataset it was trained on.")
+        + (html_figure("Production over time", figure, "A point per move of production (a promotion, a rollback "
+                       "or a move by hand): the model's accuracy on the test split of the dataset it was trained on, "
+                       "and that split's size (n).")
            if figure else "<p class='none'>No model has been promoted yet.</p>") + "</section>",
         "<section id='versions'><h2>Model versions</h2>" + version_table.html() + "</section>",
         "<section id='alias-history'><h2>Alias history</h2>" + history_table.html() + "</section>",
@@ -63,20 +62,65 @@ def versions_table(versions: Sequence[RegisteredModel]) -> Table:
     } for v in versions), numeric=("validation", "test accuracy by dataset"))
 
 
-def _production_figure(points: list[tuple[str, RegisteredModel]]) -> bytes:
+@dataclass(frozen=True)
+class ProductionPoint:
+    """One move of production: when, to which model, how, and that model's test accuracy on its
+    own dataset's test split (None: not evaluated) and the size of that split."""
+
+    when: datetime.datetime
+    model_id: str
+    family: str
+    action: str  # promote, rollback or manual
+    accuracy: float | None
+    test_images: int | None
+
+
+def production_points(versions: Sequence[RegisteredModel], history: Sequence[AliasChange]) -> list[ProductionPoint]:
+    """Production's story, one point per move, oldest first."""
+    by_id = {v.model_id: v for v in versions}
+    return [ProductionPoint(datetime.datetime.fromisoformat(h.changed_at), h.to_model, by_id[h.to_model].family,
+                            h.action, by_id[h.to_model].test_accuracy, by_id[h.to_model].metrics.get("images"))
+            for h in history if h.alias == "production" and h.to_model in by_id]
+
+
+# How each kind of move is drawn.
+MARKERS = {"promote": ("o", "promotion"), "rollback": ("v", "rollback"), "manual": ("s", "moved by hand")}
+
+
+def production_figure(points: list[ProductionPoint]):
+    """Production's test accuracy over the nights: a step line through a point per move (its
+    marker says how production moved; the label names the family and the test split's size),
+    dates on the time axis (at least a day around the moves), accuracy up to 1."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    times = [datetime.datetime.fromisoformat(when) for when, _ in points]
-    accuracies = [model.test_accuracy if model.test_accuracy is not None else float("nan") for _, model in points]
+    times = [p.when for p in points]
+    accuracies = [p.accuracy if p.accuracy is not None else float("nan") for p in points]
     now = datetime.datetime.now(datetime.timezone.utc)
     figure, axes = plt.subplots(figsize=(8, 3.5), layout="constrained")
-    axes.step(times + [max(now, times[-1])], accuracies + accuracies[-1:], where="post", color="#4C72B0")
-    axes.plot(times, accuracies, "o", color="#4C72B0")
-    for when, accuracy, (_, model) in zip(times, accuracies, points):
-        axes.annotate(model.family, (when, accuracy), textcoords="offset points", xytext=(4, 6), fontsize=8)
-    axes.set(title="Production model: test accuracy on its dataset", xlabel="time (UTC)", ylabel="test accuracy")
-    figure.autofmt_xdate()
-    return figure_png(figure)
+    axes.step(times + [max(now, times[-1])], accuracies + accuracies[-1:], where="post", color="#4C72B0", zorder=1)
+    for action, (marker, label) in MARKERS.items():
+        chosen = [(p.when, a) for p, a in zip(points, accuracies) if p.action == action]
+        if chosen:
+            axes.scatter(*zip(*chosen), marker=marker, s=40, color="#4C72B0", label=label, zorder=2)
+    for point, accuracy in zip(points, accuracies):
+        size = "" if point.test_images is None else f"\nn={point.test_images:,}"
+        axes.annotate(f"{point.family}{size}", (point.when, accuracy), textcoords="offset points", xytext=(4, 6),
+                      fontsize=7)
+    # A lone promotion would otherwise span microseconds (ticks like 53:56.490000): show days.
+    start, end = min(times), max(max(times), now)
+    margin = max((end - start) * 0.05, datetime.timedelta(hours=12))
+    axes.set_xlim(start - margin, end + margin)
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    known = [a for a in accuracies if a == a]
+    bottom = min(known) if known else 0.0
+    axes.set_ylim(max(0.0, bottom - max(0.02, (1 - bottom) * 0.5)), 1.0)
+    axes.set(title="Production model: test accuracy on its dataset's test split", xlabel="date (UTC)",
+             ylabel="test accuracy")
+    axes.legend(loc="lower right", fontsize=8)
+    return figure

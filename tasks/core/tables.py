@@ -8,7 +8,8 @@ artifact, the run summary and ``mnist train-all`` each pick the columns they sho
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from mnist_pipeline.tasks.core.pages import html_table, markdown_table
+from mnist_pipeline.tasks.core.eda.changes import DataChanges
+from mnist_pipeline.tasks.core.pages import class_label, html_table, markdown_table
 from mnist_pipeline.tasks.core.results import Evaluation, LeftOut, TrainedModel
 
 MISSING = "-"
@@ -100,3 +101,14 @@ def _rounded(value: float | None, digits: int = 4):
     if value is None:
         return MISSING
     return int(round(value)) if digits == 0 else round(value, digits)
+
+
+def changes_table(changes: DataChanges) -> Table:
+    """Per class: the images a version added since the previous one, and the class's share of all
+    images before and now (the EDA report and the run summary show it)."""
+    return Table(tuple({"class": class_label(label, changes.class_names[label]), "added": f"{changes.added[label]:,}",
+                        "share before": f"{changes.previous_shares[label]:.3f}",
+                        "share now": f"{changes.current_shares[label]:.3f}",
+                        "change (pp)": f"{changes.share_change[label] * 100:+.2f}"}
+                       for label in range(len(changes.added))),
+                 numeric=("added", "share before", "share now", "change (pp)"))

@@ -30,6 +30,17 @@ WIDE_FAMILIES = ("cnn",)
 BUDGET_PLANNED_FAMILIES = ("svm",)
 
 
+# The splits a model learns from: it trains on one and chooses (its step, its temperature) on the other.
+SEEN_SPLITS = ("train", "validation")
+
+
+def seen_splits(record: dict) -> tuple[str, tuple[str, ...]]:
+    """The dataset version and the splits whose images a model has seen (records written before
+    this was recorded saw the same: their dataset version's train and validation splits)."""
+    seen = record.get("seen") or {"dataset_version": record["dataset_version"], "splits": SEEN_SPLITS}
+    return seen["dataset_version"], tuple(seen["splits"])
+
+
 @dataclass(frozen=True)
 class Subset:
     """How many rows of train / validation a model sees; None means the whole split."""
@@ -109,6 +120,9 @@ def training_record(
         "smoke": subset.train_rows is not None,
         "subset": {"train_rows": subset.train_rows, "validation_rows": subset.validation_rows},
         "rows": rows,
+        # The images the model has seen: it trained and chose its step, temperature (and, for an
+        # ensemble, its weights) on these splits; promotion never compares it on any of them.
+        "seen": {"dataset_version": dataset_version, "splits": list(SEEN_SPLITS)},
         # How many rows a family that plans its own cost chose, and why (the SVM's RowPlan).
         "row_plan": asdict(report.row_plan) if report.row_plan else None,
         "validation_accuracy": report.validation_accuracy,

@@ -9,10 +9,14 @@ Both validate in well under a second on the full datasets.
 import functools
 import itertools
 import logging
-from dataclasses import dataclass
+import math
+import re
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
+from mnist_pipeline.tasks.core.batches import Part
 from mnist_pipeline.tasks.core.dataset import count_duplicates, image_profile, split_summary
 from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, NUM_CLASSES, SPLITS, Digits
 from mnist_pipeline.tasks.core.errors import ValidationFailed
@@ -37,17 +41,28 @@ class Bounds:
     max_duplicate_share: float = 0.01
 
 
+# A split drawn by content is a random sample of the whole dataset: its class shares stray from
+# the whole's by sampling noise, about sqrt(p (1 - p) / rows). The whole dataset must keep its
+# class shares within [min_class_share, max_class_share]; each split within those bounds widened
+# by this many such standard deviations (a split of data inside the bounds falls outside them
+# with a chance under 1 in 10,000 per class). So a small split is not refused for its luck, while
+# a split that lost a class, or a published test split that hoards one, still is.
+SHARE_NOISE_Z = 4.0
+
+
 @dataclass(frozen=True)
 class ValidationReport:
     success: bool
-    results: dict  # {"images": ..., "summary": ...}: GX results as JSON dicts
+    results: dict  # suite name -> GX result as a JSON dict: "images" (or one per part), "summary"
     data_docs: dict[str, str]  # page name -> Data Docs HTML
+    # The part of a batch source each per-part image suite checked (suite name -> part).
+    parts: dict[str, Part] = field(default_factory=dict)
 
-    def failures(self) -> list[str]:
+    def failures(self, suite: str | None = None) -> list[str]:
         return [
             describe_failure(result)
-            for suite in self.results.values()
-            for result in suite["results"]
+            for name, outcome in self.results.items() if suite is None or name == suite
+            for result in outcome["results"]
             if not result["success"]
         ]
 
@@ -74,17 +89,32 @@ def image_expectations() -> list:
     ]
 
 
-def summary_expectations(bounds: Bounds) -> list:
+def share_bounds(bounds: Bounds, rows: int | None = None) -> tuple[float, float]:
+    """The class shares a split of ``rows`` images may have (the whole dataset's: ``rows`` None)."""
+    def noise(share: float) -> float:
+        return 0.0 if rows is None else SHARE_NOISE_Z * math.sqrt(share * (1 - share) / max(rows, 1))
+
+    return (max(0.0, bounds.min_class_share - noise(bounds.min_class_share)),
+            min(1.0, bounds.max_class_share + noise(bounds.max_class_share)))
+
+
+def summary_expectations(bounds: Bounds, rows: dict[str, int]) -> list:
+    """The dataset-level expectations, for splits of ``rows`` images each."""
     import great_expectations.expectations as gxe
 
-    expectations = []
-    for split, rows in sorted(bounds.expected_source_rows.items()):
+    lowest, highest = share_bounds(bounds)
+    expectations = [
+        gxe.ExpectColumnValuesToBeBetween(column="class_share_min_all", min_value=lowest),
+        gxe.ExpectColumnValuesToBeBetween(column="class_share_max_all", max_value=highest),
+    ]
+    for split, expected in sorted(bounds.expected_source_rows.items()):
         expectations.append(
             gxe.ExpectColumnValuesToBeBetween(
-                column=f"source_rows_{split}", min_value=rows, max_value=rows
+                column=f"source_rows_{split}", min_value=expected, max_value=expected
             )
         )
     for split in SPLITS:
+        lowest, highest = share_bounds(bounds, rows[split])
         expectations += [
             gxe.ExpectColumnValuesToBeBetween(
                 column=f"rows_{split}", min_value=bounds.min_rows_per_split
@@ -92,12 +122,8 @@ def summary_expectations(bounds: Bounds) -> list:
             gxe.ExpectColumnValuesToBeBetween(
                 column=f"classes_present_{split}", min_value=NUM_CLASSES, max_value=NUM_CLASSES
             ),
-            gxe.ExpectColumnValuesToBeBetween(
-                column=f"class_share_min_{split}", min_value=bounds.min_class_share
-            ),
-            gxe.ExpectColumnValuesToBeBetween(
-                column=f"class_share_max_{split}", max_value=bounds.max_class_share
-            ),
+            gxe.ExpectColumnValuesToBeBetween(column=f"class_share_min_{split}", min_value=lowest),
+            gxe.ExpectColumnValuesToBeBetween(column=f"class_share_max_{split}", max_value=highest),
             gxe.ExpectColumnValuesToBeBetween(
                 column=f"blank_share_{split}", min_value=0, max_value=bounds.max_blank_share
             ),
@@ -113,35 +139,43 @@ def summary_expectations(bounds: Bounds) -> list:
     return expectations
 
 
-def validate(profile: pd.DataFrame, summary: pd.DataFrame, bounds: Bounds) -> ValidationReport:
-    """Run the suite on the two frames; never raises for failed expectations (see ``check``)."""
+def validate(profiles: dict[str, pd.DataFrame], summary: pd.DataFrame, bounds: Bounds,
+             parts: dict[str, Part] | None = None) -> ValidationReport:
+    """Run the image suite on each per-image profile (``profiles``: suite name -> frame; "images"
+    for a source checked whole, else one per part, named in ``parts``) and the summary suite on
+    the one-row summary; never raises for failed expectations (see ``check``)."""
+    rows = {split: int(summary[f"rows_{split}"].iloc[0]) for split in SPLITS}
+    suites = [(name, profile, image_expectations(), ["sample_id", "split"]) for name, profile in profiles.items()]
+    suites.append(("summary", summary, summary_expectations(bounds, rows), []))
+    results, docs = {}, {}
+    for name, frame, expectations, index_columns in suites:
+        result = _run_suite(name, frame, expectations, index_columns)
+        results[name] = result.to_json_dict()
+        docs[_page_name(name)] = render_data_docs(result)
+    success = all(r["success"] for r in results.values())
+    return ValidationReport(success, results, docs, dict(parts or {}))
+
+
+def _run_suite(name: str, frame: pd.DataFrame, expectations: list, index_columns: list[str]):
     import great_expectations as gx
     from great_expectations.core import ExpectationSuite
 
     context = _context()
     run = next(_RUNS)  # names are unique within the process-wide context
-    source = context.data_sources.add_pandas(f"ingest-{run}")
-    results, docs = {}, {}
-    for name, frame, expectations, index_columns in (
-        ("images", profile, image_expectations(), ["sample_id", "split"]),
-        ("summary", summary, summary_expectations(bounds), []),
-    ):
-        batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
-        # A suite built from a list: adding 784-odd expectations one by one is very slow.
-        suite = context.suites.add(ExpectationSuite(name=f"mnist-{name}-{run}", expectations=expectations))
-        definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"mnist-{name}-{run}", data=batch, suite=suite)
-        )
-        result_format = {"result_format": "SUMMARY", "partial_unexpected_count": 5}
-        if index_columns:
-            result_format["unexpected_index_column_names"] = index_columns
-        result = definition.run(
-            batch_parameters={"dataframe": frame}, result_format=result_format
-        )
-        results[name] = result.to_json_dict()
-        docs[name] = render_data_docs(result)
-    success = all(r["success"] for r in results.values())
-    return ValidationReport(success, results, docs)
+    batch = context.data_sources.add_pandas(f"ingest-{run}").add_dataframe_asset(name) \
+        .add_batch_definition_whole_dataframe(name)
+    # A suite built from a list: adding 784-odd expectations one by one is very slow.
+    suite = context.suites.add(ExpectationSuite(name=f"mnist-{run}", expectations=expectations))
+    definition = context.validation_definitions.add(gx.ValidationDefinition(name=f"mnist-{run}", data=batch, suite=suite))
+    result_format = {"result_format": "SUMMARY", "partial_unexpected_count": 5}
+    if index_columns:
+        result_format["unexpected_index_column_names"] = index_columns
+    return definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
+
+
+def _page_name(suite: str) -> str:
+    """The Data Docs page of a suite: ``images``, ``summary``, or ``images-<part>`` (safe as a file name)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", suite)
 
 
 _RUNS = itertools.count()
@@ -166,14 +200,27 @@ class CheckedSplits:
     report: ValidationReport
     summary: pd.DataFrame  # the one-row frame the summary suite checked
     duplicates: dict[str, int]  # dataset.count_duplicates: within each split, and test leaks
+    parts: tuple[Part, ...] = ()  # a batch source's parts (its published dataset, each batch)
 
 
-def check_splits(splits: dict[str, Digits], source_rows: dict[str, int], bounds: Bounds) -> CheckedSplits:
+def check_splits(splits: dict[str, Digits], source_rows: dict[str, int], bounds: Bounds,
+                 parts: tuple[Part, ...] = ()) -> CheckedSplits:
     """Run the whole suite on a decoded source's train / validation / test splits; never raises
-    (:func:`check` does, naming what failed)."""
+    (:func:`check` does, naming what failed). When a batch source's images fail, the image suite
+    runs again on each batch on its own, so that the error names the batches that fail and why
+    (on success, one run checks them all: a folder's nightly cost does not grow with its batches)."""
     duplicates = count_duplicates(splits)
     summary = split_summary(splits, source_rows, duplicates)
-    return CheckedSplits(validate(image_profile(splits), summary, bounds), summary, duplicates)
+    report = validate({"images": image_profile(splits)}, summary, bounds)
+    batches = [part for part in parts if part.batch and part.kept]
+    if report.results["images"]["success"] or not batches:
+        return CheckedSplits(report, summary, duplicates, parts)
+    owners = {f"images {part.name}": part for part in parts if part.kept}
+    by_part = validate({suite: image_profile({name: digits.take(np.flatnonzero(part.holds(digits.sample_ids)))
+                                              for name, digits in splits.items()})
+                        for suite, part in owners.items()}, summary, bounds, owners)
+    results = {**report.results, **{suite: by_part.results[suite] for suite in owners}}
+    return CheckedSplits(ValidationReport(False, results, report.data_docs, owners), summary, duplicates, parts)
 
 
 def splits_table(checked: CheckedSplits) -> Table:
@@ -182,9 +229,28 @@ def splits_table(checked: CheckedSplits) -> Table:
     return Table(tuple({"split": split, "rows": f"{int(row[f'rows_{split}']):,}",
                         "smallest class share": f"{row[f'class_share_min_{split}']:.3f}",
                         "largest class share": f"{row[f'class_share_max_{split}']:.3f}",
+                        "largest gap to the whole's shares": f"{row[f'class_share_gap_{split}']:.3f}",
                         "blank images": f"{row[f'blank_share_{split}']:.2%}",
                         "duplicates within": f"{duplicates[f'within_{split}']:,}"} for split in SPLITS),
-                 numeric=("rows", "smallest class share", "largest class share", "blank images", "duplicates within"))
+                 numeric=("rows", "smallest class share", "largest class share", "largest gap to the whole's shares",
+                          "blank images", "duplicates within"))
+
+
+def parts_table(checked: CheckedSplits) -> Table:
+    """Per part of a batch source: its rows, the copies of earlier parts' images it repeats (left
+    out), and whether its images passed."""
+    suites = {part.name: suite for suite, part in checked.report.parts.items()}
+
+    def outcome(part: Part) -> str:
+        if not part.kept:
+            return "-"  # nothing kept to check: every image repeats an earlier part's
+        if part.name not in suites:  # checked with the others, and they all passed
+            return "passed" if checked.report.results["images"]["success"] else "-"
+        return "FAILED" if checked.report.failures(suites[part.name]) else "passed"
+
+    return Table(tuple({"part": part.name, "rows": f"{part.rows:,}", "first sample id": f"{part.first_id:,}",
+                        "copies of earlier images (left out)": f"{part.duplicates:,}", "images checked": outcome(part)}
+                       for part in checked.parts), numeric=("rows", "first sample id", "copies of earlier images (left out)"))
 
 
 def markdown(source: str, checked: CheckedSplits) -> str:
@@ -192,6 +258,7 @@ def markdown(source: str, checked: CheckedSplits) -> str:
     lines = [
         f"# Dataset validation {'passed' if checked.report.success else 'FAILED'}", f"Source: `{source}`", "",
         splits_table(checked).markdown(),
+        *([parts_table(checked).markdown()] if len(checked.parts) > 1 else []),
         f"Test images with an exact copy in train or validation: {checked.duplicates['test_in_train_or_validation']:,}",
         "",
     ]
@@ -202,9 +269,20 @@ def markdown(source: str, checked: CheckedSplits) -> str:
 
 
 def check(report: ValidationReport, source: str) -> None:
-    """Raise :class:`ValidationFailed` naming every failed expectation and its offending values."""
+    """Raise :class:`ValidationFailed` naming every failed expectation and its offending values; a
+    batch that fails is named in one line with its reasons (it blocks the run, nothing is
+    published, and the batch stays where it is for a person to fix or remove)."""
     if report.success:
         return
+    failed = {part: report.failures(suite) for suite, part in report.parts.items() if report.failures(suite)}
+    if failed:
+        reasons = [f"{part.name} failed validation ({' | '.join(lines)}; its rows 1 to {part.rows:,} are sample ids "
+                   f"{part.first_id:,} to {part.first_id + part.rows - 1:,})" for part, lines in failed.items()]
+        if report.failures("summary"):
+            reasons.append(f"the whole dataset failed validation ({' | '.join(report.failures('summary'))})")
+        raise ValidationFailed(f"{'; '.join(reasons)}; nothing was published from {source}: fix or remove "
+                               f"{'that batch' if len(failed) == 1 else 'those batches'} and run again",
+                               report.results)
     failures = "\n".join(f"  - {line}" for line in report.failures())
     raise ValidationFailed(
         f"the data from {source} failed validation, so nothing was published:\n{failures}\n"

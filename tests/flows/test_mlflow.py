@@ -113,7 +113,7 @@ def test_a_smoke_run_its_models_and_their_aliases_show_in_mlflow(server, mirrore
         assert not any(p.endswith((".pkl", ".pickle")) or p.endswith("MLmodel") for p in artifacts)
     cnn = runs[result.training.trained["cnn"].model_id]
     curve = mirror.get_metric_history(cnn.info.run_id, "validation_accuracy")
-    assert [m.step for m in curve] == [15, 30]  # the validation curve, step by step
+    assert [m.step for m in curve] == [20, 40]  # the validation curve, step by step
     downloaded = mirror.download_artifacts(cnn.info.run_id, "model/model.json", str(tmp_path))
     assert Path(downloaded).read_bytes() == (StorageRoot(home).fs.cat_file(
         f"{home}/models/{cnn.data.tags['mnist.model_id']}/model.json"))

@@ -29,7 +29,8 @@ def fashion(tmp_path_factory, fashion_dir):
     """A storage root with a logistic regression of the full Fashion-MNIST in production, and
     the first 100 test images."""
     home = str(tmp_path_factory.mktemp("fashion-home"))
-    config = TrainAllConfig(home=home, source="fashion-mnist", train={"families": QUICK, "models": ["logreg"]})
+    config = TrainAllConfig(home=home, source="fashion-mnist", train={"families": QUICK, "models": ["logreg"]},
+                            promotion={"min_test_accuracy": 0.5})
     result = mnist(config)
     assert result.promotion.promote
     test = datasets.read_split(StorageRoot(home), result.dataset_version, "test")
@@ -124,7 +125,8 @@ def test_the_predict_flow_writes_class_names(fashion, tmp_path):
     datasets.write_split_file(StorageRoot(home), str(tmp_path / "batch.parquet"), test)
     predict(PredictConfig(home=home, inputs=[str(tmp_path / "batch.parquet")], output=str(tmp_path / "out.parquet")))
     table = pq.read_table(tmp_path / "out.parquet")
-    assert table.column_names == ["sample_id", "predicted", "label_name", "probability", "model_id", "probabilities"]
+    assert table.column_names == ["sample_id", "predicted", "label_name", "probability", "model_id", "probabilities",
+                                  "image"]
     names = table.column("label_name").to_pylist()
     assert names == [FASHION_MNIST.class_names[label] for label in table.column("predicted").to_pylist()]
 

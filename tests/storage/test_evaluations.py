@@ -55,15 +55,19 @@ def test_predictions_appear_whole_or_not_at_all(tmp_path):
     out = tmp_path / "out.parquet"
     columns = {"sample_id": np.arange(3), "predicted": np.array([1, 2, 3], np.uint8)}
     probabilities = np.full((3, 10), 0.1, np.float32)
+    images = make_digits(1).images[:3]
     with prediction_writer(str(out)) as write:
-        write(columns, probabilities)
-        write({k: v + 3 if k == "sample_id" else v for k, v in columns.items()}, probabilities)
+        write(columns, probabilities, images)
+        write({k: v + 3 if k == "sample_id" else v for k, v in columns.items()}, probabilities, images)
         assert not out.exists()  # only the temporary file, until the block ends
     table = pq.read_table(out)
     assert table.column("sample_id").to_pylist() == list(range(6)) and table.column("probabilities").type.list_size == 10
+    # the images scored, as this pipeline stores them: a corrected file is a batch of labelled data
+    assert table.schema.field("image").type == pa.binary(784)
+    assert table.column("image").to_pylist()[4] == images[1].tobytes()
     with pytest.raises(RuntimeError, match="scoring failed"):
         with prediction_writer(str(out)) as write:
-            write({k: v + 6 if k == "sample_id" else v for k, v in columns.items()}, probabilities)
+            write({k: v + 6 if k == "sample_id" else v for k, v in columns.items()}, probabilities, images)
             raise RuntimeError("scoring failed")
     assert pq.read_table(out).column("sample_id").to_pylist() == list(range(6))  # the old file, untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.parquet"]

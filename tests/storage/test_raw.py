@@ -39,3 +39,27 @@ def test_an_fsspec_url_works_as_root():
     root.write_bytes_atomic(root.join("a", "b.txt"), b"hello")
     assert root.read_bytes(root.join("a", "b.txt")) == b"hello"
     assert not root.is_local
+
+
+def test_a_folder_of_batches_is_listed_afresh_folders_marked_and_a_missing_one_named(tmp_path):
+    import fsspec
+
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    (folder / "b.csv").write_text("x")
+    (folder / "old").mkdir()
+    assert raw.list_folder(str(folder)) == ["b.csv", "old/"]
+    with pytest.raises(raw.InputError, match="does not exist; a batch source names the folder"):
+        raw.list_folder(str(tmp_path / "missing"))
+    with pytest.raises(raw.InputError, match="is a file"):
+        raw.list_folder(str(folder / "b.csv"))
+    # an object store's prefix exists once its first object does: until then it holds no batch
+    memory = fsspec.filesystem("memory")
+    try:
+        assert raw.list_folder("memory://batches-test/incoming") == []
+        memory.pipe("/batches-test/incoming/a.csv", b"x")
+        assert raw.list_folder("memory://batches-test/incoming") == ["a.csv"]
+        memory.pipe("/batches-test/incoming/c.parquet", b"y")  # a listing is never answered from a cache
+        assert raw.list_folder("memory://batches-test/incoming/") == ["a.csv", "c.parquet"]
+    finally:
+        memory.rm("/batches-test", recursive=True)

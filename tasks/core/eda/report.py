@@ -6,22 +6,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnist_pipeline.tasks.core.dataset import duplicate_groups
-from mnist_pipeline.tasks.core.digits import SPLITS, Digits, concat
+from mnist_pipeline.tasks.core.digits import SPLITS, Digits, rows_of
 from mnist_pipeline.tasks.core.eda import figures, stats
-from mnist_pipeline.tasks.core.pages import figure_png, html_page, png_data_uri
-from mnist_pipeline.tasks.core.tables import Table
+from mnist_pipeline.tasks.core.eda.changes import DataChanges, data_changes
+from mnist_pipeline.tasks.core.pages import figure_png, html_page, p_value_text, png_data_uri
+from mnist_pipeline.tasks.core.tables import Table, changes_table
 
 # Bumped when the report's content changes, so stored reports of older code are not reused.
-REPORT_FORMAT_VERSION = 1
+REPORT_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
 class Previous:
-    """The previous dataset version of the same source, for drift."""
+    """The previous dataset version of the same problem, for what changed since."""
 
     version: str
-    class_counts: dict[str, dict[str, int]]
-    train: Digits
+    splits: dict[str, Digits]
 
 
 @dataclass
@@ -29,6 +29,7 @@ class EdaReport:
     html: str
     figures: dict[str, bytes]  # name -> PNG
     key_numbers: dict[str, object]
+    changes: DataChanges | None  # against the previous version (None: there is none)
 
 
 def build_report(
@@ -56,15 +57,11 @@ def build_report(
         "projection": _projection(parts, class_names, projection_sample, seed),
         "duplicates": figures.duplicate_examples(_duplicate_examples(groups, splits), len(groups)),
     }
-    drift = None
+    changes = None
     if previous is not None:
-        drift = stats.drift(
-            previous.version,
-            stats.total_counts(manifest["class_counts"]),
-            stats.total_counts(previous.class_counts),
-            train.images.mean(axis=0),
-            previous.train.images.mean(axis=0),
-        )
+        changes = data_changes(previous.version, [previous.splits[s] for s in SPLITS], parts, class_names, seed=seed)
+        drift = stats.drift(previous.version, changes.share_change, train.images.mean(axis=0),
+                            previous.splits["train"].images.mean(axis=0))
         pngs["drift"] = figures.drift_figure(drift, class_names)
     pngs = {name: figure_png(figure) for name, figure in pngs.items()}
 
@@ -81,11 +78,23 @@ def build_report(
         "validation": "passed" if manifest["validation"]["success"] else "FAILED",
         "previous version": previous.version if previous else "none",
     }
-    if drift is not None:
-        key_numbers["largest class-share change (pp)"] = round(drift.max_share_change * 100, 2)
+    if changes is not None:
+        key_numbers.update(changes_key_numbers(changes))
         key_numbers["mean |mean-image difference|"] = round(drift.mean_abs_pixel_difference, 3)
-    page = render_html(version, key_numbers, pngs, drift is not None)
-    return EdaReport(page, pngs, key_numbers)
+    page = render_html(version, key_numbers, pngs, changes)
+    return EdaReport(page, pngs, key_numbers, changes)
+
+
+def changes_key_numbers(changes: DataChanges) -> dict[str, object]:
+    """What changed since the previous version, as key numbers."""
+    return {
+        "images added / removed since the previous version": f"{changes.rows_added:,} / {changes.removed:,}",
+        "largest class-share change (pp)": round(float(np.abs(changes.share_change).max()) * 100, 2),
+        "added images' class counts vs the previous version (chi-squared p)":
+            "-" if changes.chi2_p is None else p_value_text(changes.chi2_p),
+        "new vs earlier images (domain classifier ROC AUC)":
+            "-" if changes.domain_auc is None else f"{changes.domain_auc:.3f} ({changes.domain_images:,} images each)",
+    }
 
 
 def _projection(parts: list[Digits], class_names, sample: int, seed: int):
@@ -95,19 +104,11 @@ def _projection(parts: list[Digits], class_names, sample: int, seed: int):
     total = sum(len(p) for p in parts)
     rng = np.random.default_rng(seed)
     rows = rng.choice(total, size=min(sample, total), replace=False)
-    chosen = _rows_of(parts, rows)
+    chosen = rows_of(parts, rows)
     flat = chosen.images.reshape(len(rows), -1).astype(np.float32) / 255.0
     pca = PCA(n_components=2, svd_solver="randomized", random_state=seed)
     points = pca.fit_transform(flat)
     return figures.projection(points, chosen.labels, pca.explained_variance_ratio_, class_names)
-
-
-def _rows_of(parts: list[Digits], rows: np.ndarray) -> Digits:
-    """Rows ``rows`` (in that order) of the parts as if concatenated."""
-    starts = np.cumsum([0, *(len(p) for p in parts)])
-    owner = np.searchsorted(starts, rows, side="right") - 1
-    grouped = concat([part.take(rows[owner == i] - starts[i]) for i, part in enumerate(parts)])
-    return grouped.take(np.argsort(np.argsort(owner, kind="stable"), kind="stable"))
 
 
 def _duplicate_examples(groups, splits, limit: int = 6):
@@ -128,7 +129,9 @@ TITLES = {
     "ink-bbox": ("Ink and bounding box", "Total intensity and the size of the box around the non-zero pixels."),
     "projection": ("2-D projection", "PCA of a seeded sample, coloured by class."),
     "duplicates": ("Exact duplicates", "Byte-identical images within and across splits."),
-    "drift": ("Drift against the previous version", "Class shares and mean image compared with the previous version of the same source."),
+    "drift": ("What changed since the previous version", "Images added per class and the class shares (matched by "
+              "pixels against the previous version of the same problem), how distinguishable the added images are "
+              "from the earlier ones, and the mean image's difference."),
 }
 
 
@@ -137,17 +140,20 @@ def key_numbers_table(key_numbers: dict[str, object]) -> Table:
     return Table(tuple({"key number": name, "value": value} for name, value in key_numbers.items()))
 
 
-def render_html(version: str, key_numbers: dict, pngs: dict[str, bytes], has_drift: bool) -> str:
+def render_html(version: str, key_numbers: dict, pngs: dict[str, bytes], changes: DataChanges | None) -> str:
     parts = [f"<section id='key-numbers'><h2>Key numbers</h2>{key_numbers_table(key_numbers).html()}</section>"]
     for name, (title, caption) in TITLES.items():
-        if name == "drift" and not has_drift:
+        if name == "drift" and changes is None:
             parts.append(
-                "<section id='drift'><h2>Drift against the previous version</h2>"
+                f"<section id='drift'><h2>{html.escape(title)}</h2>"
                 "<p class='none'>No previous version of this source: nothing to compare with.</p></section>"
             )
             continue
+        table = ""
+        if name == "drift":
+            table = f"<p>{html.escape(changes.describe())}.</p>{changes_table(changes).html()}"
         parts.append(
-            f"<section id='{name}'><h2>{html.escape(title)}</h2><p>{html.escape(caption)}</p>"
+            f"<section id='{name}'><h2>{html.escape(title)}</h2><p>{html.escape(caption)}</p>{table}"
             f"<img alt='{html.escape(title)}' src='{png_data_uri(pngs[name])}'></section>"
         )
     return html_page(f"EDA report: dataset {version}", "\n".join(parts))

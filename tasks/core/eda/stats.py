@@ -44,42 +44,17 @@ def class_mean_std(digits: Digits) -> tuple[np.ndarray, np.ndarray]:
     return means, stds
 
 
-def class_shares(counts: dict[str, int]) -> np.ndarray:
-    values = np.array([counts.get(str(label), 0) for label in range(NUM_CLASSES)], dtype=float)
-    return values / max(values.sum(), 1)
-
-
 @dataclass(frozen=True)
 class Drift:
+    """What the drift figure draws: each class's share change and the mean image's difference."""
+
     previous_version: str
     share_change: np.ndarray  # per class, current minus previous share of all rows
     mean_image_difference: np.ndarray  # current minus previous mean image (28, 28)
-    max_share_change: float
     mean_abs_pixel_difference: float
 
 
-def drift(
-    previous_version: str,
-    current_counts: dict[str, int],
-    previous_counts: dict[str, int],
-    current_mean: np.ndarray,
-    previous_mean: np.ndarray,
-) -> Drift:
-    change = class_shares(current_counts) - class_shares(previous_counts)
+def drift(previous_version: str, share_change: np.ndarray, current_mean: np.ndarray,
+          previous_mean: np.ndarray) -> Drift:
     difference = current_mean.astype(np.float32) - previous_mean.astype(np.float32)
-    return Drift(
-        previous_version,
-        change,
-        difference,
-        float(np.abs(change).max()),
-        float(np.abs(difference).mean()),
-    )
-
-
-def total_counts(class_counts: dict[str, dict[str, int]]) -> dict[str, int]:
-    """Class counts summed over all splits."""
-    totals: dict[str, int] = {}
-    for per_split in class_counts.values():
-        for label, count in per_split.items():
-            totals[label] = totals.get(label, 0) + count
-    return totals
+    return Drift(previous_version, np.asarray(share_change), difference, float(np.abs(difference).mean()))

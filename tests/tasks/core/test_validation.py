@@ -1,4 +1,5 @@
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ def run(splits, bounds=BOUNDS, source_rows=None):
     source_rows = source_rows or {"train": 500, "test": 100}
     duplicates = dataset.count_duplicates(splits)
     report = validation.validate(
-        dataset.image_profile(splits),
+        {"images": dataset.image_profile(splits)},
         dataset.split_summary(splits, source_rows, duplicates),
         bounds,
     )
@@ -116,9 +117,45 @@ def test_test_images_copied_from_train_fail_above_the_threshold():
 
 
 def test_missing_class_and_skewed_shares_fail():
-    splits = good_splits()
+    official = {"train": make_digits(50, seed=1), "test": make_digits(100, seed=2, first_id=500)}
+    splits = dataset.split_source(official, 0.1, 0.1, seed=0)
     labels = splits["test"].labels.copy()
-    labels[labels >= 8] = 0  # class 0 takes 30%, classes 8 and 9 vanish
-    text = failure_text(run(with_test(splits, labels=labels)))
+    labels[labels >= 8] = 0  # class 0 takes 30% of the 1,000 test images, classes 8 and 9 vanish
+    text = failure_text(run(with_test(splits, labels=labels), source_rows={"train": 500, "test": 1000},
+                            bounds=replace(BOUNDS, expected_source_rows={})))
     assert "classes_present_test" in text
     assert "class_share_max_test" in text and "class_share_min_test" in text
+
+
+def test_class_share_bounds_allow_a_small_splits_sampling_noise_not_a_skewed_dataset():
+    # A split of 100 images drawn from balanced data may hold 17 of one class by chance...
+    lowest, highest = validation.share_bounds(BOUNDS, rows=100)
+    assert lowest == 0 and 0.35 < highest < 0.37
+    # ...while 60,000 images keep close to the bounds, and the whole dataset must keep to them exactly.
+    assert validation.share_bounds(BOUNDS, rows=60_000) == pytest.approx((0.0464, 0.2065), abs=1e-4)
+    assert validation.share_bounds(BOUNDS) == (0.05, 0.2)
+    splits = good_splits()
+    skewed = {name: Digits(d.images, np.where(d.labels == 9, 0, d.labels), d.sample_ids) for name, d in splits.items()}
+    text = failure_text(run(skewed))  # class 0 holds a fifth of everything, class 9 nothing
+    assert "class_share_min_all" in text and "classes_present_train" in text
+
+
+def test_a_batch_that_fails_is_named_in_one_line_even_when_it_is_the_only_one():
+    from mnist_pipeline.tasks.core.batches import Part
+
+    digits = make_digits(100)
+    labels = digits.labels.astype(np.int64)
+    labels[7] = 11
+    splits = dataset.split_source({"train": Digits(digits.images, labels, digits.sample_ids)}, 0.1, 0.1, seed=0)
+    part = Part("batch 2026-12-01.csv", 0, 1000, batch=True)
+    checked = validation.check_splits(splits, {"train": 1000}, replace(BOUNDS, expected_source_rows={}), (part,))
+    message = failure_text(checked.report)
+    assert "\n" not in message and message.startswith("batch 2026-12-01.csv failed validation (column 'label'")
+    assert "e.g. [11]" in message and "its rows 1 to 1,000 are sample ids 0 to 999" in message
+    assert [row["images checked"] for row in validation.parts_table(checked).records()] == ["FAILED"]
+    # a folder whose batches pass is checked in one run of the image suite, whatever their number
+    good = dataset.split_source({"train": digits}, 0.1, 0.1, seed=0)
+    parts = (Part("batch a.csv", 0, 500, batch=True), Part("batch b.csv", 500, 500, batch=True))
+    passed = validation.check_splits(good, {"train": 1000}, replace(BOUNDS, expected_source_rows={}), parts)
+    assert passed.report.success and set(passed.report.results) == {"images", "summary"}
+    assert [row["images checked"] for row in validation.parts_table(passed).records()] == ["passed", "passed"]

@@ -110,10 +110,9 @@ def test_no_duplicates_says_so():
 
 
 def test_drift_figure_and_numbers():
-    current = {str(c): 10 for c in range(10)}
-    previous = {**current, "0": 20}
+    change = np.r_[0.1 - 20 / 110, np.full(9, (0.9 - 90 / 110) / 9)]
     mean_now, mean_before = np.full((28, 28), 10.0), np.full((28, 28), 8.0)
-    drift = stats.drift("abc", current, previous, mean_now, mean_before)
+    drift = stats.drift("abc", change, mean_now, mean_before)
     assert drift.share_change[0] == pytest.approx(0.1 - 20 / 110)
     assert drift.mean_abs_pixel_difference == pytest.approx(2.0)
     figure = titled(figures.drift_figure(drift, NAMES))
