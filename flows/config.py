@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.core.cores import available_cores
+from mnist_pipeline.tasks.core.devices import Device
 from mnist_pipeline.tasks.core.images import Preprocess
 from mnist_pipeline.tasks.core.models.configs import FAMILIES, Family, ModelConfigs
 from mnist_pipeline.tasks.core.promotion import PromotionRules
@@ -148,6 +149,11 @@ class TrainSettings(Strict):
     threads_per_model: int | None = Field(default=None, ge=1)
     # tcp://host:port of an existing Dask scheduler: train there instead of on this machine.
     dask_address: str | None = None
+    # Where the torch families (logreg, mlp, cnn) train and validate: auto takes CUDA, then
+    # MPS, then the CPU, as pytorch/examples does; a device named but absent is an error before
+    # any work. On a Dask cluster, cuda or mps send their trainings to workers started with
+    # `--resources GPU=1` (auto does when the cluster has such a worker).
+    device: Device = "auto"
     # Wall-clock allowance per family; a family over it fails alone, the others go on.
     time_budget_s: float | None = Field(default=900, gt=0)
     # Draw a progress bar per family on the terminal (the CLI turns it on for a TTY).

@@ -8,10 +8,12 @@ from prefect import flow
 from prefect.states import Completed, Failed
 
 from mnist_pipeline.flows.config import TrainConfig
+from mnist_pipeline.flows.runners import submit
 from mnist_pipeline.tasks import eda as dataset_steps
 from mnist_pipeline.tasks import train as steps
 from mnist_pipeline.tasks.core.errors import TrainingFailed
 from mnist_pipeline.tasks.core.models import ENSEMBLE
+from mnist_pipeline.tasks.core.training import DEVICE_FAMILIES
 from mnist_pipeline.tasks.core.results import LeftOut, TrainOutcome
 from mnist_pipeline.tasks.options import FLOW_RESULTS_AS_JSON
 
@@ -30,19 +32,24 @@ def train(config: TrainConfig = TrainConfig()):
     store = config.store()  # once, here: the tasks on Dask workers get this root and registry
     settings = config.settings
     version = dataset_steps.resolve_dataset(store, config.dataset)
+    to_gpu_workers = steps.check_device(settings.device, settings.dask_address)
+    # The trial runs here: on a cluster, with whatever device this machine has.
     recipe = steps.choose_recipe(store, version, settings.seed, settings.subset(), settings.trial(),
-                                 settings.leaves_recipe_open(), config.force)
+                                 settings.leaves_recipe_open(), config.force,
+                                 "auto" if settings.dask_address else settings.device)
 
     def job(family: str, **members) -> steps.TrainJob:
         return steps.TrainJob(
             store=store, dataset_version=version, family=family,
             config=settings.family_config(family, recipe), seed=settings.seed, subset=settings.subset(),
             threads=settings.threads(family), budget_s=settings.time_budget_s, force=config.force,
-            progress_bar=settings.progress_bar, recipe=recipe if settings.uses_recipe(family) else None, **members,
+            progress_bar=settings.progress_bar, recipe=recipe if settings.uses_recipe(family) else None,
+            device=settings.device, **members,
         )
 
     # Side by side, one core each; then, one at a time, the families that use every core.
-    trained, failed = steps.gather({f: steps.train_model.submit(job(f)) for f in settings.side_by_side()})
+    trained, failed = steps.gather({f: submit(steps.train_model, job(f), gpu=to_gpu_workers and f in DEVICE_FAMILIES)
+                                    for f in settings.side_by_side()})
     for family in settings.one_at_a_time():
         done, not_done = steps.outcome(family, steps.train_model(job(family), return_state=True))
         trained.update(done)

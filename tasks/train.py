@@ -26,13 +26,15 @@ from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.artifacts import artifact_key
 from mnist_pipeline.tasks.core.cores import available_cores
 from mnist_pipeline.tasks.core.dataset import stratified_sample
-from mnist_pipeline.tasks.core import models, recipe as recipes, sources
+from mnist_pipeline.tasks.core import devices, models, recipe as recipes, sources
 from mnist_pipeline.tasks.core.models import ENSEMBLE, FamilyConfig
 from mnist_pipeline.tasks.core.models.ensemble import Ensemble
 from mnist_pipeline.tasks.core.recipe import Recipe, TrialSettings
 from mnist_pipeline.tasks.core.results import LeftOut, TrainedModel
 from mnist_pipeline.tasks.core.tables import leaderboard
-from mnist_pipeline.tasks.core.training import Subset, fit_family, model_id, recipe_key, training_record
+from mnist_pipeline.tasks.core.training import (
+    DEVICE_FAMILIES, GPU_RESOURCE, Subset, fit_family, model_id, recipe_key, training_record,
+)
 from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
 
 
@@ -52,6 +54,7 @@ class TrainJob:
     progress_bar: bool = False
     member_ids: tuple[str, ...] = field(default=())  # the ensemble's members
     recipe: Recipe | None = None  # the dataset's recipe the config was made with (recorded)
+    device: devices.Device = "cpu"  # where a torch family computes (resolved where it trains)
 
     @property
     def model_id(self) -> str:
@@ -59,9 +62,30 @@ class TrainJob:
                         self.budget_s)
 
 
+@task(name="check-device", **STORAGE_IS_THE_CACHE)
+def check_device(device: devices.Device, dask_address: str | None) -> bool:
+    """Whether the torch families' trainings must go to GPU workers; a device that is named but
+    absent (here, or on every worker of the cluster) is an error before any work."""
+    if not dask_address:
+        get_run_logger().info("torch families compute on %s", devices.describe(devices.resolve(device)))
+        return False
+    from distributed import Client
+
+    with Client(dask_address, timeout=30) as client:
+        workers = client.scheduler_info()["workers"].values()
+        gpu = sum(1 for worker in workers if worker.get("resources", {}).get(GPU_RESOURCE))
+    if device in ("cuda", "mps") and not gpu:
+        raise devices.DeviceUnavailable(
+            f"device {device!r}: no worker of the Dask cluster at {dask_address} declares a GPU; start one with "
+            f"`dask worker ... --resources {GPU_RESOURCE}=1`, or use --device auto or cpu")
+    get_run_logger().info("torch families train on %s", f"the cluster's {gpu} GPU worker(s)" if gpu and device != "cpu"
+                          else "any worker of the cluster")
+    return bool(gpu) and device != "cpu"
+
+
 @task(name="choose-recipe", task_run_name="choose-recipe-{dataset_version}", **STORAGE_IS_THE_CACHE)
 def choose_recipe(store: Store, dataset_version: str, seed: int, subset: Subset, settings: TrialSettings,
-                  needed: bool = True, force: bool = False) -> Recipe:
+                  needed: bool = True, force: bool = False, device: devices.Device = "auto") -> Recipe:
     """The dataset's training recipe: a known dataset's recorded one, else the stored result of
     a trial on the validation split, else a new trial (stored). ``needed`` False (no family of
     the run leaves its random changes to the dataset) skips the trial."""
@@ -81,7 +105,7 @@ def choose_recipe(store: Store, dataset_version: str, seed: int, subset: Subset,
                                    subset.validation_rows, seed)
     threads = available_cores()
     with _limited_threads(threads):
-        chosen = recipes.trial(train, validation, seed=seed, settings=settings)
+        chosen = recipes.trial(train, validation, seed=seed, settings=settings, device=devices.resolve(device))
     recipe_store.write_recipe(root, dataset_version, key, chosen.model_dump(mode="json"))
     logger.info("recipe of dataset %s: %s", dataset_version, chosen.describe())
     return chosen
@@ -96,16 +120,17 @@ def train_model(job: TrainJob) -> TrainedModel:
     existing = _stored(root, job)
     if existing:
         return existing
+    device = devices.resolve(job.device) if job.family in DEVICE_FAMILIES else "cpu"
     train = _split(root, job, "train", job.subset.train_rows)
     validation = _split(root, job, "validation", job.subset.validation_rows)
-    logger.info("training %s (%d validation images), %d thread(s), budget %s s",
-                job.family, len(validation), job.threads, job.budget_s)
+    logger.info("training %s (%d validation images), %d thread(s), device %s, budget %s s",
+                job.family, len(validation), job.threads, device, job.budget_s)
     with _limited_threads(job.threads), _Progress(job.family, job.progress_bar) as progress:
-        model, report = fit_family(
-            job.family, job.config, train, validation, seed=job.seed, budget_s=job.budget_s, progress=progress
-        )
+        model, report = fit_family(job.family, job.config, train, validation, seed=job.seed, budget_s=job.budget_s,
+                                   progress=progress, device=device)
     trained = _store(root, job, model, report, {"train": report.train_rows, "validation": len(validation)},
-                     threads=job.threads, validation_probabilities=report.validation_probabilities)
+                     threads=job.threads, validation_probabilities=report.validation_probabilities,
+                     device=devices.describe(device))
     logger.info("%s: validation accuracy %.4f after %.1f s on %d images; stored as %s%s", job.family,
                 report.validation_accuracy, report.seconds, report.train_rows, job.model_id,
                 f" ({report.stopped_early})" if report.stopped_early else "")
@@ -160,12 +185,13 @@ def _split(root: StorageRoot, job: TrainJob, split: str, rows: int | None):
 
 
 def _store(root: StorageRoot, job: TrainJob, model, report, rows: dict[str, int], threads: int,
-           extra: dict | None = None, validation_probabilities=None) -> TrainedModel:
+           extra: dict | None = None, validation_probabilities=None, device: str = "cpu") -> TrainedModel:
     """Write the model and its training record (atomically); the model as stored."""
     lineage = dataset_store.lineage_of(dataset_store.read_manifest(root, job.dataset_version))
     recipe = {"recipe": job.recipe.model_dump(mode="json")} if job.recipe else {}
     record = training_record(job.family, job.config, job.dataset_version, lineage, job.seed, job.subset,
-                             rows, report, threads, extra={**recipe, **(extra or {}), "trained_on": _trained_on()})
+                             rows, report, threads, extra={**recipe, **(extra or {}), "trained_on": _trained_on()},
+                             device=device)
     stored = model_store.write_trained(root, job.model_id, model.to_files(), record, force=job.force,
                                        validation_probabilities=validation_probabilities)
     return TrainedModel.of(stored, reused=False)

@@ -149,6 +149,9 @@ TRAIN = (
            type=int),
     Option("--dask", "dask_address", "TrainSettings", "train on an existing Dask cluster (tcp://host:8786)",
            metavar="ADDRESS"),
+    Option("--device", "device", "TrainSettings", "where the torch families train: auto (CUDA, then MPS, then the "
+           "CPU), cpu, cuda or mps; on a Dask cluster, cuda and mps go to workers started with --resources GPU=1",
+           choices=("auto", "cpu", "cuda", "mps")),
     Option("--time-budget", "time_budget_s", "TrainSettings", "wall-clock allowance per family: a torch family "
            "stops at its next validation and keeps its best weights; an SVM not yet fitted fails alone",
            type=float, metavar="SECONDS"),
@@ -161,6 +164,10 @@ PROMOTION = (
     Option("--min-test-accuracy", "min_test_accuracy", "PromotionSettings", "promotion floor: the best model needs "
            "this test accuracy", type=float, metavar="A"),
     Option("--alpha", "alpha", "PromotionSettings", "promotion significance level of McNemar's test", type=float),
+    Option("--min-unseen-test-images", "min_unseen_test_images", "PromotionSettings", "compare champion and "
+           "challenger only when at least this many test images were seen by neither", type=int, metavar="N"),
+    Option("--hold-on-drift-auc", "hold_on_drift_auc", "PromotionSettings", "hold promotion while the new images "
+           "are this distinguishable from production's data (domain classifier ROC AUC)", type=float, metavar="AUC"),
 )
 
 EDA_SEED = Option("--seed", "seed", "EdaSettings", "seed of the sample grid and PCA sample", type=int)

@@ -90,7 +90,7 @@ def model_card(record: dict) -> str:
 - **Family**: {record['family']}
 - **Trained on**: {trained_on}{_rows_line(record)}
 - **Validation accuracy**: {record['validation_accuracy']:.4f} ({_kept(record)})
-- **Training time**: {record['train_seconds']:.1f} s on {record['threads']} thread(s){_machine_line(record)}; seed {record['seed']}
+- **Training time**: {record['train_seconds']:.1f} s on {record['threads']} thread(s){_machine_line(record)}, device {record.get('device', 'cpu')}; seed {record['seed']}
 - **Recipe**: {_recipe_line(record)}
 - **Calibration**: {_calibration_line(record)}
 - **Code**: {record['code_version']} (model code {record['model_code']}); {libraries}

@@ -19,6 +19,10 @@ MODEL_LIBRARIES = ("numpy", "torch", "scikit-learn", "safetensors", "skops")
 # Longest first: with fewer workers than families, the long ones start at once and the short
 # ones fill in behind them, so the stage ends when the longest one does.
 TRAINING_ORDER = ("cnn", "svm", "mlp", "logreg")
+# Families that compute on the run's device (torch); on a Dask cluster, when the run asks for a
+# GPU, their trainings go to workers that declare one (``--resources GPU=1``).
+DEVICE_FAMILIES = ("cnn", "mlp", "logreg")
+GPU_RESOURCE = "GPU"  # the Dask worker resource a GPU worker declares
 # Families whose training speeds up with more cores: they run after the others, one at a time,
 # on every core (the CNN took 8.2 s a pass on 2 threads against 18.1 s on one). The rest gain
 # little from a second thread (libsvm's fit has one; the MLP's and logistic regression's
@@ -86,11 +90,13 @@ def fit_family(
     seed: int,
     budget_s: float | None = None,
     progress: ProgressFn | None = None,
+    device: str = "cpu",
 ) -> tuple[Classifier, FitReport]:
     """Train one family on ``train`` (or the config's ``max_train_rows`` of it: the one place any
     family is subsampled), choosing on ``validation``; the fitted model and what training did."""
     train = stratified_sample(train, config.max_train_rows, seed)
-    model = build(family, config).fit(train, validation, seed=seed, progress=progress, budget=Budget(family, budget_s))
+    model = build(family, config).fit(train, validation, seed=seed, progress=progress, budget=Budget(family, budget_s),
+                                      device=device)
     model.report = replace(model.report, train_rows=model.report.train_rows or len(train))
     return model, model.report
 
@@ -106,6 +112,7 @@ def training_record(
     report: FitReport,
     threads: int,
     extra: dict | None = None,
+    device: str = "cpu",
 ) -> dict:
     """Everything the registry and a person need to know about how a model came to be."""
     return {
@@ -134,6 +141,8 @@ def training_record(
         "history": report.history,
         "train_seconds": round(report.seconds, 3),
         "threads": threads,
+        # Where it computed (devices.describe): the CPU, or a GPU by name.
+        "device": device,
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "model_code": code_key(),
         "code_version": code_version(),

@@ -68,3 +68,11 @@ def test_every_run_validates_on_at_most_its_validation_rows():
     assert TrainSettings(max_validation_rows=None).subset() == Subset()
     assert TrainSettings(smoke=True).subset() == Subset(2000, 500)
     assert TrainSettings(smoke=True, max_validation_rows=300).subset() == Subset(2000, 300)
+
+
+def test_the_device_is_one_of_four_and_auto_unless_said():
+    from mnist_pipeline.flows.config import TrainSettings
+
+    assert TrainSettings().device == "auto" and TrainSettings(device="mps").device == "mps"
+    with pytest.raises(ValidationError, match="device"):
+        TrainSettings(device="gpu")

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from mnist_pipeline.flows.config import EdaConfig, IngestConfig, IngestSettings
+from mnist_pipeline.flows.config import EdaConfig, IngestConfig
 from mnist_pipeline.flows.eda import eda
 from mnist_pipeline.flows.ingest import ingest
 from mnist_pipeline.storage import datasets

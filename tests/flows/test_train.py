@@ -73,6 +73,7 @@ def test_all_families_train_in_parallel_are_stored_and_cached(sample_home):
         assert record["dataset_version"] == version and record["family"] == family
         assert record["history"] and record["code_version"]
         assert record["trained_on"] == {"host": socket.gethostname(), "pid": os.getpid(), "dask_worker": None}
+        assert record["device"] == "cpu"  # auto, on this CPU-only machine
         assert not summary.reused
     leaderboard = json.loads(artifact("training-leaderboard")["data"])
     assert {row["family"] for row in leaderboard} == {"logreg", "svm", "mlp", "cnn", "ensemble"}
@@ -159,6 +160,54 @@ def test_training_on_a_dask_cluster_with_two_worker_processes(sample_home):
         record = model_store.find_trained(StorageRoot(home), summary.model_id)
         assert record["seed"] == 3
         assert record["trained_on"]["dask_worker"] in workers and record["trained_on"]["pid"] != os.getpid()
+
+
+def test_torch_families_go_to_the_dask_worker_that_declares_a_gpu(sample_home):
+    """A cluster of a worker started with `--resources GPU=1` (CPU-only here: it trains on its
+    CPU) and one without: the torch families train on the first, the SVM anywhere."""
+    from distributed import Nanny, Scheduler, SpecCluster
+
+    home, version = sample_home
+    workers = {"gpu": {"cls": Nanny, "options": {"nthreads": 1, "resources": {"GPU": 1}, "host": "127.0.0.1"}},
+               "plain": {"cls": Nanny, "options": {"nthreads": 1, "host": "127.0.0.1"}}}
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": None, "host": "127.0.0.1"}}
+    with SpecCluster(workers=workers, scheduler=scheduler) as cluster:
+        cluster.wait_for_workers(2)
+        info = cluster.scheduler_info["workers"]
+        gpu_worker = next(address for address, worker in info.items() if worker["resources"].get("GPU"))
+        state = run_train(home, version, models=["logreg", "mlp", "svm"], seed=5, ensemble=False,
+                          dask_address=cluster.scheduler_address)
+        assert state.is_completed(), state.message
+        trained = state.result().trained
+        records = {f: model_store.find_trained(StorageRoot(home), m.model_id) for f, m in trained.items()}
+        assert records["logreg"]["trained_on"]["dask_worker"] == gpu_worker
+        assert records["mlp"]["trained_on"]["dask_worker"] == gpu_worker
+        assert records["svm"]["trained_on"]["dask_worker"] in info  # anywhere
+        assert {record["device"] for record in records.values()} == {"cpu"}  # auto, on a worker without CUDA
+        # Asked for the CPU, the torch families go anywhere too.
+        cpu = run_train(home, version, models=["logreg"], seed=6, ensemble=False, device="cpu",
+                        dask_address=cluster.scheduler_address)
+        assert cpu.is_completed(), cpu.message
+
+
+def test_a_device_that_is_absent_is_one_error_before_any_work(sample_home):
+    from distributed import LocalCluster
+
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    home, version = sample_home
+    before = sorted(os.listdir(os.path.join(home, "models")))
+    state = run_train(home, version, models=["logreg", "cnn"], seed=7, ensemble=False, device="cuda")
+    assert state.is_failed() and "device 'cuda' is not available on this machine" in state.message
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                      host="127.0.0.1") as cluster:  # no worker declares a GPU
+        state = run_train(home, version, models=["logreg"], seed=7, ensemble=False, device="cuda",
+                          dask_address=cluster.scheduler_address)
+    assert state.is_failed() and "no worker of the Dask cluster" in state.message
+    assert "--resources GPU=1" in state.message
+    assert sorted(os.listdir(os.path.join(home, "models"))) == before  # nothing trained
 
 
 def test_the_mnist_flow_smoke_run_end_to_end(tmp_path):

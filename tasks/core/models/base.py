@@ -119,9 +119,11 @@ class Classifier(ABC):
         seed: int,
         progress: ProgressFn | None = None,
         budget: Budget | None = None,
+        device: str = "cpu",
     ) -> "Classifier":
         """Train on ``train`` (choosing on ``validation``) and return this model, fitted;
-        ``self.report`` says what training did. Subsampling by config is the caller's
+        ``self.report`` says what training did. The torch families compute on ``device``
+        (:mod:`mnist_pipeline.tasks.core.devices`); the others on the CPU whatever it says. Subsampling by config is the caller's
         (:func:`mnist_pipeline.tasks.core.training.fit_family`), for every family alike; a family
         whose single fit cannot be interrupted (the SVM) may train on fewer rows that its time
         budget affords, and says so in ``report.train_rows`` and ``report.row_plan``."""

@@ -45,7 +45,7 @@ class Ensemble(Classifier):
         self.known = dict(validation_probabilities or {})
         self._num_classes = None
 
-    def fit(self, train, validation, *, seed, progress=None, budget=None) -> "Ensemble":
+    def fit(self, train, validation, *, seed, progress=None, budget=None, device="cpu") -> "Ensemble":
         """Choose the members' weights and the temperature on ``validation`` (``train`` is not
         needed: the members were trained on it)."""
         started = time.perf_counter()

@@ -112,27 +112,35 @@ class TorchClassifier(Classifier):
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     # -- training -------------------------------------------------------------------------
-    def fit(self, train, validation, *, seed, progress=None, budget=None) -> "TorchClassifier":
+    def fit(self, train, validation, *, seed, progress=None, budget=None, device="cpu") -> "TorchClassifier":
         """``config.steps`` optimizer steps on shuffled (and, as configured, augmented) batches,
         validating ``config.validations`` times; the best validated weights are kept. Past the
-        time budget, training stops at the next validation and keeps the best weights so far."""
+        time budget, training stops at the next validation and keeps the best weights so far.
+        The network trains and validates on ``device`` (a :func:`devices.resolve` name); batches
+        are drawn and augmented on the CPU, and the kept model comes back on the CPU."""
         started = time.perf_counter()
         config = self.config
         pixels = _shared_tensor(flat_images(train.images))  # uint8, the split's own memory
         mean, std = self.normalization(pixel_counts(train.images))
         self.num_classes = class_count(train, validation)
         y_train = torch.from_numpy(train.labels.astype(np.int64))
-        x_valid = self._tensor(validation.images)
+        x_valid = self._tensor(validation.images).to(device)
 
         with _INIT_LOCK:
             torch.manual_seed(seed)
             net = self.build(mean, std)
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)
+        net = net.to(device)
+        if device == "cuda":  # the same seed, the same weights on one GPU too (cuDNN's fastest kernels are not)
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
         generator = torch.Generator().manual_seed(seed)
+        # Dropout draws its masks where the network runs; on the CPU from the same generator
+        # as the batches (so CPU training stays what it was), elsewhere from one of the device's.
+        masks = generator if device == "cpu" else torch.Generator(device=device).manual_seed(seed)
         for module in net.modules():
             if isinstance(module, SeededDropout):
-                module.generator = generator
+                module.generator = masks
 
         optimizer = self.optimizer(net)
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.learning_rate, total_steps=config.steps)
@@ -147,9 +155,9 @@ class TorchClassifier(Classifier):
             index = order[cursor : cursor + config.batch_size]
             cursor += config.batch_size
             # As flat_pixels does it (the same float32 division), for this batch only.
-            batch = self._shaped(augment(pixels[index].float() / 255.0, config.augment, generator))
+            batch = self._shaped(augment(pixels[index].float() / 255.0, config.augment, generator)).to(device)
             optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(net(batch), y_train[index], label_smoothing=config.label_smoothing)
+            loss = F.cross_entropy(net(batch), y_train[index].to(device), label_smoothing=config.label_smoothing)
             loss = loss + self.penalty(net)
             loss.backward()
             optimizer.step()
@@ -178,7 +186,7 @@ class TorchClassifier(Classifier):
                 break
         net.load_state_dict(best_state)
         net.eval()
-        self.net = net
+        self.net = net.to("cpu")  # files and later scoring are device-independent
         # Label smoothing leaves the network under-confident: a validation-fitted temperature
         # brings its confidence back in line with its accuracy (the labels it predicts stay).
         self.temperature, calibration = calibrate(best_scores, validation.labels)
@@ -199,8 +207,10 @@ class TorchClassifier(Classifier):
         if self.net is None:
             raise RuntimeError(f"{self.family} model is not trained or loaded")
         self.net.eval()
+        device = next(self.net.parameters()).device  # where the network is: training's device, else the CPU
         with torch.inference_mode():
-            return torch.cat([self.net(x[i : i + PREDICT_BATCH]) for i in range(0, len(x), PREDICT_BATCH)])
+            return torch.cat([self.net(x[i : i + PREDICT_BATCH].to(device)).cpu()
+                              for i in range(0, len(x), PREDICT_BATCH)])
 
     def _log_scores(self, x: torch.Tensor) -> torch.Tensor:
         """Log-softmax of the network's output; with ``flip_at_test`` the log of its softmax

@@ -63,7 +63,7 @@ class Svm(Classifier):
         super().__init__(config)
         self.pca, self.svc, self.temperature, self.deskewed = pca, svc, temperature, deskewed
 
-    def fit(self, train, validation, *, seed, progress=None, budget=None) -> "Svm":
+    def fit(self, train, validation, *, seed, progress=None, budget=None, device="cpu") -> "Svm":
         """PCA and the SVC on as many rows of ``train`` as the time budget (and the config's time
         target) affords, by the cost model of :mod:`~mnist_pipeline.tasks.core.models.svm_cost`;
         deskewing chosen on validation where the config leaves it open."""
