@@ -76,9 +76,9 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-
-    from mnist_pipeline.tasks.core.models.configs import ModelConfigs
-    from mnist_pipeline.tasks.core.recipe import CANDIDATES, make_recipe, trial
+    from mnist_pipeline.tasks.core.models.catalog import ModelConfigs
+    from mnist_pipeline.tasks.core.recipe import CANDIDATES, make_recipe
+    from mnist_pipeline.tasks.core.recipe_trial import trial
     from mnist_pipeline.tasks.core.training import fit_family
 
     torch.set_num_threads(2)

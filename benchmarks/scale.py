@@ -38,7 +38,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.train import run_measured  # noqa: E402
 
 FASHION = "/usr/share/datasets/fashion-mnist"
-FAMILIES = ("logreg", "svm", "mlp", "cnn", "ensemble")
 TARGET_RATIO_4X = 1.5
 BUDGET_S = 900  # each family's default --time-budget
 
@@ -101,9 +100,9 @@ def stored(home: str) -> tuple[str, dict[str, dict]]:
     version = datasets.resolve_version(root)
     results = {}
     for record in models.list_trained(root):
-        if record["dataset_version"] == version and not models.is_smoke(record):
-            metrics = evaluations.find_evaluation(root, record["model_id"], version) or {}
-            results[record["family"]] = {"record": record, "test": metrics.get("accuracy", float("nan"))}
+        if record.dataset_version == version and not record.smoke:
+            metrics = evaluations.find_evaluation(root, record.model_id, version) or {}
+            results[record.family] = {"record": record, "test": metrics.get("accuracy", float("nan"))}
     return version, results
 
 
@@ -170,27 +169,27 @@ def main() -> None:
             version, results = stored(home)
             print(f"{copies}x: ingest {ingest_s:.1f} s, peak {ingest_mib:.0f} MiB; train-all {wall:.0f} s, peak "
                   f"{rss:.0f} MiB; {check_split(home, version, copies)}", flush=True)
-            for family in FAMILIES:
+            for family in families():
                 if family not in results:
                     note = [line.strip() for line in output.splitlines() if family in line and "left out" in line]
                     print(f"  {family:<9} not kept {note[0] if note else ''}")
                     continue
                 record = results[family]["record"]
-                plan = record.get("row_plan")
+                plan = record.row_plan
                 planned = ""
                 if plan:  # the SVM: what it planned, and whether it kept to it (10% past at most)
-                    allowance = plan["allowance_seconds"] or float("inf")
-                    kept = "kept" if record["train_seconds"] <= 1.1 * allowance else "NOT KEPT"
-                    planned = (f"  planned {plan['predicted_seconds']:.0f} s of the {allowance:.0f} s allowed "
-                               f"({kept}): {plan['reason']}")
-                over = " OVER ITS BUDGET" if record["train_seconds"] > 1.1 * BUDGET_S else ""
-                print(f"  {family:<9} {record['train_seconds']:7.1f} s  {record['rows']['train']:>8,} rows  "
+                    allowance = plan.allowance_seconds or float("inf")
+                    kept = "kept" if record.train_seconds <= 1.1 * allowance else "NOT KEPT"
+                    planned = (f"  planned {plan.predicted_seconds:.0f} s of the {allowance:.0f} s allowed "
+                               f"({kept}): {plan.reason}")
+                over = " OVER ITS BUDGET" if record.train_seconds > 1.1 * BUDGET_S else ""
+                print(f"  {family:<9} {record.train_seconds:7.1f} s  {record.rows['train']:>8,} rows  "
                       f"test {results[family]['test']:.4f}{over}{planned}", flush=True)
             summary.append((copies, ingest_s, ingest_mib, wall, rss, results, home))
         print_table(summary)
         if args.predict_rows and summary:
             copies, *_, results, home = summary[-1]
-            wall, rss = predict_memory(home, args.predict_rows, work, results["logreg"]["record"]["model_id"])
+            wall, rss = predict_memory(home, args.predict_rows, work, results["logreg"]["record"].model_id)
             print(f"\nmnist predict --output over {args.predict_rows:,} images in one Parquet file (logistic "
                   f"regression of the {copies}x run): {wall:.0f} s, peak {rss:.0f} MiB", flush=True)
     finally:
@@ -198,21 +197,29 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def families() -> tuple[str, ...]:
+    """Every family the pipeline trains (as its catalog declares them), then the ensemble."""
+    from mnist_pipeline.tasks.core.models import catalog
+    from mnist_pipeline.tasks.core.models.ensemble import ENSEMBLE
+
+    return (*catalog.family_names(), ENSEMBLE)
+
+
 def print_table(summary: list) -> None:
     """The README's table: per size, ingest, each family's seconds / rows / test accuracy, the wall time."""
-    families = [f for f in FAMILIES if any(f in results for *_, results, _ in summary)]
+    families_run = [f for f in families() if any(f in results for *_, results, _ in summary)]
     print("\n| size | train images | ingest s | ingest peak MiB | " + " | ".join(
-        f"{f} s / rows / test" for f in families) + " | train-all s | train-all peak MiB |")
-    print("|" + " --- |" * (6 + len(families)))
+        f"{f} s / rows / test" for f in families_run) + " | train-all s | train-all peak MiB |")
+    print("|" + " --- |" * (6 + len(families_run)))
     first_wall = summary[0][3] if summary else 0
     for copies, ingest_s, ingest_mib, wall, rss, results, _ in summary:
         cells = []
-        for family in families:
+        for family in families_run:
             if family not in results:
                 cells.append("not kept")
                 continue
             record = results[family]["record"]
-            cells.append(f"{record['train_seconds']:.0f} / {record['rows']['train']:,} / {results[family]['test']:.4f}")
+            cells.append(f"{record.train_seconds:.0f} / {record.rows['train']:,} / {results[family]['test']:.4f}")
         print(f"| {copies}x | {copies * 60_000:,} | {ingest_s:.1f} | {ingest_mib:.0f} | " + " | ".join(cells)
               + f" | {wall:.0f} ({wall / first_wall:.2f}x) | {rss:.0f} |")
     four = [wall for copies, _, _, wall, *_ in summary if copies == 4]

@@ -29,10 +29,9 @@ def fashion() -> tuple[np.ndarray, np.ndarray]:
 
 
 def table(images, labels, sizes: list[int]) -> None:
+    from mnist_pipeline.tasks.core.models.svm import deskew
     from sklearn.decomposition import PCA
     from sklearn.svm import SVC
-
-    from mnist_pipeline.tasks.core.models.svm import deskew
 
     order = np.random.default_rng(0).permutation(len(images))
     held_out = order[-2000:]
@@ -73,8 +72,7 @@ def end_to_end(images, labels, sizes: list[int], validation_rows: int) -> None:
     """The whole fit of the SVM (its pilot, the fit, the validation pass; deskewing off) against
     its prediction (which counts the validation pass on one thread; the SVM scores on every core)."""
     from mnist_pipeline.tasks.core.digits import Digits
-    from mnist_pipeline.tasks.core.models.configs import SvmConfig
-    from mnist_pipeline.tasks.core.models.svm import Svm
+    from mnist_pipeline.tasks.core.models.svm import Svm, SvmConfig
     from mnist_pipeline.tasks.core.models.svm_cost import PILOT_ROWS, FitCost
 
     order = np.random.default_rng(1).permutation(len(images))

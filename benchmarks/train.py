@@ -74,13 +74,13 @@ def stored_results(home: str) -> tuple[str, dict[str, dict]]:
     version = datasets.resolve_version(root)
     results = {}
     for record in models.list_trained(root):
-        if models.is_smoke(record) or record["dataset_version"] != version:
+        if record.smoke or record.dataset_version != version:
             continue
-        metrics = evaluations.find_evaluation(root, record["model_id"], version)
-        results[record["family"]] = {
-            "model_id": record["model_id"],
-            "train_s": record["train_seconds"],
-            "validation": record["validation_accuracy"],
+        metrics = evaluations.find_evaluation(root, record.model_id, version)
+        results[record.family] = {
+            "model_id": record.model_id,
+            "train_s": record.train_seconds,
+            "validation": record.validation_accuracy,
             "test": metrics["accuracy"] if metrics else float("nan"),
             "ece": metrics["expected_calibration_error"] if metrics else float("nan"),
             "ece_before": metrics.get("expected_calibration_error_uncalibrated", float("nan")) if metrics else float("nan"),
@@ -94,7 +94,6 @@ def stored_results(home: str) -> tuple[str, dict[str, dict]]:
 def peer(home: str, version: str, family: str, epochs: int, svc_rows: int) -> None:
     """(child process) Train the plain peer of one family; print its time and test accuracy."""
     import numpy as np
-
     from mnist_pipeline.storage import datasets
     from mnist_pipeline.storage.root import StorageRoot
 

@@ -2,17 +2,17 @@
 
 from dataclasses import asdict
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
 from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.core.cores import available_cores
 from mnist_pipeline.tasks.core.devices import Device
 from mnist_pipeline.tasks.core.images import Preprocess
-from mnist_pipeline.tasks.core.models.configs import FAMILIES, Family, ModelConfigs
+from mnist_pipeline.tasks.core.models import catalog
+from mnist_pipeline.tasks.core.models.catalog import ModelConfigs
 from mnist_pipeline.tasks.core.promotion import PromotionRules
 from mnist_pipeline.tasks.core.recipe import Recipe, TrialSettings
+from mnist_pipeline.tasks.core.records import SplitSettings, Subset
 from mnist_pipeline.tasks.core.sources import SourceSpec, check_class_names
-from mnist_pipeline.tasks.core.training import TRAINING_ORDER, WIDE_FAMILIES, Subset
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Strict(BaseModel):
@@ -87,6 +87,11 @@ class IngestSettings(Strict):
     # published dataset (recognised by its checksums) always keeps its catalog's names.
     class_names: list[str] | None = None
 
+    def split_settings(self) -> SplitSettings:
+        """How images are split (part of the version)."""
+        return SplitSettings(seed=self.seed, validation_fraction=self.validation_fraction,
+                             test_fraction=self.test_fraction)
+
     def bounds(self, expected_source_rows: dict[str, int]):
         """What validation checks a decoded source against (the official split sizes, when the
         source is a known dataset, and these thresholds): a ``validation.Bounds``."""
@@ -128,8 +133,9 @@ class EdaConfig(DatasetTarget):
 class TrainSettings(Strict):
     """Which families to train, how, and on what runner."""
 
-    # Any of logreg, svm, mlp, cnn; trained concurrently.
-    models: list[Family] = Field(default_factory=lambda: list(FAMILIES), min_length=1)
+    # Any of the families (models/catalog.py: logreg, svm, mlp, cnn); trained concurrently.
+    models: list[str] = Field(default_factory=lambda: list(catalog.family_names()), min_length=1,
+                              json_schema_extra={"items": {"enum": list(catalog.family_names())}})
     # Seeds initialisation, shuffling, dropout, PCA and subsets: same seed + data = same metrics.
     seed: int = 0
     # A tiny run for checking a set-up: `smoke_rows` training images, a quarter as many for
@@ -141,7 +147,7 @@ class TrainSettings(Strict):
     # validation pass longer; None: all of them. 10,000 keeps all of an MNIST-sized split's 6,000.
     max_validation_rows: int | None = Field(default=10_000, ge=100)
     # Trainings running at once on this machine (the families other than the CNN). The CNN then
-    # trains alone on every core (see WIDE_FAMILIES).
+    # trains alone on every core (a family that declares itself wide).
     parallelism: int | None = Field(default=None, ge=1, json_schema_extra={"unset": "one per CPU core"})
     # torch / BLAS threads per training; None means cores / parallelism (at least 1) for the
     # families trained side by side, and every core for the CNN, so trainings never ask for more
@@ -167,17 +173,18 @@ class TrainSettings(Strict):
 
     @field_validator("models")
     @classmethod
-    def _unique(cls, models: list[str]) -> list[str]:
+    def _known_and_unique(cls, models: list[str]) -> list[str]:
+        catalog.known(models)
         if len(set(models)) != len(models):
             raise ValueError(f"models {models} lists a family twice")
         return models
 
     def ordered_models(self) -> list[str]:
-        return [family for family in TRAINING_ORDER if family in self.models]
+        return [family for family in catalog.training_order() if family in self.models]
 
     def side_by_side(self) -> list[str]:
         """The families trained at once, one core each (all of them on a Dask cluster)."""
-        return [f for f in self.ordered_models() if self.dask_address or f not in WIDE_FAMILIES]
+        return [f for f in self.ordered_models() if self.dask_address or not catalog.declaration(f).wide]
 
     def one_at_a_time(self) -> list[str]:
         """The families trained after those, each alone on every core."""
@@ -212,7 +219,7 @@ class TrainSettings(Strict):
     def uses_recipe(self, family: str) -> bool:
         """Whether the dataset's recipe decides something of ``family``'s config (recorded with it)."""
         config = self.families.of(family)
-        return config.leaves_augment_open() or getattr(config, "deskew", False) is None
+        return config.leaves_recipe_open()
 
     def subset(self) -> Subset:
         """The rows every family of the run (and its ensemble) trains and validates on."""

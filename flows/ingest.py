@@ -1,11 +1,10 @@
 """The ``ingest`` flow: raw source -> validated, versioned Parquet dataset."""
 
-from prefect import flow
-
 from mnist_pipeline.flows.config import IngestConfig
 from mnist_pipeline.tasks import ingest as steps
 from mnist_pipeline.tasks.core import dataset
 from mnist_pipeline.tasks.options import FLOW_RESULTS_AS_JSON
+from prefect import flow
 
 
 def _run_name() -> str:
@@ -20,15 +19,11 @@ def ingest(config: IngestConfig = IngestConfig()) -> steps.Ingested:
     versioned Parquet dataset; an unchanged, intact source is reused without decoding."""
     store = config.store()
     settings = config.settings
-    split_params = {
-        "seed": settings.seed,
-        "validation_fraction": settings.validation_fraction,
-        "test_fraction": settings.test_fraction,
-    }
+    split_settings = settings.split_settings()
     source = steps.resolve_source(config.source)
     fetched = steps.fetch_source(source, store, settings.mirrors, settings.max_images_per_split,
                                  settings.class_names)
-    fingerprint = dataset.source_fingerprint(fetched.checksums(), split_params, fetched.meaning.as_dict())
+    fingerprint = dataset.source_fingerprint(fetched.checksums(), split_settings, fetched.meaning.as_dict())
     if not config.force:
         existing = steps.find_existing_version(store, fingerprint)
         if existing:
@@ -42,4 +37,4 @@ def ingest(config: IngestConfig = IngestConfig()) -> steps.Ingested:
         settings.max_images_per_split,
     )
     validated = steps.validate(decoded, source, settings.bounds(fetched.meaning.expected_rows))
-    return steps.publish(store, fetched, decoded, validated, fingerprint, split_params)
+    return steps.publish(store, fetched, decoded, validated, fingerprint, split_settings)

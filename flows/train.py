@@ -4,18 +4,17 @@ A family that fails (an error, or its time budget) does not stop the others: the
 for all of them, records the survivors, and ends Failed naming the family that did not make it.
 """
 
-from prefect import flow
-from prefect.states import Completed, Failed
-
 from mnist_pipeline.flows.config import TrainConfig
 from mnist_pipeline.flows.runners import submit
 from mnist_pipeline.tasks import eda as dataset_steps
 from mnist_pipeline.tasks import train as steps
 from mnist_pipeline.tasks.core.errors import TrainingFailed
-from mnist_pipeline.tasks.core.models import ENSEMBLE
-from mnist_pipeline.tasks.core.training import DEVICE_FAMILIES
+from mnist_pipeline.tasks.core.models import catalog
+from mnist_pipeline.tasks.core.models.ensemble import ENSEMBLE
 from mnist_pipeline.tasks.core.results import LeftOut, TrainOutcome
 from mnist_pipeline.tasks.options import FLOW_RESULTS_AS_JSON
+from prefect import flow
+from prefect.states import Completed, Failed
 
 
 def _run_name() -> str:
@@ -48,7 +47,7 @@ def train(config: TrainConfig = TrainConfig()):
         )
 
     # Side by side, one core each; then, one at a time, the families that use every core.
-    trained, failed = steps.gather({f: submit(steps.train_model, job(f), gpu=to_gpu_workers and f in DEVICE_FAMILIES)
+    trained, failed = steps.gather({f: submit(steps.train_model, job(f), gpu=to_gpu_workers and catalog.declaration(f).on_device)
                                     for f in settings.side_by_side()})
     for family in settings.one_at_a_time():
         done, not_done = steps.outcome(family, steps.train_model(job(family), return_state=True))

@@ -24,12 +24,12 @@ import json
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from mnist_pipeline.storage.root import StorageRoot
 from mnist_pipeline.tasks.core.dataset import DATASET_FORMAT_VERSION, FORMAT_CHANGES
 from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, SPLITS, Digits
 from mnist_pipeline.tasks.core.errors import MnistError
 from mnist_pipeline.tasks.core.promotion import Lineage
+from mnist_pipeline.tasks.core.records import Manifest, Repair, SplitFile
 
 AREA = "datasets"
 MANIFEST = "manifest.json"
@@ -51,10 +51,9 @@ class DatasetNotFound(MnistError, LookupError):
 class DatasetOutdated(MnistError):
     """A version published by an earlier release, whose data this release reads differently."""
 
-    def __init__(self, manifest: dict) -> None:
-        version, source = manifest["version"], manifest.get("source", {}).get("spec", "SOURCE")
-        published = int(manifest.get("format_version", 1))
-        names = manifest.get("class_names") or []
+    def __init__(self, manifest: Manifest) -> None:
+        version, source, published = manifest.version, manifest.source.spec, manifest.format_version
+        names = manifest.class_names
         shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
         why = "; and ".join(FORMAT_CHANGES[f].format(class_names=shown) for f in sorted(FORMAT_CHANGES) if f > published)
         super().__init__(
@@ -64,19 +63,18 @@ class DatasetOutdated(MnistError):
         )
 
 
-def is_outdated(manifest: dict) -> bool:
-    return int(manifest.get("format_version", 1)) < DATASET_FORMAT_VERSION
+def is_outdated(manifest: Manifest) -> bool:
+    return manifest.format_version < DATASET_FORMAT_VERSION
 
 
 class DatasetDamaged(MnistError):
     """A published split does not match what its manifest recorded."""
 
-    def __init__(self, root: StorageRoot, manifest: dict, split: str, problem: str) -> None:
-        path = root.url_of(f"{version_dir(root, manifest['version'])}/{split}.parquet")
+    def __init__(self, root: StorageRoot, manifest: Manifest, split: str, problem: str) -> None:
+        path = root.url_of(f"{version_dir(root, manifest.version)}/{split}.parquet")
         self.problem = f"{path} {problem}"
-        source = manifest.get("source", {}).get("spec", "SOURCE")
-        super().__init__(f"{self.problem}; run `mnist ingest --source {source} --force` to repair "
-                         f"dataset {manifest['version']}")
+        super().__init__(f"{self.problem}; run `mnist ingest --source {manifest.source.spec} --force` to repair "
+                         f"dataset {manifest.version}")
 
 
 # What publish_dataset did.
@@ -115,11 +113,6 @@ def from_table(table: pa.Table) -> Digits:
     )
 
 
-def split_bytes(digits: Digits) -> bytes:
-    """The Parquet file of one split (zstd; statistics on the small columns)."""
-    return _split_buffer(digits).to_pybytes()
-
-
 def _split_buffer(digits: Digits) -> pa.Buffer:
     sink = pa.BufferOutputStream()
     pq.write_table(
@@ -129,12 +122,12 @@ def _split_buffer(digits: Digits) -> pa.Buffer:
     return sink.getvalue()
 
 
-def write_split_file(root: StorageRoot, path: str, digits: Digits) -> dict:
+def write_split_file(root: StorageRoot, path: str, digits: Digits) -> SplitFile:
     """Write one split's Parquet file; returns what the manifest records of it."""
     data = _split_buffer(digits)  # written and hashed from Arrow's buffer: no copy into bytes
     with root.fs.open(path, "wb") as handle:
         handle.write(data)
-    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": data.size, "rows": len(digits)}
+    return SplitFile(sha256=hashlib.sha256(data).hexdigest(), bytes=data.size, rows=len(digits))
 
 
 def version_dir(root: StorageRoot, version: str) -> str:
@@ -145,7 +138,7 @@ def publish_dataset(
     root: StorageRoot,
     version: str,
     splits: dict[str, Digits],
-    manifest: dict,
+    manifest: Manifest,
     validation_results: dict,
     data_docs: dict[str, str],
 ) -> str:
@@ -161,9 +154,9 @@ def publish_dataset(
         damage = verify_dataset(root, version)
         if not damage:
             return UNCHANGED
-        previous = _read_manifest_or_none(root, version) or {}
-        manifest = {**manifest, "created_at": previous.get("created_at", manifest["created_at"]),
-                    "repaired": {"at": manifest["created_at"], "problems": damage}}
+        previous = _read_manifest_or_none(root, version)
+        manifest = manifest.model_copy(update={"created_at": previous.created_at if previous else manifest.created_at,
+                                               "repaired": Repair(at=manifest.created_at, problems=tuple(damage))})
     root.remove_stale_staging(AREA)
     with root.staging_dir(AREA) as staging:
         files = {f"{name}.parquet": write_split_file(root, f"{staging}/{name}.parquet", splits[name])
@@ -172,7 +165,7 @@ def publish_dataset(
         _write_text(root, f"{staging}/validation/result.json", _dumps(validation_results))
         for page, html in data_docs.items():
             _write_text(root, f"{staging}/validation/{page}.html", html)
-        _write_text(root, f"{staging}/{MANIFEST}", _dumps({**manifest, "split_files": files}))
+        _write_text(root, f"{staging}/{MANIFEST}", _dumps(manifest.model_copy(update={"split_files": files}).as_json()))
         if damage:
             root.publish_dir(staging, final, commit_file=MANIFEST, replace=True)
             return REPAIRED
@@ -206,57 +199,61 @@ def read_split(root: StorageRoot, version: str, split: str, outdated_ok: bool = 
         raise DatasetOutdated(manifest)
     data = _verified_bytes(root, manifest, split)
     digits = from_table(pq.read_table(pa.BufferReader(data)))
-    expected_rows = manifest["split_files"][f"{split}.parquet"]["rows"]
+    expected_rows = manifest.split_files[f"{split}.parquet"].rows
     if len(digits) != expected_rows:
         raise DatasetDamaged(root, manifest, split, f"holds {len(digits)} rows, not {expected_rows}")
     return digits
 
 
-def _verified_bytes(root: StorageRoot, manifest: dict, split: str) -> bytes:
+def _verified_bytes(root: StorageRoot, manifest: Manifest, split: str) -> bytes:
     name = f"{split}.parquet"
-    recorded = (manifest.get("split_files") or {}).get(name)
+    recorded = manifest.split_files.get(name)
     if recorded is None:
         raise DatasetDamaged(root, manifest, split, "has no checksum in the manifest (published by an "
                              "earlier mnist-pipeline)")
-    path = f"{version_dir(root, manifest['version'])}/{name}"
+    path = f"{version_dir(root, manifest.version)}/{name}"
     if not root.exists(path):
         raise DatasetDamaged(root, manifest, split, "is missing")
     data = root.read_bytes(path)
-    if hashlib.sha256(data).hexdigest() != recorded["sha256"]:
+    if hashlib.sha256(data).hexdigest() != recorded.sha256:
         raise DatasetDamaged(root, manifest, split, f"does not match its SHA-256 in the manifest ({len(data):,} "
-                             f"bytes, {recorded['bytes']:,} recorded): it was modified or truncated")
+                             f"bytes, {recorded.bytes:,} recorded): it was modified or truncated")
     return data
 
 
-def read_manifest(root: StorageRoot, version: str) -> dict:
+def read_manifest(root: StorageRoot, version: str) -> Manifest:
     _require(root, version)
-    return json.loads(root.read_bytes(f"{version_dir(root, version)}/{MANIFEST}"))
+    return _parsed(root.read_bytes(f"{version_dir(root, version)}/{MANIFEST}"))
 
 
-def _read_manifest_or_none(root: StorageRoot, version: str) -> dict | None:
+def _parsed(data: bytes) -> Manifest:
+    return Manifest.model_validate(json.loads(data))
+
+
+def _read_manifest_or_none(root: StorageRoot, version: str) -> Manifest | None:
     try:
         return read_manifest(root, version)
     except (DatasetNotFound, ValueError):
         return None
 
 
-def list_manifests(root: StorageRoot) -> list[dict]:
+def list_manifests(root: StorageRoot) -> list[Manifest]:
     """Every published version's manifest, oldest first."""
-    manifests = [json.loads(data) for data in root.read_commit_files(AREA, MANIFEST)]
-    return sorted(manifests, key=lambda m: (m["created_at"], m["version"]))
+    manifests = [_parsed(data) for data in root.read_commit_files(AREA, MANIFEST)]
+    return sorted(manifests, key=lambda manifest: (manifest.created_at, manifest.version))
 
 
 def resolve_version(root: StorageRoot, reference: str | None = None) -> str:
     """A full version id from a unique prefix, or the newest version when ``reference`` is None
     (the newest of this release's format, when there is one)."""
     manifests = list_manifests(root)
-    versions = [m["version"] for m in manifests]
+    versions = [manifest.version for manifest in manifests]
     if not versions:
         raise DatasetNotFound(
             f"no dataset in {root.url}; run `mnist ingest` first (or set --home / MNIST_HOME)."
         )
     if reference is None:
-        current = [m["version"] for m in manifests if not is_outdated(m)]
+        current = [manifest.version for manifest in manifests if not is_outdated(manifest)]
         return (current or versions)[-1]
     matches = [v for v in versions if v.startswith(reference)]
     if len(matches) == 1:
@@ -268,17 +265,17 @@ def resolve_version(root: StorageRoot, reference: str | None = None) -> str:
     )
 
 
-def lineage_of(manifest: dict) -> Lineage:
+def lineage_of(manifest: Manifest) -> Lineage:
     """The problem a dataset version poses: the known dataset it is (whatever source string
     brought it), else its source, and its class names."""
-    return Lineage(manifest.get("known_dataset") or manifest["source"]["spec"], tuple(manifest["class_names"]))
+    return Lineage(manifest.known_dataset or manifest.source.spec, manifest.class_names)
 
 
 def find_by_fingerprint(root: StorageRoot, fingerprint: str) -> str | None:
     """The version already ingested from exactly these raw files and split settings."""
     for manifest in reversed(list_manifests(root)):
-        if manifest.get("source_fingerprint") == fingerprint:
-            return manifest["version"]
+        if manifest.source_fingerprint == fingerprint:
+            return manifest.version
     return None
 
 

@@ -21,12 +21,10 @@ import json
 import os
 
 import sqlalchemy as sa
-
-from mnist_pipeline.storage.models import is_smoke
-from mnist_pipeline.storage.root import HOME_ENV, StorageRoot
-from mnist_pipeline.storage.store import REGISTRY_ENV
+from mnist_pipeline.storage.root import HOME_ENV, REGISTRY_ENV, StorageRoot
 from mnist_pipeline.tasks.core.errors import MnistError
 from mnist_pipeline.tasks.core.promotion import Lineage
+from mnist_pipeline.tasks.core.records import TrainingRecord
 from mnist_pipeline.tasks.core.results import AliasChange, Evaluated, FlowRun, RegisteredModel
 
 SQLITE_FILE = "registry.db"
@@ -166,17 +164,15 @@ class Registry:
         self.engine.dispose()
 
     # -- versions ---------------------------------------------------------------------------
-    def register(self, record: dict, artifact_url: str, card: str, lineage: Lineage,
+    def register(self, record: TrainingRecord, artifact_url: str, card: str, lineage: Lineage,
                  flow_run: str | None = None) -> bool:
         """Add a model version; False when it is already registered (versions never change)."""
         row = {
-            "source": lineage.source, "class_names": json.dumps(list(lineage.class_names)),
-            "smoke": is_smoke(record),
-            "model_id": record["model_id"], "family": record["family"],
-            "dataset_version": record["dataset_version"], "seed": record["seed"],
-            "config": json.dumps(record["config"], sort_keys=True), "code_version": record["code_version"],
-            "libraries": json.dumps(record["libraries"], sort_keys=True),
-            "train_seconds": record["train_seconds"], "validation_accuracy": record["validation_accuracy"],
+            "source": lineage.source, "class_names": json.dumps(list(lineage.class_names)), "smoke": record.smoke,
+            "model_id": record.model_id, "family": record.family, "dataset_version": record.dataset_version,
+            "seed": record.seed, "config": json.dumps(record.config, sort_keys=True),
+            "code_version": record.code_version, "libraries": json.dumps(record.libraries, sort_keys=True),
+            "train_seconds": record.train_seconds, "validation_accuracy": record.validation_accuracy,
             "artifact_url": artifact_url, "card": card, "registered_at": _now(), "flow_run": flow_run,
         }
         with self.engine.begin() as connection:

@@ -16,10 +16,10 @@ from typing import IO
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
-
 from mnist_pipeline.tasks.core.errors import InputError
 
 HOME_ENV = "MNIST_HOME"
+REGISTRY_ENV = "MNIST_REGISTRY_URL"  # the registry's database, where it is not SQLite in the storage root
 # XDG-style default, so a user who never sets MNIST_HOME finds the data in one obvious place.
 DEFAULT_HOME = "~/.local/share/mnist-pipeline"
 

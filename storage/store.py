@@ -13,12 +13,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mnist_pipeline.storage.root import StorageRoot, resolve_home
+from mnist_pipeline.storage.root import REGISTRY_ENV, StorageRoot, resolve_home
 
 if TYPE_CHECKING:
     from mnist_pipeline.storage.registry import Registry
 
-REGISTRY_ENV = "MNIST_REGISTRY_URL"
 MLFLOW_ENV = "MLFLOW_TRACKING_URI"
 
 

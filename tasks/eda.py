@@ -3,20 +3,19 @@
 import json
 from dataclasses import dataclass
 
-from prefect import task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact
-from prefect.logging import get_run_logger
-
 from mnist_pipeline.storage import datasets as dataset_store
 from mnist_pipeline.storage import reports
 from mnist_pipeline.storage.root import StorageRoot
 from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.artifacts import artifact_key
-from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
 from mnist_pipeline.tasks.core.digits import SPLITS
 from mnist_pipeline.tasks.core.eda.changes import DataChanges
 from mnist_pipeline.tasks.core.eda.report import TITLES, Previous, build_report, key_numbers_table
 from mnist_pipeline.tasks.core.pages import markdown_figure
+from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
+from prefect import task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
+from prefect.logging import get_run_logger
 
 # The figures shown in the Prefect UI's artifact (the rest are in the HTML report).
 INLINE_FIGURES = ("class-distribution", "samples", "mean-std")
@@ -65,10 +64,10 @@ def _previous(root: StorageRoot, manifest: dict) -> Previous | None:
     names), of any format: what this version changed is counted against it."""
     lineage = dataset_store.lineage_of(manifest)
     earlier = [m for m in dataset_store.list_manifests(root)
-               if m["created_at"] < manifest["created_at"] and dataset_store.lineage_of(m) == lineage]
+               if m.created_at < manifest.created_at and dataset_store.lineage_of(m) == lineage]
     if not earlier:
         return None
-    previous = earlier[-1]["version"]
+    previous = earlier[-1].version
     try:
         return Previous(previous, {name: dataset_store.read_split(root, previous, name, outdated_ok=True)
                                    for name in SPLITS})

@@ -6,11 +6,7 @@ decoded twice because the flow finds its version in storage by fingerprint first
 """
 
 import datetime
-from dataclasses import asdict, dataclass
-
-from prefect import task
-from prefect.artifacts import create_markdown_artifact
-from prefect.logging import get_run_logger
+from dataclasses import dataclass
 
 from mnist_pipeline.storage import datasets as dataset_store
 from mnist_pipeline.storage import raw as raw_store
@@ -22,23 +18,17 @@ from mnist_pipeline.tasks.core import dataset, download, lineage, sources, valid
 from mnist_pipeline.tasks.core.decode import check_file_size, decode_source
 from mnist_pipeline.tasks.core.digits import Digits
 from mnist_pipeline.tasks.core.errors import SourceError, TransientDownloadError
+from mnist_pipeline.tasks.core.records import Source, SourceFile, SplitSettings, ValidationSummary
 from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
-
-
-@dataclass(frozen=True)
-class RawFile:
-    role: str
-    name: str
-    url: str  # where the pipeline reads it: the raw store, or the user's own file
-    origin: str  # where it came from: a mirror URL or a local path
-    sha256: str
-    bytes: int
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.logging import get_run_logger
 
 
 @dataclass(frozen=True)
 class FetchedSource:
     source: str
-    files: tuple[RawFile, ...]
+    files: tuple[SourceFile, ...]
     meaning: sources.Meaning  # what the files are, decided from their content
     layout: sources.Layout
     # A batch source's batches, in name order (their files are among ``files``); the other files
@@ -151,7 +141,7 @@ def fetch_source(source: str, store: Store, extra_mirrors: list[str], max_images
 
 
 def _published_files(spec: sources.SourceSpec, root: StorageRoot, extra_mirrors: list[str],
-                     max_images: int) -> dict[str, tuple[RawFile, bytes]]:
+                     max_images: int) -> dict[str, tuple[SourceFile, bytes]]:
     """The raw files of a source that is not a batch folder: a known dataset's (from the system's
     copy, the raw store or a mirror) or the user's own IDX folder or CSV file."""
     if spec.kind == "mnist-sample":
@@ -176,18 +166,19 @@ def _declared_class_names(spec: sources.SourceSpec) -> tuple[str, ...] | None:
     return sources.parse_class_names_file(text, path)
 
 
-def _local_files(paths: dict[str, str], max_images: int) -> dict[str, tuple[RawFile, bytes]]:
+def _local_files(paths: dict[str, str], max_images: int) -> dict[str, tuple[SourceFile, bytes]]:
     files = {}
     for role, path in paths.items():
         check_file_size(role, raw_store.size_of(path), max_images, path)
         data = raw_store.read_input(path)
-        files[role] = (RawFile(role, path.rsplit("/", 1)[-1], path, path, raw_store.sha256_of(data), len(data)), data)
+        files[role] = (SourceFile(role=role, name=path.rsplit("/", 1)[-1], url=path, origin=path,
+                                  sha256=raw_store.sha256_of(data), bytes=len(data)), data)
     return files
 
 
 def _download_known(
     root: StorageRoot, known: sources.KnownDataset, extra_mirrors: list[str]
-) -> dict[str, tuple[RawFile, bytes]]:
+) -> dict[str, tuple[SourceFile, bytes]]:
     logger = get_run_logger()
     files = {}
     for remote in known.files:
@@ -203,7 +194,8 @@ def _download_known(
         else:
             data, origin = raw_store.read_input(stored), "raw store"
         files[remote.role] = (
-            RawFile(remote.role, remote.filename, stored, origin, raw_store.sha256_of(data), len(data)), data
+            SourceFile(role=remote.role, name=remote.filename, url=stored, origin=origin,
+                       sha256=raw_store.sha256_of(data), bytes=len(data)), data
         )
     return files
 
@@ -278,7 +270,7 @@ def publish(
     decoded: Decoded,
     validated: Validated,
     fingerprint: str,
-    split_params: dict,
+    split_settings: SplitSettings,
 ) -> Ingested:
     """Write the validated dataset version (atomically); its id and what publishing did
     (published, unchanged: an intact copy exists, or repaired: a damaged copy was replaced)."""
@@ -290,18 +282,15 @@ def publish(
     statistics = {name: r["statistics"] for name, r in report.results.items()}
     manifest = dataset.build_manifest(
         version=version,
-        source=fetched.source,
-        source_files=[asdict(f) for f in fetched.files],
-        fingerprint=fingerprint,
+        source=Source(spec=fetched.source, files=fetched.files, fingerprint=fingerprint),
         splits=splits,
-        split_params={**split_params, "official_test_split": "test" in decoded.source_rows},
+        split_settings=split_settings.model_copy(update={"official_test_split": "test" in decoded.source_rows}),
         meaning=meaning,
         schema={f.name: str(f.type) for f in dataset_store.SCHEMA},
-        validation={"success": report.success, "statistics": statistics},
+        validation=ValidationSummary(success=report.success, statistics=statistics),
         duplicates=validated.duplicates,
-        parts=batch_folder.parts_manifest(decoded.parts, fetched.batches, {
-            f.role: {"name": f.name, "sha256": f.sha256, "bytes": f.bytes} for f in fetched.files
-        }) if fetched.from_batch_folder else None,
+        parts=batch_folder.parts_manifest(decoded.parts, fetched.batches, fetched.files)
+        if fetched.from_batch_folder else None,
         created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
         code_version=lineage.code_version(),
         library_versions=lineage.library_versions(),

@@ -3,19 +3,19 @@
 from dataclasses import dataclass
 
 import numpy as np
-from prefect import task
-from prefect.logging import get_run_logger
-
 from mnist_pipeline.storage import evaluations as evaluation_store
 from mnist_pipeline.storage import models as model_store
 from mnist_pipeline.storage.inputs import read_images_to_score
 from mnist_pipeline.storage.store import Store
-from mnist_pipeline.tasks.core import models
 from mnist_pipeline.tasks.core.errors import MnistError
 from mnist_pipeline.tasks.core.images import Preprocess, load_image
+from mnist_pipeline.tasks.core.models import catalog
+from mnist_pipeline.tasks.core.models.base import Classifier
 from mnist_pipeline.tasks.core.results import Scored
 from mnist_pipeline.tasks.core.scoring import Predictions, ScoredFile, names_digits, score
 from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
+from prefect import task
+from prefect.logging import get_run_logger
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Registered:
     """A registered model, loaded, with the class names of the dataset it was trained on."""
 
     model_id: str
-    model: models.Classifier
+    model: Classifier
     class_names: tuple[str, ...]
 
     @property
@@ -36,7 +36,7 @@ def load_registered(store: Store, reference: str) -> Registered:
     with store.registry(create=False) as registry:
         model_id = registry.resolve(reference)
         lineage, _ = registry.lineage(model_id)
-    model = models.load(model_store.read_model_files(store.root, model_id))
+    model = catalog.load(model_store.read_model_files(store.root, model_id))
     return Registered(model_id, model, lineage.class_names)
 
 

@@ -9,10 +9,6 @@ records what was decided.
 from dataclasses import asdict, replace
 
 import numpy as np
-from prefect import task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.logging import get_run_logger
-
 from mnist_pipeline.storage import datasets as dataset_store
 from mnist_pipeline.storage import evaluations as evaluation_store
 from mnist_pipeline.storage import models as model_store
@@ -22,18 +18,28 @@ from mnist_pipeline.storage.root import StorageRoot
 from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.artifacts import artifact_key
 from mnist_pipeline.tasks.core import evaluation as evaluating
-from mnist_pipeline.tasks.core import models
 from mnist_pipeline.tasks.core.cards import decision_markdown, model_card
 from mnist_pipeline.tasks.core.dataset import row_hashes
 from mnist_pipeline.tasks.core.digits import SPLITS
 from mnist_pipeline.tasks.core.eda.changes import data_changes
-from mnist_pipeline.tasks.core.promotion import Contender, Decision, PromotionRules, Unseen, decide, needs_comparison
+from mnist_pipeline.tasks.core.models import catalog
+from mnist_pipeline.tasks.core.promotion import (
+    Contender,
+    Decision,
+    PromotionRules,
+    Unseen,
+    decide,
+    needs_comparison,
+)
+from mnist_pipeline.tasks.core.records import TrainingRecord
 from mnist_pipeline.tasks.core.registry_report import RegistryReport, build_registry_report
 from mnist_pipeline.tasks.core.results import Evaluation, FlowRun, MirrorReport, TrainedModel
 from mnist_pipeline.tasks.core.tables import leaderboard
-from mnist_pipeline.tasks.core.training import seen_splits
 from mnist_pipeline.tasks.mirror import mirror_quietly
 from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.logging import get_run_logger
 
 PROMOTE_ATTEMPTS = 5
 
@@ -45,10 +51,10 @@ def current_flow_run() -> FlowRun | None:
     return FlowRun(flow_run.id, flow_run.name, flow_run.ui_url) if flow_run.id else None
 
 
-def ensure_evaluated(root: StorageRoot, registry: Registry, record: dict, dataset_version: str,
+def ensure_evaluated(root: StorageRoot, registry: Registry, record: TrainingRecord, dataset_version: str,
                      force: bool = False) -> Evaluation:
     """The model's scores on the dataset's test split, evaluating it when not done before."""
-    model_id = record["model_id"]
+    model_id = record.model_id
     existing = None if force else evaluation_store.find_evaluation(root, model_id, dataset_version)
     if existing:
         if registry.evaluation(model_id, dataset_version) is None:
@@ -56,9 +62,9 @@ def ensure_evaluated(root: StorageRoot, registry: Registry, record: dict, datase
         return Evaluation.of(record, dataset_version, existing,
                              evaluation_store.report_url(root, model_id, dataset_version))
     files = model_store.read_model_files(root, model_id, record)
-    model = models.load(files)
+    model = catalog.load(files)
     test = dataset_store.read_split(root, dataset_version, "test")
-    class_names = dataset_store.read_manifest(root, dataset_version)["class_names"]
+    class_names = dataset_store.read_manifest(root, dataset_version).class_names
     size = sum(len(v) for v in files.values())
     reused = None if force else _members_on(root, record, dataset_version, test.sample_ids)
     if reused is not None:  # an ensemble: its members were just evaluated on this split
@@ -67,8 +73,8 @@ def ensure_evaluated(root: StorageRoot, registry: Registry, record: dict, datase
                                             evaluating.combined_speed(speeds))
     else:
         result = evaluating.evaluate(model, test, class_names, size)
-    report = evaluating.markdown(model_id, record["family"], dataset_version, result.metrics)
-    page = evaluating.html_report(model_id, record["family"], dataset_version, result.metrics, result.figures)
+    report = evaluating.markdown(model_id, record.family, dataset_version, result.metrics)
+    page = evaluating.html_report(model_id, record.family, dataset_version, result.metrics, result.figures)
     evaluation_store.write_evaluation(
         root, model_id, dataset_version, result.metrics, result.figures, report, page,
         {"sample_id": result.sample_ids, "predicted": result.predicted,
@@ -80,11 +86,11 @@ def ensure_evaluated(root: StorageRoot, registry: Registry, record: dict, datase
                          evaluation_store.report_url(root, model_id, dataset_version))
 
 
-def _members_on(root: StorageRoot, record: dict, dataset_version: str,
+def _members_on(root: StorageRoot, record: TrainingRecord, dataset_version: str,
                 sample_ids: np.ndarray) -> tuple[dict[str, np.ndarray], list[dict]] | None:
     """An ensemble's members' stored probabilities on this test split and their measured speeds,
     when every member has them for exactly these images (else None: score the split)."""
-    members = [m["model_id"] for m in record.get("members", []) if m["weight"] > 0]
+    members = [m.model_id for m in record.members if m.weight > 0]
     stored = {}
     for member_id in members:
         found = evaluation_store.read_probabilities(root, member_id, dataset_version)
@@ -100,7 +106,7 @@ def register_model(store: Store, model_id: str) -> bool:
     """Add a trained model to the registry with its lineage and a generated model card."""
     root = store.root
     record = model_store.read_record(root, model_id)
-    lineage = dataset_store.lineage_of(dataset_store.read_manifest(root, record["dataset_version"]))
+    lineage = dataset_store.lineage_of(dataset_store.read_manifest(root, record.dataset_version))
     run = current_flow_run()
     with store.registry() as registry:
         if run is not None:
@@ -120,9 +126,9 @@ def evaluate_model(store: Store, model_id: str, dataset_version: str, force: boo
         evaluation = ensure_evaluated(root, registry, record, dataset_version, force)
     metrics = evaluation_store.find_evaluation(root, model_id, dataset_version)
     figures = evaluation_store.read_figures(root, model_id, dataset_version)
-    text = evaluating.markdown_with_figures(model_id, record["family"], dataset_version, metrics, figures)
+    text = evaluating.markdown_with_figures(model_id, record.family, dataset_version, metrics, figures)
     text += f"\nHTML report (every figure, full size): `{evaluation.report}`\n" if evaluation.report else ""
-    create_markdown_artifact(key=artifact_key(f"evaluation-{record['family']}"), markdown=text,
+    create_markdown_artifact(key=artifact_key(f"evaluation-{record.family}"), markdown=text,
                              description=f"{model_id} on the test split of {dataset_version}")
     get_run_logger().info("%s: %s", model_id, evaluation.describe())
     return evaluation
@@ -197,7 +203,8 @@ def unseen_test_images(root: StorageRoot, dataset_version: str, model_ids: list[
     test = dataset_store.read_split(root, dataset_version, "test")
     seen = []
     for model_id in model_ids:
-        version, splits = seen_splits(model_store.read_record(root, model_id))
+        learned = model_store.read_record(root, model_id).seen
+        version, splits = learned.dataset_version, learned.splits
         try:
             seen += [row_hashes(dataset_store.read_split(root, version, split, outdated_ok=True).images)
                      for split in splits]
@@ -217,7 +224,7 @@ def drift_hold(root: StorageRoot, champion_id: str, dataset_version: str, max_au
     night's, so that drift a gate held stays held until a person promotes."""
     if max_auc is None:
         return None
-    learned, _ = seen_splits(model_store.read_record(root, champion_id))
+    learned = model_store.read_record(root, champion_id).seen.dataset_version
     if learned == dataset_version:
         return None
     try:
@@ -225,7 +232,7 @@ def drift_hold(root: StorageRoot, champion_id: str, dataset_version: str, max_au
     except (dataset_store.DatasetNotFound, dataset_store.DatasetDamaged) as error:
         return f"the drift since production's dataset {learned} cannot be measured ({error})"
     now = [dataset_store.read_split(root, dataset_version, split) for split in SPLITS]
-    class_names = dataset_store.read_manifest(root, dataset_version)["class_names"]
+    class_names = dataset_store.read_manifest(root, dataset_version).class_names
     return data_changes(learned, before, now, class_names).hold(max_auc)
 
 

@@ -13,29 +13,34 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from prefect import task
-from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
-from prefect.futures import PrefectFuture, wait
-from prefect.logging import get_run_logger
-
 from mnist_pipeline.storage import datasets as dataset_store
 from mnist_pipeline.storage import models as model_store
 from mnist_pipeline.storage import recipes as recipe_store
 from mnist_pipeline.storage.root import StorageRoot
 from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.artifacts import artifact_key
+from mnist_pipeline.tasks.core import devices, sources
+from mnist_pipeline.tasks.core import recipe as recipes
 from mnist_pipeline.tasks.core.cores import available_cores
 from mnist_pipeline.tasks.core.dataset import stratified_sample
-from mnist_pipeline.tasks.core import devices, models, recipe as recipes, sources
-from mnist_pipeline.tasks.core.models import ENSEMBLE, FamilyConfig
-from mnist_pipeline.tasks.core.models.ensemble import Ensemble
+from mnist_pipeline.tasks.core.models import catalog
+from mnist_pipeline.tasks.core.models.configs import FamilyConfig
+from mnist_pipeline.tasks.core.models.ensemble import ENSEMBLE, Ensemble
 from mnist_pipeline.tasks.core.recipe import Recipe, TrialSettings
+from mnist_pipeline.tasks.core.recipe_trial import recipe_key, trial
+from mnist_pipeline.tasks.core.records import Member, Subset, TrainedOn
 from mnist_pipeline.tasks.core.results import LeftOut, TrainedModel
 from mnist_pipeline.tasks.core.tables import leaderboard
-from mnist_pipeline.tasks.core.training import (
-    DEVICE_FAMILIES, GPU_RESOURCE, Subset, fit_family, model_id, recipe_key, training_record,
-)
+from mnist_pipeline.tasks.core.training import GPU_RESOURCE, fit_family, model_id, training_record
 from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
+from prefect import task
+from prefect.artifacts import (
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.futures import PrefectFuture, wait
+from prefect.logging import get_run_logger
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ def choose_recipe(store: Store, dataset_version: str, seed: int, subset: Subset,
     the run leaves its random changes to the dataset) skips the trial."""
     logger = get_run_logger()
     root = store.root
-    known = sources.CATALOG.get(dataset_store.read_manifest(root, dataset_version).get("known_dataset") or "")
+    known = sources.CATALOG.get(dataset_store.read_manifest(root, dataset_version).known_dataset or "")
     if known:
         return recipes.known_recipe(known.name, known.recipe)
     if not needed:
@@ -105,7 +110,7 @@ def choose_recipe(store: Store, dataset_version: str, seed: int, subset: Subset,
                                    subset.validation_rows, seed)
     threads = available_cores()
     with _limited_threads(threads):
-        chosen = recipes.trial(train, validation, seed=seed, settings=settings, device=devices.resolve(device))
+        chosen = trial(train, validation, seed=seed, settings=settings, device=devices.resolve(device))
     recipe_store.write_recipe(root, dataset_version, key, chosen.model_dump(mode="json"))
     logger.info("recipe of dataset %s: %s", dataset_version, chosen.describe())
     return chosen
@@ -120,7 +125,7 @@ def train_model(job: TrainJob) -> TrainedModel:
     existing = _stored(root, job)
     if existing:
         return existing
-    device = devices.resolve(job.device) if job.family in DEVICE_FAMILIES else "cpu"
+    device = devices.resolve(job.device) if catalog.declaration(job.family).on_device else "cpu"
     train = _split(root, job, "train", job.subset.train_rows)
     validation = _split(root, job, "validation", job.subset.validation_rows)
     logger.info("training %s (%d validation images), %d thread(s), device %s, budget %s s",
@@ -152,18 +157,18 @@ def train_ensemble(job: TrainJob) -> TrainedModel | LeftOut:
     stored = {i: model_store.read_validation_probabilities(root, i, record) for i, record in records.items()}
     known = {i: p for i, p in stored.items() if p is not None and len(p) == len(validation)}
     # A member without its validation outputs for these rows is loaded and scores them itself.
-    unscored = {i: models.load(model_store.read_model_files(root, i, records[i])) for i in records if i not in known}
+    unscored = {i: catalog.load(model_store.read_model_files(root, i, records[i])) for i in records if i not in known}
     model = Ensemble(job.config, unscored, validation_probabilities=known)
     report = model.fit(None, validation, seed=job.seed).report  # the members learned from train; only weights are fitted
     kept, reason = model.verdict()
     if not kept:
         logger.info("ensemble %s", reason)
         return LeftOut(ENSEMBLE, report.validation_accuracy, reason)
-    members = {i: unscored.get(i) or models.load(model_store.read_model_files(root, i, record))
+    members = {i: unscored.get(i) or catalog.load(model_store.read_model_files(root, i, record))
                for i, record in records.items()}
     trained = _store(root, job, model.with_members(members), report, {"train": 0, "validation": len(validation)},
-                     threads=1, extra={"members": model.extra_meta()["members"]},
-                     validation_probabilities=report.validation_probabilities)
+                     threads=1, validation_probabilities=report.validation_probabilities,
+                     members=tuple(Member(**member) for member in model.extra_meta()["members"]))
     logger.info("ensemble: %s; weights %s; stored as %s", reason, report.history[-1]["weights"], job.model_id)
     return trained
 
@@ -173,7 +178,7 @@ def _stored(root: StorageRoot, job: TrainJob) -> TrainedModel | None:
     existing = None if job.force else model_store.find_trained(root, job.model_id)
     if existing:
         get_run_logger().info("%s already trained as %s (validation accuracy %.4f); not retraining",
-                              job.family, job.model_id, existing["validation_accuracy"])
+                              job.family, job.model_id, existing.validation_accuracy)
         return TrainedModel.of(existing, reused=True)
     return None
 
@@ -185,19 +190,17 @@ def _split(root: StorageRoot, job: TrainJob, split: str, rows: int | None):
 
 
 def _store(root: StorageRoot, job: TrainJob, model, report, rows: dict[str, int], threads: int,
-           extra: dict | None = None, validation_probabilities=None, device: str = "cpu") -> TrainedModel:
+           validation_probabilities=None, device: str = "cpu", **more) -> TrainedModel:
     """Write the model and its training record (atomically); the model as stored."""
     lineage = dataset_store.lineage_of(dataset_store.read_manifest(root, job.dataset_version))
-    recipe = {"recipe": job.recipe.model_dump(mode="json")} if job.recipe else {}
     record = training_record(job.family, job.config, job.dataset_version, lineage, job.seed, job.subset,
-                             rows, report, threads, extra={**recipe, **(extra or {}), "trained_on": _trained_on()},
-                             device=device)
+                             rows, report, threads, device, recipe=job.recipe, trained_on=_trained_on(), **more)
     stored = model_store.write_trained(root, job.model_id, model.to_files(), record, force=job.force,
                                        validation_probabilities=validation_probabilities)
     return TrainedModel.of(stored, reused=False)
 
 
-def _trained_on() -> dict[str, str | int | None]:
+def _trained_on() -> TrainedOn:
     """Where this training ran: the host and process, and the Dask worker's address on a cluster
     (None elsewhere), so a team can tell which machine made a model."""
     try:
@@ -206,7 +209,7 @@ def _trained_on() -> dict[str, str | int | None]:
         worker = get_worker().address
     except (ImportError, ValueError):  # not inside a Dask worker
         worker = None
-    return {"host": socket.gethostname(), "pid": os.getpid(), "dask_worker": worker}
+    return TrainedOn(host=socket.gethostname(), pid=os.getpid(), dask_worker=worker)
 
 
 @contextmanager

@@ -25,7 +25,6 @@ _pin_to_this_workers_cores()  # before numpy and torch size their thread pools
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
 from mnist_pipeline.tasks.core.digits import Digits  # noqa: E402
 from mnist_pipeline.tasks.core.idx import encode_idx  # noqa: E402
 from mnist_pipeline.tasks.core.promotion import Lineage  # noqa: E402
@@ -156,10 +155,12 @@ def registry_url(request, home):
 DIGITS = Lineage("mnist", tuple(str(d) for d in range(10)))
 
 
-def record(model_id: str, family: str = "mlp", dataset: str = "d1", smoke: bool = False) -> dict:
-    return {"model_id": model_id, "family": family, "dataset_version": dataset, "seed": 0,
-            "config": {"epochs": 1}, "code_version": "git:abc", "libraries": {"torch": "2"},
-            "train_seconds": 1.5, "validation_accuracy": 0.9, "smoke": smoke}
+def record(model_id: str, family: str = "mlp", dataset: str = "d1", smoke: bool = False):
+    from mnist_pipeline.tasks.core.records import TrainingRecord
+
+    return TrainingRecord(model_id=model_id, family=family, dataset_version=dataset, seed=0, config={"epochs": 1},
+                          code_version="git:abc", libraries={"torch": "2"}, train_seconds=1.5,
+                          validation_accuracy=0.9, smoke=smoke)
 
 
 @pytest.fixture

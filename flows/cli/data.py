@@ -4,7 +4,14 @@ import argparse
 import json
 
 from mnist_pipeline.flows.cli.options import (
-    DATASET, EDA_SEED, FORCE, HOME, INGEST, SOURCE, add_command, given,
+    DATASET,
+    EDA_SEED,
+    FORCE,
+    HOME,
+    INGEST,
+    SOURCE,
+    add_command,
+    given,
 )
 from mnist_pipeline.flows.cli.shared import dataset_summary, prepare_prefect, store_of
 
@@ -52,7 +59,7 @@ def _ingest(args: argparse.Namespace) -> int:
     outcome = ingest(config)
     manifest = datasets.read_manifest(config.store().root, outcome.version)
     if args.json:
-        print(json.dumps(manifest, indent=2))
+        print(json.dumps(manifest.as_json(), indent=2))
     else:
         print(f"dataset {outcome.version} ({INGEST_STATUS[outcome.status]})")
         print(dataset_summary(manifest))
@@ -65,20 +72,20 @@ def _datasets(args: argparse.Namespace) -> int:
     root = store_of(args).existing_root()
     if args.version:
         manifest = datasets.read_manifest(root, datasets.resolve_version(root, args.version))
-        print(json.dumps(manifest, indent=2) if args.json else dataset_summary(manifest, detailed=True))
+        print(json.dumps(manifest.as_json(), indent=2) if args.json else dataset_summary(manifest, detailed=True))
         return 0
     manifests = datasets.list_manifests(root)
     if args.json:
-        print(json.dumps(manifests, indent=2))
+        print(json.dumps([manifest.as_json() for manifest in manifests], indent=2))
     elif not manifests:
         print(f"no dataset versions in {root.url}; run `mnist ingest`.")
     else:
         print(f"{'version':<17} {'created (UTC)':<20} {'train':>7} {'valid':>6} {'test':>6}  source")
-        for m in manifests:
-            rows = m["rows"]
+        for manifest in manifests:
+            rows = manifest.rows
             print(
-                f"{m['version']:<17} {m['created_at'][:19].replace('T', ' '):<20} "
-                f"{rows['train']:>7} {rows['validation']:>6} {rows['test']:>6}  {m['source']['spec']}"
+                f"{manifest.version:<17} {manifest.created_at[:19].replace('T', ' '):<20} "
+                f"{rows['train']:>7} {rows['validation']:>6} {rows['test']:>6}  {manifest.source.spec}"
             )
     return 0
 

@@ -97,16 +97,12 @@ def _class_names(text: str) -> list[str]:
 
 
 def _families(text: str) -> list[str]:
-    from mnist_pipeline.tasks.core.models.configs import FAMILIES
+    from mnist_pipeline.tasks.core.models import catalog
 
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in FAMILIES]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown model famil{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown) or text!r}; "
-            f"choose from {','.join(FAMILIES)}"
-        )
-    return names
+    try:
+        return catalog.known([name.strip() for name in text.split(",") if name.strip()])
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 # Where the run keeps things (every config: flows/config.py `Located`, `Redoable`).
@@ -138,8 +134,8 @@ INGEST = (
 
 # What train-all trains and how (TrainSettings).
 TRAIN = (
-    Option("--models", "models", "TrainSettings", "comma-separated families to train (logreg, svm, mlp, cnn)",
-           type=_families, metavar="LIST"),
+    Option("--models", "models", "TrainSettings", "comma-separated families to train", type=_families,
+           metavar="LIST"),
     Option("--smoke", "smoke", "TrainSettings", "tiny subset and a few dozen optimizer steps per family, to check "
            "a set-up in seconds", const=True),
     Option("--no-ensemble", "ensemble", "TrainSettings", "do not combine the trained families into a weighted soft "

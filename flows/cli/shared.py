@@ -15,36 +15,35 @@ def store_of(args: argparse.Namespace):
     return Store.resolve(args.home, getattr(args, "registry", None), getattr(args, "mlflow", None))
 
 
-def dataset_summary(manifest: dict, detailed: bool = False) -> str:
-    rows = manifest["rows"]
-    validation = manifest["validation"]
-    checks = sum(s["evaluated_expectations"] for s in validation["statistics"].values())
-    names = manifest["class_names"]
-    shown = ", ".join(names) if len(", ".join(names)) <= 60 else f"{names[0]}, ..., {names[-1]}"
+def dataset_summary(manifest, detailed: bool = False) -> str:
+    """A dataset version's :class:`~mnist_pipeline.tasks.core.records.Manifest`, for the terminal."""
     from mnist_pipeline.storage.datasets import is_outdated
+    from mnist_pipeline.tasks.core.pages import names_text
 
+    rows, names = manifest.rows, manifest.class_names
+    checks = sum(s["evaluated_expectations"] for s in manifest.validation.statistics.values())
     if not is_outdated(manifest):
-        what = f"{manifest.get('known_dataset') or 'your own data'}: {shown} (named by {manifest['class_names_from']})"
+        what = f"{manifest.known_dataset or 'your own data'}: {names_text(names)} (named by {manifest.class_names_from})"
     else:
-        what = f"{shown} (OUTDATED: an earlier release's version; `mnist ingest` it again)"
+        what = f"{names_text(names)} (OUTDATED: an earlier release's version; `mnist ingest` it again)"
     lines = [
-        f"  source:     {manifest['source']['spec']}",
+        f"  source:     {manifest.source.spec}",
         f"  is:         {what}",
         f"  rows:       train {rows['train']:,} | validation {rows['validation']:,} | "
         f"test {rows['test']:,}",
-        f"  validation: {'passed' if validation['success'] else 'FAILED'} ({checks} expectations)",
-        f"  duplicates: {manifest['duplicates']['test_in_train_or_validation']} test images "
+        f"  validation: {'passed' if manifest.validated else 'FAILED'} ({checks} expectations)",
+        f"  duplicates: {manifest.duplicates['test_in_train_or_validation']} test images "
         "also in train/validation",
     ]
-    for part in manifest.get("parts", []):  # a batch source: its published dataset and each batch
-        left_out = f" ({part['duplicates_left_out']:,} copies of earlier images left out)" if part["duplicates_left_out"] else ""
-        lines.append(f"  part:       {part['name']}: {part['rows']:,} rows{left_out}")
+    for part in manifest.parts or ():  # a batch source: its published dataset and each batch
+        left_out = f" ({part.duplicates_left_out:,} copies of earlier images left out)" if part.duplicates_left_out else ""
+        lines.append(f"  part:       {part.name}: {part.rows:,} rows{left_out}")
     if detailed:
-        lines.append(f"  created:    {manifest['created_at']} by {manifest['code_version']}")
+        lines.append(f"  created:    {manifest.created_at} by {manifest.code_version}")
         lines.append("  classes (train counts):")
-        for label, count in manifest["class_counts"]["train"].items():
+        for label, count in manifest.class_counts["train"].items():
             lines.append(f"    {label}: {names[int(label)]:<12} {count:>6}")
-        lines.append(f"  split:      {manifest['split']}")
+        lines.append(f"  split:      {manifest.split.model_dump() if manifest.split else '-'}")
     return "\n".join(lines)
 
 
@@ -79,10 +78,9 @@ def use_local_server_auth(home: str | None) -> None:
 def user_error(error: BaseException) -> str | None:
     """The one line to show when ``error`` is about input, configuration, stored data or a
     storage server that does not answer; None for anything else (a bug keeps its traceback)."""
-    from pydantic import ValidationError
-
     from mnist_pipeline.storage.root import unreachable
     from mnist_pipeline.tasks.core.errors import MnistError
+    from pydantic import ValidationError
 
     if isinstance(error, ValidationError):  # a setting out of range: each offending field and why
         problems = "; ".join(f"{'.'.join(map(str, problem['loc'])) or 'settings'}: "

@@ -19,7 +19,6 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
-
 from mnist_pipeline.tasks.core.csv_digits import decode_digits_csv
 from mnist_pipeline.tasks.core.dataset import row_hashes
 from mnist_pipeline.tasks.core.decode import check_split_sizes, max_file_bytes
@@ -27,6 +26,7 @@ from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, Digits, concat
 from mnist_pipeline.tasks.core.errors import SourceError
 from mnist_pipeline.tasks.core.idx import decode_idx_pair, gunzip_if_needed
 from mnist_pipeline.tasks.core.parquet_digits import decode_parquet_digits
+from mnist_pipeline.tasks.core.records import PartFile, PartRecord, SourceFile
 from mnist_pipeline.tasks.core.sources import CLASS_NAMES_FILE
 
 BatchKind = Literal["csv", "parquet", "idx"]
@@ -195,18 +195,17 @@ def assemble(base: dict[str, Digits] | None, base_name: str, batches: list[tuple
     return Assembled(official, tuple(parts))
 
 
-def parts_manifest(parts: tuple[Part, ...], batches: tuple[Batch, ...], files: dict[str, dict]) -> list[dict]:
-    """What a batch source's manifest says of its parts, in order: each one's files (``files``: by
-    source role, each with its name, SHA-256 and size), rows, first sample id, and the copies of
+def parts_manifest(parts: tuple[Part, ...], batches: tuple[Batch, ...], files: tuple[SourceFile, ...]) -> list[PartRecord]:
+    """What a batch source's manifest says of its parts, in order: each one's files (from the
+    source's ``files``, by role) with their checksums, its rows, first sample id, and the copies of
     earlier parts' images it repeats (left out)."""
+    by_role = {f.role: PartFile(name=f.name, sha256=f.sha256, bytes=f.bytes) for f in files}
     roles = {f"batch {batch.name}": set(batch.roles()) for batch in batches}
     batch_roles = set().union(*roles.values()) if roles else set()
-    entries = []
-    for part in parts:
-        mine = roles[part.name] if part.batch else set(files) - batch_roles
-        entries.append({"name": part.name, "files": [files[role] for role in sorted(mine)], "rows": part.rows,
-                        "first_sample_id": part.first_id, "duplicates_left_out": part.duplicates})
-    return entries
+    return [PartRecord(name=part.name, files=tuple(by_role[role] for role in sorted(roles[part.name] if part.batch
+                                                                                      else set(by_role) - batch_roles)),
+                       rows=part.rows, first_sample_id=part.first_id, duplicates_left_out=part.duplicates)
+            for part in parts]
 
 
 class _Seen:

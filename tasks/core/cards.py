@@ -3,7 +3,7 @@ with its evidence. Pure: records and decisions in, markdown out."""
 
 from mnist_pipeline.tasks.core.pages import p_value_text
 from mnist_pipeline.tasks.core.promotion import Decision
-from mnist_pipeline.tasks.core.recipe import Recipe
+from mnist_pipeline.tasks.core.records import TrainingRecord
 
 
 def decision_markdown(decision: Decision) -> str:
@@ -34,67 +34,66 @@ def decision_markdown(decision: Decision) -> str:
     ]) + "\n"
 
 
-def _kept(record: dict) -> str:
+def _kept(record: TrainingRecord) -> str:
     """Which weights the model kept, and why training stopped where it did."""
-    stopped = f"; {record['stopped_early']}" if record.get("stopped_early") else ""
-    return f"kept the weights of step {record['best_step']:,} of {record['steps']:,}{stopped}"
+    stopped = f"; {record.stopped_early}" if record.stopped_early else ""
+    return f"kept the weights of step {record.best_step:,} of {record.steps:,}{stopped}"
 
 
-def _recipe_line(record: dict) -> str:
-    recipe = record.get("recipe")
-    if record.get("members"):
+def _recipe_line(record: TrainingRecord) -> str:
+    if record.is_ensemble:
         return "its members' own (see their model cards)"
-    if not recipe:
+    if not record.recipe:
         return "none: this model's config sets its own random changes (see the config below)"
-    return Recipe.model_validate(recipe).describe()
+    return record.recipe.describe()
 
 
-def _calibration_line(record: dict) -> str:
-    calibration = record.get("calibration")
+def _calibration_line(record: TrainingRecord) -> str:
+    calibration = record.calibration
     if not calibration:
         return "not recorded"
-    return (f"temperature {calibration['temperature']:.3f}, fitted on the validation split; validation ECE "
-            f"{calibration['validation_ece_before']:.4f} before, {calibration['validation_ece_after']:.4f} after "
+    return (f"temperature {calibration.temperature:.3f}, fitted on the validation split; validation ECE "
+            f"{calibration.validation_ece_before:.4f} before, {calibration.validation_ece_after:.4f} after "
             "(the test split's, before and after, are in the evaluation)")
 
 
-def _machine_line(record: dict) -> str:
-    where = record.get("trained_on")
+def _machine_line(record: TrainingRecord) -> str:
+    where = record.trained_on
     if not where:
         return ""
-    worker = f", Dask worker {where['dask_worker']}" if where.get("dask_worker") else ""
-    return f" of {where['host']} (pid {where['pid']}{worker})"
+    worker = f", Dask worker {where.dask_worker}" if where.dask_worker else ""
+    return f" of {where.host} (pid {where.pid}{worker})"
 
 
-def _rows_line(record: dict) -> str:
+def _rows_line(record: TrainingRecord) -> str:
     """Why a family that plans its own cost (the SVM) trained on the rows it did."""
-    plan = record.get("row_plan")
+    plan = record.row_plan
     if not plan:
         return ""
-    return f"\n- **Rows used**: {plan['rows']:,} of {plan['offered']:,} training images; {plan['reason']}"
+    return f"\n- **Rows used**: {plan.rows:,} of {plan.offered:,} training images; {plan.reason}"
 
 
-def model_card(record: dict) -> str:
-    config = "\n".join(f"| {k} | {v} |" for k, v in record["config"].items())
-    libraries = ", ".join(f"{k} {v}" for k, v in record["libraries"].items())
-    if record.get("members"):  # an ensemble: what it combines, and how much each counts
-        trained_on = (f"a weighted vote of {len(record['members'])} models of dataset version "
-                      f"`{record['dataset_version']}`, weighted on its {record['rows']['validation']:,} validation "
-                      "images: " + ", ".join(f"`{m['model_id']}` {m['weight']:.3f}" for m in record["members"]))
+def model_card(record: TrainingRecord) -> str:
+    config = "\n".join(f"| {k} | {v} |" for k, v in record.config.items())
+    libraries = ", ".join(f"{k} {v}" for k, v in record.libraries.items())
+    if record.is_ensemble:  # an ensemble: what it combines, and how much each counts
+        trained_on = (f"a weighted vote of {len(record.members)} models of dataset version "
+                      f"`{record.dataset_version}`, weighted on its {record.rows['validation']:,} validation "
+                      "images: " + ", ".join(f"`{m.model_id}` {m.weight:.3f}" for m in record.members))
     else:
-        trained_on = (f"dataset version `{record['dataset_version']}` ({record['rows']['train']:,} training images, "
-                      f"{record['rows']['validation']:,} validation images for model selection; the test split is "
+        trained_on = (f"dataset version `{record.dataset_version}` ({record.rows['train']:,} training images, "
+                      f"{record.rows['validation']:,} validation images for model selection; the test split is "
                       "never used in training)")
-    return f"""# Model card: {record['model_id']}
+    return f"""# Model card: {record.model_id}
 
-- **Family**: {record['family']}
+- **Family**: {record.family}
 - **Trained on**: {trained_on}{_rows_line(record)}
-- **Validation accuracy**: {record['validation_accuracy']:.4f} ({_kept(record)})
-- **Training time**: {record['train_seconds']:.1f} s on {record['threads']} thread(s){_machine_line(record)}, device {record.get('device', 'cpu')}; seed {record['seed']}
+- **Validation accuracy**: {record.validation_accuracy:.4f} ({_kept(record)})
+- **Training time**: {record.train_seconds:.1f} s on {record.threads} thread(s){_machine_line(record)}, device {record.device}; seed {record.seed}
 - **Recipe**: {_recipe_line(record)}
 - **Calibration**: {_calibration_line(record)}
-- **Code**: {record['code_version']} (model code {record['model_code']}); {libraries}
-- **Trained at**: {record['trained_at']}
+- **Code**: {record.code_version} (model code {record.model_code}); {libraries}
+- **Trained at**: {record.trained_at}
 - **Intended use**: classifying 28x28 grayscale digits (or items) like those of its dataset; images of other
   kinds must be converted the way `mnist predict` converts them, and will score worse the further they are
   from the training data.

@@ -2,13 +2,18 @@
 
 import hashlib
 import json
-
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-
 from mnist_pipeline.tasks.core.digits import SPLITS, Digits, concat
+from mnist_pipeline.tasks.core.records import (
+    Manifest,
+    PartRecord,
+    Source,
+    SplitSettings,
+    ValidationSummary,
+)
 
 if TYPE_CHECKING:  # pandas (and with it pyarrow) only where a frame is built: configs import this module
     import pandas as pd
@@ -319,11 +324,12 @@ def content_version(splits: dict[str, Digits], meaning: dict) -> str:
     return digest.hexdigest()[:16]
 
 
-def source_fingerprint(file_checksums: dict[str, str], split_params: dict, meaning: dict) -> str:
+def source_fingerprint(file_checksums: dict[str, str], split: SplitSettings, meaning: dict) -> str:
     """A hash of the raw inputs, what they mean and the split settings: an unchanged source is
     not decoded again."""
+    settings = split.model_dump(include={"seed", "validation_fraction", "test_fraction"})
     payload = json.dumps(
-        {"format": DATASET_FORMAT_VERSION, "files": file_checksums, "split": split_params,
+        {"format": DATASET_FORMAT_VERSION, "files": file_checksums, "split": settings,
          "meaning": hashed_meaning(meaning)},
         sort_keys=True,
     )
@@ -339,41 +345,27 @@ def class_counts(splits: dict[str, Digits]) -> dict[str, dict[str, int]]:
 def build_manifest(
     *,
     version: str,
-    source: str,
-    source_files: list[dict],
-    fingerprint: str,
+    source: Source,
     splits: dict[str, Digits],
-    split_params: dict,
+    split_settings: SplitSettings,
     meaning: dict,
-    schema: dict,
-    validation: dict,
+    schema: dict[str, str],
+    validation: ValidationSummary,
     duplicates: dict[str, int],
-    parts: list[dict] | None,
+    parts: list[PartRecord] | None,
     created_at: str,
     code_version: str,
     library_versions: dict[str, str],
-) -> dict:
+) -> Manifest:
     """Everything needed to judge a dataset version without opening its Parquet files."""
-    return {
-        "version": version,
-        "format_version": DATASET_FORMAT_VERSION,
-        "created_at": created_at,
-        "source": {"spec": source, "files": source_files, "fingerprint": fingerprint},
-        "source_fingerprint": fingerprint,
-        "rows": {name: len(splits[name]) for name in SPLITS},
-        "class_counts": class_counts(splits),
+    return Manifest(
+        version=version, format_version=DATASET_FORMAT_VERSION, created_at=created_at, source=source,
+        source_fingerprint=source.fingerprint, rows={name: len(splits[name]) for name in SPLITS},
+        class_counts=class_counts(splits),
         # What the data is (Meaning.as_dict()): a known dataset or None, and the class names.
-        "known_dataset": meaning["known_dataset"],
-        "class_names": list(meaning["class_names"]),
-        "class_names_from": meaning["named_by"],
-        "image_shape": list(splits["train"].images.shape[1:]),
-        "split": split_params,
-        "schema": schema,
-        "validation": validation,
-        "duplicates": duplicates,
-        # A batch source's parts, in order: its published dataset (if any) and each batch, with
-        # their files' checksums, rows, first sample id and the copies of earlier images left out.
-        **({"parts": parts} if parts is not None else {}),
-        "code_version": code_version,
-        "library_versions": library_versions,
-    }
+        known_dataset=meaning["known_dataset"], class_names=tuple(meaning["class_names"]),
+        class_names_from=meaning["named_by"], image_shape=tuple(splits["train"].images.shape[1:]),
+        split=split_settings, schema=schema, validation=validation, duplicates=duplicates,
+        parts=tuple(parts) if parts is not None else None, code_version=code_version,
+        library_versions=library_versions,
+    )

@@ -7,11 +7,16 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-
 from mnist_pipeline.tasks.core.calibration import expected_calibration_error, reliability
 from mnist_pipeline.tasks.core.digits import NUM_CLASSES, Digits
-from mnist_pipeline.tasks.core.models import Classifier
-from mnist_pipeline.tasks.core.pages import class_label, figure_png, html_figure, html_page, markdown_figure
+from mnist_pipeline.tasks.core.models.base import Classifier
+from mnist_pipeline.tasks.core.pages import (
+    class_label,
+    figure_png,
+    html_figure,
+    html_page,
+    markdown_figure,
+)
 from mnist_pipeline.tasks.core.tables import Row, Table
 
 THROUGHPUT_BATCH = 1000

@@ -70,27 +70,31 @@ _PARSING = threading.Lock()
 
 
 @functools.cache
-def source_key(label: str, *modules: str) -> str:
+def source_key(label: str, *modules: str, exclude: tuple[str, ...] = ()) -> str:
     """A short hash of the source of ``modules`` and of every project module they import, directly
     or not, at the top or inside functions: a storage key that changes whenever any code that could
-    change the result does (a helper in another folder included)."""
+    change the result does (a helper in another folder included). ``exclude`` names modules that
+    are not followed (a catalog that only lists what exists)."""
     digest = hashlib.sha256(label.encode())
     with _PARSING:
-        sources = imported_sources(modules)
+        sources = imported_sources(modules, frozenset(exclude))
     for name, path in sorted(sources.items()):
         with open(path, "rb") as handle:
             digest.update(f"\0{name}\0".encode() + handle.read())
     return digest.hexdigest()[:12]
 
 
-def imported_sources(modules: tuple[str, ...]) -> dict[str, str]:
-    """Module name -> source file, for ``modules`` and the project modules they import (read from
-    their syntax, so imports made only on some paths count too), and the packages around them."""
+def imported_sources(modules: tuple[str, ...], exclude: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Module name -> source file, for ``modules`` (of this project, or not: a family defined
+    elsewhere) and the project modules they import (read from their syntax, so imports made only
+    on some paths count too), and the packages around them; never those of ``exclude``."""
     found: dict[str, str] = {}
     pending = list(modules)
+    roots = set(modules)
     while pending:
         name = pending.pop()
-        if name in found or not (name == PACKAGE or name.startswith(PACKAGE + ".")):
+        ours = name == PACKAGE or name.startswith(PACKAGE + ".")
+        if name in found or name in exclude or not (ours or name in roots):
             continue
         spec = importlib.util.find_spec(name)
         if spec is None or not spec.origin or not spec.origin.endswith(".py"):

@@ -19,9 +19,11 @@ the mirror up to date is idempotent: what exists is found, what is missing is ma
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mnist_pipeline.tasks.core.promotion import Lineage
+from mnist_pipeline.tasks.core.records import TrainingRecord
 from mnist_pipeline.tasks.core.results import AliasChange, FlowRun, RegisteredModel
 
 # Tags that identify what we made (searched for, so their names never change).
@@ -102,16 +104,15 @@ def pipeline_run(flow_run: FlowRun, started_ms: int | None = None, ended_ms: int
                    end_ms=ended_ms)
 
 
-def training_run(model: RegisteredModel, record: dict) -> RunSpec:
+def training_run(model: RegisteredModel, record: TrainingRecord) -> RunSpec:
     """A model's run: config as params, the validation curve as step metrics, its test metrics
     on its own dataset version, and what it is as tags (its model card as the run's note)."""
     params = {"family": model.family, "seed": str(model.seed), "dataset_version": model.dataset_version,
               **{f"config.{key}": _param(value) for key, value in sorted(model.config.items())}}
-    for split, rows in sorted((record.get("rows") or {}).items()):
+    for split, rows in sorted(record.rows.items()):
         params[f"rows.{split}"] = str(rows)
-    if record.get("threads") is not None:
-        params["threads"] = str(record["threads"])
-    metrics = [*curve(record.get("history", [])),
+    params["threads"] = str(record.threads)
+    metrics = [*curve(record.history),
                Metric("best_validation_accuracy", model.validation_accuracy),
                Metric("train_seconds", model.train_seconds)]
     metrics += test_metrics(model.metrics)
@@ -122,7 +123,7 @@ def training_run(model: RegisteredModel, record: dict) -> RunSpec:
         tags[COMMIT_TAG] = model.code_version.removeprefix("git:").split("+", 1)[0]
     if model.flow_run:
         tags[FLOW_RUN_TAG] = model.flow_run
-    end_ms = epoch_ms(record.get("trained_at"))
+    end_ms = epoch_ms(record.trained_at)
     start_ms = None if end_ms is None else end_ms - round(model.train_seconds * 1000)
     return RunSpec(name=f"{model.family}-{model.dataset_version[:8]}", params=params, metrics=tuple(metrics),
                    tags=tags, start_ms=start_ms, end_ms=end_ms)
@@ -145,7 +146,7 @@ def registered_model_description(model: RegisteredModel) -> str:
             "production and candidate aliases follow its own.")
 
 
-def curve(history: list[dict]) -> list[Metric]:
+def curve(history: Sequence[dict]) -> list[Metric]:
     """Every number a training step reported (validation accuracy, loss...), as step metrics; a
     step named rather than counted (the SVM's stages) is numbered by its place in the history."""
     return [Metric(key, float(value), entry["step"] if isinstance(entry.get("step"), int) else position)

@@ -108,3 +108,10 @@ def p_value_text(p: float | None) -> str:
 def class_label(label: int, name: str) -> str:
     """'7' for a digit class, '9 Ankle boot' for a named one (never '0 0')."""
     return name if name == str(label) else f"{label} {name}"
+
+
+def names_text(names) -> str:
+    """A list of class names in a line: all of them, or the first and the last when they are long."""
+    names = list(names)
+    shown = ", ".join(names)
+    return shown if len(shown) <= 60 or len(names) < 3 else f"{names[0]}, ..., {names[-1]}"

@@ -17,8 +17,7 @@ A tie, a better score that chance explains, or a champion of another problem kee
 from dataclasses import dataclass, replace
 
 import numpy as np
-
-from mnist_pipeline.tasks.core.pages import p_value_text
+from mnist_pipeline.tasks.core.pages import names_text, p_value_text
 
 
 @dataclass(frozen=True)
@@ -32,9 +31,7 @@ class Lineage:
         return self.source == other.source and tuple(self.class_names) == tuple(other.class_names)
 
     def __str__(self) -> str:
-        names = self.class_names
-        shown = ", ".join(names) if len(", ".join(names)) <= 40 else f"{names[0]}, ..., {names[-1]}"
-        return f"{self.source} ({shown})"
+        return f"{self.source} ({names_text(self.class_names)})"
 
 
 @dataclass(frozen=True)

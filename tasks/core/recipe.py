@@ -23,11 +23,9 @@ otherwise.
 """
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
-
-from mnist_pipeline.tasks.core.digits import Digits
 from mnist_pipeline.tasks.core.pages import p_value_text
 from mnist_pipeline.tasks.core.promotion import mcnemar_exact
+from pydantic import BaseModel, ConfigDict, Field
 
 # name -> (shift in pixels, rotation in degrees, mirrored)
 CANDIDATES: dict[str, tuple[int, float, bool]] = {
@@ -106,29 +104,6 @@ def known_recipe(dataset: str, kind: str) -> Recipe:
 def no_trial_recipe() -> Recipe:
     """For a run whose families all set their own random changes: nothing to choose."""
     return make_recipe("plain", "no trial: every family of this run sets its own random changes")
-
-
-def trial(train: Digits, validation: Digits, *, seed: int, settings: TrialSettings = TrialSettings(),
-          device: str = "cpu") -> Recipe:
-    """The recipe the evidence picks (:func:`choose`) after the same short training of a small
-    CNN per candidate on (a seeded subset of) ``train``, scored on (a seeded subset of) ``validation``."""
-    from mnist_pipeline.tasks.core.dataset import stratified_sample
-    from mnist_pipeline.tasks.core.models.configs import Augment, CnnConfig
-    from mnist_pipeline.tasks.core.models.networks import Cnn
-
-    train = stratified_sample(train, settings.train_rows, seed)
-    validation = stratified_sample(validation, settings.validation_rows, seed)
-    correct = {}
-    for name, (shift, rotate, flip) in CANDIDATES.items():
-        config = CnnConfig(channels=(16, 32), dense=64, steps=settings.steps, validations=1, label_smoothing=0.0,
-                           augment=Augment(shift=shift, rotate=rotate, flip=flip), flip_at_test=flip)
-        model = Cnn(config).fit(train, validation, seed=seed, device=device)
-        correct[name] = model.report.validation_probabilities.argmax(1) == validation.labels
-    name, comparisons = choose(correct, settings.alpha)
-    evidence = {candidate: round(float(right.mean()), 5) for candidate, right in correct.items()}
-    return make_recipe(name, f"a trial on {len(validation):,} validation images ({settings.steps} steps on "
-                         f"{len(train):,} training images per candidate): {'; '.join(comparisons)}",
-                   evidence=evidence, comparisons=tuple(comparisons))
 
 
 def choose(correct: dict[str, np.ndarray], alpha: float) -> tuple[str, list[str]]:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 from mnist_pipeline.tasks.core.eda.changes import DataChanges
 from mnist_pipeline.tasks.core.promotion import Decision
+from mnist_pipeline.tasks.core.records import TrainingRecord
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,10 @@ class TrainedModel:
     reused: bool  # found in storage: not trained by this run
 
     @classmethod
-    def of(cls, record: dict, reused: bool) -> "TrainedModel":
+    def of(cls, record: TrainingRecord, reused: bool) -> "TrainedModel":
         """From a stored training record (``training.json``)."""
-        return cls(record["model_id"], record["family"], record["dataset_version"], record["validation_accuracy"],
-                   record["train_seconds"], record.get("steps"), record.get("best_step"), record.get("stopped_early"),
-                   record["threads"], reused)
+        return cls(record.model_id, record.family, record.dataset_version, record.validation_accuracy,
+                   record.train_seconds, record.steps, record.best_step, record.stopped_early, record.threads, reused)
 
     @property
     def status(self) -> str:
@@ -68,14 +68,14 @@ class Evaluation:
     report: str | None  # URL of the HTML report
 
     @classmethod
-    def of(cls, record: dict, dataset_version: str, metrics: dict, report: str | None) -> "Evaluation":
+    def of(cls, record: TrainingRecord, dataset_version: str, metrics: dict, report: str | None) -> "Evaluation":
         """From a training record and the stored evaluation metrics (``metrics.json``)."""
         return cls(
-            model_id=record["model_id"], family=record["family"], dataset_version=dataset_version,
+            model_id=record.model_id, family=record.family, dataset_version=dataset_version,
             accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"], ece=metrics["expected_calibration_error"],
             ece_uncalibrated=metrics.get("expected_calibration_error_uncalibrated"),
             throughput=metrics.get("throughput_images_per_s"), latency_ms=metrics.get("latency_ms_one_image"),
-            size_kib=round(metrics["model_size_bytes"] / 1024), validation_accuracy=record["validation_accuracy"],
+            size_kib=round(metrics["model_size_bytes"] / 1024), validation_accuracy=record.validation_accuracy,
             report=report,
         )
 

@@ -7,9 +7,8 @@ pixels.
 from dataclasses import dataclass
 
 import numpy as np
-
 from mnist_pipeline.tasks.core.digits import DIGIT_NAMES
-from mnist_pipeline.tasks.core.models import Classifier
+from mnist_pipeline.tasks.core.models.base import Classifier
 
 
 @dataclass(frozen=True)

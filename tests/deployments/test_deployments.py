@@ -23,18 +23,24 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from mnist_pipeline.flows.up import stop_groups
 from mnist_pipeline.storage import datasets
 from mnist_pipeline.storage import models as model_store
 from mnist_pipeline.storage.registry import Registry
 from mnist_pipeline.storage.root import StorageRoot
 from mnist_pipeline.tasks.core.idx import encode_idx
-from mnist_pipeline.tasks.core.training import seen_splits
-from tests.conftest import kaggle_csv, mnist_sample_digits
+
 from tests.browser import chromium_page
+from tests.conftest import kaggle_csv, mnist_sample_digits
 from tests.deployments.walkthroughs import (
-    PAUSED, PROJECT, left_running, like_a_terminal, paused, resume, terminal_shell, walkthrough,
+    PAUSED,
+    PROJECT,
+    left_running,
+    like_a_terminal,
+    paused,
+    resume,
+    terminal_shell,
+    walkthrough,
 )
 from tests.http_server import MirrorServer
 from tests.services import free_port
@@ -376,7 +382,7 @@ def test_four_nights_of_retraining_on_labelled_data_that_keeps_arriving(stack, n
     night()
     [first] = datasets.list_manifests(root)
     champion, _ = registry().alias("production")
-    assert champion is not None and registry().get(champion).dataset_version == first["version"]
+    assert champion is not None and registry().get(champion).dataset_version == first.version
 
     # Night 2: a new batch (a Parquet file) arrives.
     batch = digits.take(np.arange(2000, 3500))
@@ -384,17 +390,18 @@ def test_four_nights_of_retraining_on_labelled_data_that_keeps_arriving(stack, n
                    incoming / "2026-12-02.parquet")
     night()
     second = datasets.list_manifests(root)[-1]
-    assert second["version"] != first["version"] and sum(second["rows"].values()) == 3500
+    assert second.version != first.version and sum(second.rows.values()) == 3500
     challenger, _ = registry().alias("candidate")
-    assert registry().get(challenger).dataset_version == second["version"]
+    assert registry().get(challenger).dataset_version == second.version
     evidence = registry().decision(challenger)
-    assert evidence["champion"] == champion and evidence["dataset_version"] == second["version"]
+    assert evidence["champion"] == champion and evidence["dataset_version"] == second.version
     # The champion is judged on images it never saw, as its records show: none of the new test
     # split's images were in the train or validation split of the version it learned from.
-    seen_version, seen = seen_splits(model_store.read_record(root, champion))
-    assert seen_version == first["version"] and seen == ("train", "validation")
+    seen = model_store.read_record(root, champion).seen
+    seen_version, seen = seen.dataset_version, seen.splits
+    assert seen_version == first.version and seen == ("train", "validation")
     learned = {image.tobytes() for split in seen for image in datasets.read_split(root, seen_version, split).images}
-    test = datasets.read_split(root, second["version"], "test")
+    test = datasets.read_split(root, second.version, "test")
     assert not any(image.tobytes() in learned for image in test.images)
     assert (evidence["compared_images"], evidence["excluded_images"]) == (len(test), 0)
     assert evidence["promote"] == (evidence["challenger_only_correct"] > evidence["champion_only_correct"]
@@ -404,7 +411,7 @@ def test_four_nights_of_retraining_on_labelled_data_that_keeps_arriving(stack, n
     # What changed tonight, at a glance: the run summary says it, the EDA report measured it.
     summary = stack["http"].post("/artifacts/filter", json={"artifacts": {"key": {"any_": ["train-all-summary"]}},
                                                             "sort": "CREATED_DESC", "limit": 1}).json()[0]["data"]
-    assert f"1,500 image(s) added and 0 removed since dataset {first['version']}" in summary
+    assert f"1,500 image(s) added and 0 removed since dataset {first.version}" in summary
     assert "domain classifier ROC AUC" in summary and "| class | added | share before |" in summary
 
     # Night 3: nothing new.
@@ -428,9 +435,9 @@ def test_four_nights_of_retraining_on_labelled_data_that_keeps_arriving(stack, n
     (incoming / "2026-12-04-scans.csv.gz").unlink()  # a person removes it
     night()
     fourth = datasets.list_manifests(root)[-1]
-    assert [part["name"] for part in fourth["parts"]] == ["batch 2026-12-01.csv", "batch 2026-12-02.parquet",
+    assert [part.name for part in fourth.parts] == ["batch 2026-12-01.csv", "batch 2026-12-02.parquet",
                                                           "batch 2026-12-04"]
-    assert sum(fourth["rows"].values()) == 4500
+    assert sum(fourth.rows.values()) == 4500
     print(f"the quiet night took {quiet['total_run_time']:.1f} s")
 
 

@@ -24,18 +24,25 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from mnist_pipeline.flows.up import stop_groups
+from mnist_pipeline.tasks.core.models import catalog
+
 from tests import services
 from tests.deployments.walkthroughs import (
-    PAUSED, left_running, like_a_terminal, paused, proc_stat, resume, terminal_shell,
+    PAUSED,
+    left_running,
+    like_a_terminal,
+    paused,
+    proc_stat,
+    resume,
+    terminal_shell,
 )
 
 pytestmark = pytest.mark.topology
 
 BUCKET = "mnist-team"
 HOME = f"s3://{BUCKET}/root"
-FAMILIES = ("logreg", "svm", "mlp", "cnn")
+FAMILIES = catalog.family_names()
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,6 @@
 import pytest
-from pydantic import ValidationError
-
 from mnist_pipeline.flows.config import IngestConfig, IngestSettings, TrainAllConfig
+from pydantic import ValidationError
 
 
 def test_unknown_keys_are_rejected():
@@ -66,8 +65,8 @@ def test_every_run_validates_on_at_most_its_validation_rows():
 
     assert TrainSettings().subset() == Subset(validation_rows=10_000)  # all of an MNIST-sized split's 6,000
     assert TrainSettings(max_validation_rows=None).subset() == Subset()
-    assert TrainSettings(smoke=True).subset() == Subset(2000, 500)
-    assert TrainSettings(smoke=True, max_validation_rows=300).subset() == Subset(2000, 300)
+    assert TrainSettings(smoke=True).subset() == Subset(train_rows=2000, validation_rows=500)
+    assert TrainSettings(smoke=True, max_validation_rows=300).subset() == Subset(train_rows=2000, validation_rows=300)
 
 
 def test_the_device_is_one_of_four_and_auto_unless_said():

@@ -4,7 +4,6 @@ import json
 import os
 
 import pytest
-
 from mnist_pipeline.flows.config import EdaConfig, IngestConfig
 from mnist_pipeline.flows.eda import eda
 from mnist_pipeline.flows.ingest import ingest
@@ -12,6 +11,7 @@ from mnist_pipeline.storage import datasets
 from mnist_pipeline.storage.root import StorageRoot
 from mnist_pipeline.tasks.core.digits import concat
 from mnist_pipeline.tasks.core.eda.report import TITLES
+
 from tests.browser import chromium_page
 from tests.conftest import make_digits, write_idx_folder
 
@@ -38,7 +38,7 @@ def test_report_is_written_once_per_version_and_reproducible(home, idx_folder):
     files = report_files(outcome.report)
     assert {f"{s}.png" for s in SECTION_IDS if s not in ("key-numbers", "drift")} <= set(files)
     key_numbers = json.load(open(os.path.join(os.path.dirname(outcome.report), "key_numbers.json")))
-    rows = datasets.read_manifest(StorageRoot(home), version)["rows"]
+    rows = datasets.read_manifest(StorageRoot(home), version).rows
     assert key_numbers["rows (train / validation / test)"] == f"{rows['train']:,} / {rows['validation']:,} / 100"
     assert key_numbers["validation"] == "passed"
 
@@ -112,5 +112,5 @@ def test_fashion_mnist_report_opens_in_headless_chromium(home, fashion_dir):
         page.screenshot(path=os.path.join(ARTIFACTS, "eda-report.png"), full_page=True)
     assert len(sizes) == 7 and all(done and w > 0 and h > 0 for done, w, h in sizes), sizes
     assert sections == list(SECTION_IDS)
-    rows = datasets.read_manifest(StorageRoot(home), outcome.version)["rows"]
+    rows = datasets.read_manifest(StorageRoot(home), outcome.version).rows
     assert f"{rows['train']:,} / {rows['validation']:,} / 10,000" in text

@@ -10,19 +10,25 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from mnist_pipeline.flows.config import IngestConfig, IngestSettings
 from mnist_pipeline.flows.ingest import ingest
 from mnist_pipeline.storage import datasets
 from mnist_pipeline.storage.root import StorageRoot
 from mnist_pipeline.tasks.core import sources
-from mnist_pipeline.tasks.core.download import Checksum
 from mnist_pipeline.tasks.core.digits import Digits, concat
+from mnist_pipeline.tasks.core.download import Checksum
 from mnist_pipeline.tasks.core.errors import DownloadError, SourceError, ValidationFailed
 from mnist_pipeline.tasks.core.idx import encode_idx
-from tests.conftest import dataset_entries, kaggle_csv, make_digits, mnist_sample_digits, write_idx_folder
-from tests.tasks.core.test_decode import BAD_INPUTS
+
+from tests.conftest import (
+    dataset_entries,
+    kaggle_csv,
+    make_digits,
+    mnist_sample_digits,
+    write_idx_folder,
+)
 from tests.http_server import MirrorServer
+from tests.tasks.core.test_decode import BAD_INPUTS
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -37,17 +43,17 @@ def test_mnist_sample_is_ingested_validated_and_versioned(home):
     root = StorageRoot(home)
     manifest = datasets.read_manifest(root, outcome.version)
     # Each image's split follows from its pixels: about 1/7 test, a tenth of the rest validation.
-    rows = manifest["rows"]
+    rows = manifest.rows
     assert sum(rows.values()) == 5000 and abs(rows["test"] - 5000 / 7) < 4 * (5000 / 7) ** 0.5
     assert abs(rows["validation"] - 5000 * 6 / 70) < 4 * (5000 * 6 / 70) ** 0.5
-    assert sum(manifest["class_counts"]["test"].values()) == rows["test"]
-    assert manifest["validation"]["success"] is True
-    assert manifest["split"]["official_test_split"] is False
-    assert manifest["source"]["files"][0]["sha256"] == hashlib.sha256(
+    assert sum(manifest.class_counts["test"].values()) == rows["test"]
+    assert manifest.validated
+    assert manifest.split.official_test_split is False
+    assert manifest.source.files[0].sha256 == hashlib.sha256(
         open(sources.find_mnist_sample(), "rb").read()
     ).hexdigest()
-    assert manifest["code_version"] != "unknown"
-    assert manifest["schema"]["image"] == "fixed_size_binary[784]"
+    assert manifest.code_version != "unknown"
+    assert manifest.arrow_schema["image"] == "fixed_size_binary[784]"
     folder = os.path.join(home, "datasets", outcome.version)
     result = json.load(open(f"{folder}/validation/result.json"))
     assert result["images"]["success"] and result["summary"]["success"]
@@ -89,19 +95,19 @@ def test_full_fashion_mnist_from_debian_is_fashion_mnist_whatever_source_names_i
     outcome = ingest(IngestConfig(home=home, source="fashion-mnist"))
     assert outcome.version == by_path.version and outcome.reused
     manifest = datasets.read_manifest(StorageRoot(home), outcome.version)
-    assert manifest["known_dataset"] == "fashion-mnist" and manifest["class_names_from"] == "the fashion-mnist catalog"
+    assert manifest.known_dataset == "fashion-mnist" and manifest.class_names_from == "the fashion-mnist catalog"
     assert datasets.lineage_of(manifest).source == "fashion-mnist"
-    rows = manifest["rows"]
+    rows = manifest.rows
     assert rows["test"] == 10_000 and rows["train"] + rows["validation"] == 60_000
     assert abs(rows["validation"] - 6_000) < 4 * (60_000 * 0.1 * 0.9) ** 0.5
     # validation is a sample of train drawn by content: each class's share within about a point of
     # the whole's tenth (measured: 9.46% to 10.62%), while the published test split keeps its own
     for split in ("train", "validation"):
-        shares = np.array(list(manifest["class_counts"][split].values())) / rows[split]
+        shares = np.array(list(manifest.class_counts[split].values())) / rows[split]
         assert np.abs(shares - 0.1).max() < 0.011, (split, shares)
-    assert manifest["class_counts"]["test"] == {str(c): 1_000 for c in range(10)}
-    assert manifest["class_names"][9] == "Ankle boot"
-    assert {f["origin"] for f in manifest["source"]["files"]} == {
+    assert manifest.class_counts["test"] == {str(c): 1_000 for c in range(10)}
+    assert manifest.class_names[9] == "Ankle boot"
+    assert {f.origin for f in manifest.source.files} == {
         os.path.join(fashion_dir, f.filename) for f in sources.FASHION_MNIST.files
     }
     train = datasets.read_split(StorageRoot(home), outcome.version, "train")
@@ -117,14 +123,14 @@ def test_your_own_data_names_its_classes_and_the_names_are_part_of_the_version(h
     root = StorageRoot(home)
     plain = ingest(IngestConfig(home=home, source=f"idx:{idx_folder}"))
     manifest = datasets.read_manifest(root, plain.version)
-    assert manifest["known_dataset"] is None and manifest["class_names"] == [str(d) for d in range(10)]
-    assert manifest["class_names_from"] == "the labels"
+    assert manifest.known_dataset is None and manifest.class_names == tuple(str(d) for d in range(10))
+    assert manifest.class_names_from == "the labels"
 
     (idx_folder / "classes.txt").write_text("# my classes\n" + "\n".join(NAMES) + "\n")
     named = ingest(IngestConfig(home=home, source=f"idx:{idx_folder}"))
     assert named.version != plain.version and named.status == "published"
     manifest = datasets.read_manifest(root, named.version)
-    assert manifest["class_names"] == NAMES and manifest["class_names_from"] == "classes.txt"
+    assert list(manifest.class_names) == NAMES and manifest.class_names_from == "classes.txt"
     # the same names given as a setting are the same meaning: the same version
     (idx_folder / "classes.txt").unlink()
     option = ingest(IngestConfig(home=home, source=f"idx:{idx_folder}", settings=IngestSettings(class_names=NAMES)))
@@ -194,8 +200,8 @@ def served_mnist(monkeypatch):
 def test_download_falls_back_past_a_corrupt_mirror_and_keeps_raw_files(home, served_mnist):
     outcome = ingest(IngestConfig(home=home, source="mnist"))
     manifest = datasets.read_manifest(StorageRoot(home), outcome.version)
-    assert manifest["rows"]["test"] == 100
-    origins = {f["origin"] for f in manifest["source"]["files"]}
+    assert manifest.rows["test"] == 100
+    origins = {f.origin for f in manifest.source.files}
     assert origins == {f"{served_mnist.url}/good/{f.filename}" for f in sources.MNIST.files}
     raw_files = [f for _, _, fs in os.walk(os.path.join(home, "raw")) for f in fs]
     assert sorted(raw_files) == sorted(f.filename for f in sources.MNIST.files)
@@ -221,7 +227,7 @@ def test_a_damaged_version_is_repaired_by_the_next_ingest(home, tmp_path):
     root = StorageRoot(home)
     path = os.path.join(home, "datasets", first.version, "test.parquet")
     labels = datasets.read_split(root, first.version, "test").labels.copy()
-    created = datasets.read_manifest(root, first.version)["created_at"]
+    created = datasets.read_manifest(root, first.version).created_at
 
     rewrite_labels(path, 0)  # every test label 0: a valid file that would score about 10%
     with pytest.raises(datasets.DatasetDamaged, match="test.parquet does not match its SHA-256"):
@@ -229,7 +235,7 @@ def test_a_damaged_version_is_repaired_by_the_next_ingest(home, tmp_path):
     forced = ingest(IngestConfig(home=home, source="mnist-sample", force=True))
     assert (forced.version, forced.status) == (first.version, "repaired")
     np.testing.assert_array_equal(datasets.read_split(root, first.version, "test").labels, labels)
-    assert datasets.read_manifest(root, first.version)["created_at"] == created
+    assert datasets.read_manifest(root, first.version).created_at == created
 
     with open(path, "r+b") as handle:  # truncated: the nightly run (no --force) repairs it too
         handle.truncate(1000)
@@ -269,7 +275,7 @@ def test_a_run_that_names_no_source_reads_the_prefect_variable(home, idx_folder)
     Variable.set("mnist_source", f"idx:{idx_folder}", overwrite=True)
     try:
         outcome = ingest(IngestConfig(home=home))
-        assert datasets.read_manifest(StorageRoot(home), outcome.version)["source"]["spec"] == f"idx:{idx_folder}"
+        assert datasets.read_manifest(StorageRoot(home), outcome.version).source.spec == f"idx:{idx_folder}"
         Variable.set("mnist_source", "emnist", overwrite=True)
         with pytest.raises(SourceError, match="the Prefect Variable mnist_source holds 'emnist'"):
             ingest(IngestConfig(home=home))
@@ -327,12 +333,12 @@ def test_labelled_batches_accumulate_into_versions_of_one_lineage(home, tmp_path
     second = ingest(IngestConfig(home=home, source=source))
     assert second.status == "published" and second.version != first.version
     manifest = datasets.read_manifest(root, second.version)
-    assert [(p["name"], p["rows"], p["first_sample_id"], p["duplicates_left_out"]) for p in manifest["parts"]] == [
+    assert [(p.name, p.rows, p.first_sample_id, p.duplicates_left_out) for p in manifest.parts] == [
         ("batch 2026-12-01.csv", 3000, 0, 0), ("batch 2026-12-02", 1000, 3000, 0),
         ("batch 2026-12-03.parquet", 1040, 4000, 40)]
-    assert manifest["parts"][2]["files"][0]["sha256"] == hashlib.sha256(
+    assert manifest.parts[2].files[0].sha256 == hashlib.sha256(
         (folder / "2026-12-03.parquet").read_bytes()).hexdigest()
-    assert sum(manifest["rows"].values()) == 5000
+    assert sum(manifest.rows.values()) == 5000
     assert datasets.lineage_of(manifest) == datasets.lineage_of(datasets.read_manifest(root, first.version))
     old, new = split_images(home, first.version), split_images(home, second.version)
     assert old["test"] <= new["test"] and not new["test"] & (old["train"] | old["validation"])
@@ -360,8 +366,8 @@ def test_a_bad_batch_blocks_the_night_names_itself_and_stays_for_a_person_to_fix
     assert mtimes(home) == before and (folder / "2026-12-02.csv").exists()
     (folder / "2026-12-02.csv").unlink()
     fixed = ingest(IngestConfig(home=home, source=f"batches:{folder}"))
-    parts = datasets.read_manifest(StorageRoot(home), fixed.version)["parts"]
-    assert fixed.version != first and [p["name"] for p in parts] == ["batch 2026-12-01.csv", "batch 2026-12-03.csv"]
+    parts = datasets.read_manifest(StorageRoot(home), fixed.version).parts
+    assert fixed.version != first and [p.name for p in parts] == ["batch 2026-12-01.csv", "batch 2026-12-03.csv"]
 
 
 def test_batches_on_top_of_a_published_dataset_share_its_problem(home, tmp_path):
@@ -372,10 +378,10 @@ def test_batches_on_top_of_a_published_dataset_share_its_problem(home, tmp_path)
     outcome = ingest(IngestConfig(home=home, source=f"mnist-sample+batches:{folder}"))
     root = StorageRoot(home)
     manifest = datasets.read_manifest(root, outcome.version)
-    assert manifest["known_dataset"] == "mnist-sample" and manifest["source"]["spec"] == f"mnist-sample+batches:{folder}"
-    assert [(p["name"], p["rows"], p["duplicates_left_out"]) for p in manifest["parts"]] == [
+    assert manifest.known_dataset == "mnist-sample" and manifest.source.spec == f"mnist-sample+batches:{folder}"
+    assert [(p.name, p.rows, p.duplicates_left_out) for p in manifest.parts] == [
         ("mnist-sample", 5000, 0), ("batch 2026-12-01.csv", 625, 25)]
-    assert sum(manifest["rows"].values()) == 5600
+    assert sum(manifest.rows.values()) == 5600
     assert datasets.lineage_of(manifest) == datasets.lineage_of(datasets.read_manifest(root, plain))
     # every image of the plain version keeps its split on top of it
     old, new = split_images(home, plain), split_images(home, outcome.version)

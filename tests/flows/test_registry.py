@@ -10,7 +10,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from mnist_pipeline.flows.config import EvaluateConfig, IngestConfig, PredictConfig, TrainAllConfig
 from mnist_pipeline.flows.evaluate import evaluate
 from mnist_pipeline.flows.ingest import ingest
@@ -21,6 +20,7 @@ from mnist_pipeline.storage.registry import Registry
 from mnist_pipeline.storage.root import StorageRoot
 from mnist_pipeline.tasks.core.digits import Digits, concat
 from mnist_pipeline.tasks.core.idx import encode_idx
+
 from tests import cli
 from tests.conftest import kaggle_csv, make_digits
 
@@ -73,7 +73,7 @@ def test_every_model_is_evaluated_registered_and_the_best_promoted(promoted):
     assert metrics["speed_from_members"] is True and metrics["expected_calibration_error_uncalibrated"] >= 0
     ids, combined = evaluations.read_probabilities(StorageRoot(home), ensemble.model_id, version)
     from mnist_pipeline.storage import models as model_store
-    from mnist_pipeline.tasks.core import models
+    from mnist_pipeline.tasks.core.models import catalog as models
 
     loaded = models.load(model_store.read_model_files(StorageRoot(home), ensemble.model_id))
     test = datasets.read_split(StorageRoot(home), version, "test")
@@ -278,7 +278,7 @@ def test_the_predict_flow_scores_a_parquet_file(promoted, tmp_path):
     pq.write_table(corrected, tmp_path / "incoming" / "2026-12-05-corrections.parquet")
     ingested = ingest(IngestConfig(home=home, source=f"batches:{tmp_path / 'incoming'}"))
     manifest = datasets.read_manifest(root, ingested.version)
-    assert [(p["name"], p["rows"]) for p in manifest["parts"]] == [("batch 2026-12-05-corrections.parquet", 5000)]
+    assert [(p.name, p.rows) for p in manifest.parts] == [("batch 2026-12-05-corrections.parquet", 5000)]
     for split, digits in splits.items():
         again = datasets.read_split(root, ingested.version, split)
         assert sorted(zip(again.labels.tolist(), map(bytes, again.images))) == sorted(
@@ -377,6 +377,7 @@ def test_model_references_are_exact_text_never_patterns_or_other_case(promoted):
 
 def test_a_tampered_test_split_is_refused_not_scored(promoted):
     from mnist_pipeline.storage.datasets import DatasetDamaged
+
     from tests.storage.test_datasets import rewrite_labels
 
     home, result = promoted

@@ -6,7 +6,6 @@ import socket
 
 import httpx
 import pytest
-
 from mnist_pipeline.flows.config import IngestConfig, TrainAllConfig, TrainConfig, TrainSettings
 from mnist_pipeline.flows.ingest import ingest
 from mnist_pipeline.flows.mnist import mnist
@@ -16,7 +15,12 @@ from mnist_pipeline.storage import datasets
 from mnist_pipeline.storage import models as model_store
 from mnist_pipeline.storage.root import StorageRoot
 from mnist_pipeline.tasks.core.errors import TrainingFailed
-from mnist_pipeline.tasks.core.models.configs import CnnConfig, LogRegConfig, MlpConfig, ModelConfigs, SvmConfig
+from mnist_pipeline.tasks.core.models.catalog import ModelConfigs
+from mnist_pipeline.tasks.core.models.cnn import CnnConfig
+from mnist_pipeline.tasks.core.models.logreg import LogRegConfig
+from mnist_pipeline.tasks.core.models.mlp import MlpConfig
+from mnist_pipeline.tasks.core.models.svm import SvmConfig
+from mnist_pipeline.tasks.core.records import TrainedOn
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -61,19 +65,19 @@ def test_all_families_train_in_parallel_are_stored_and_cached(sample_home):
     outcome = state.result()
     assert set(outcome.trained) == {"logreg", "svm", "mlp", "cnn", "ensemble"} and not outcome.failed
     ensemble = model_store.read_record(root, outcome.trained["ensemble"].model_id)
-    members = {m["model_id"] for m in ensemble["members"]}
+    members = {m.model_id for m in ensemble.members}
     assert members == {outcome.trained[f].model_id for f in ("logreg", "svm", "mlp", "cnn")}
-    assert abs(sum(m["weight"] for m in ensemble["members"]) - 1) < 1e-6
+    assert abs(sum(m.weight for m in ensemble.members) - 1) < 1e-6
     # the members' validation probabilities were kept, so the ensemble did not score validation again
-    validation_rows = datasets.read_manifest(root, version)["rows"]["validation"]
+    validation_rows = datasets.read_manifest(root, version).rows["validation"]
     assert all(model_store.read_validation_probabilities(root, m).shape == (validation_rows, 10) for m in members)
     for family, summary in outcome.trained.items():
         assert summary.validation_accuracy > 0.5, (family, summary)
         record = model_store.read_record(root, summary.model_id)
-        assert record["dataset_version"] == version and record["family"] == family
-        assert record["history"] and record["code_version"]
-        assert record["trained_on"] == {"host": socket.gethostname(), "pid": os.getpid(), "dask_worker": None}
-        assert record["device"] == "cpu"  # auto, on this CPU-only machine
+        assert record.dataset_version == version and record.family == family
+        assert record.history and record.code_version
+        assert record.trained_on == TrainedOn(host=socket.gethostname(), pid=os.getpid(), dask_worker=None)
+        assert record.device == "cpu"  # auto, on this CPU-only machine
         assert not summary.reused
     leaderboard = json.loads(artifact("training-leaderboard")["data"])
     assert {row["family"] for row in leaderboard} == {"logreg", "svm", "mlp", "cnn", "ensemble"}
@@ -123,8 +127,8 @@ def test_an_ensemble_that_adds_nothing_is_left_out_and_the_run_says_why(sample_h
     assert outcome.left_out["ensemble"].reason.startswith("left out: its cross-fitted validation accuracy")
     assert f"does not beat its best member {mlp.model_id} ({mlp.validation_accuracy:.4f})" in outcome.left_out["ensemble"].reason
     members = {outcome.trained[f].model_id for f in ("mlp", "logreg")}
-    stored = [r for r in model_store.list_trained(StorageRoot(home)) if r["family"] == "ensemble"]
-    assert not any({m["model_id"] for m in r["members"]} == members for r in stored)  # nothing stored
+    stored = [r for r in model_store.list_trained(StorageRoot(home)) if r.family == "ensemble"]
+    assert not any({m.model_id for m in r.members} == members for r in stored)  # nothing stored
     rows = json.loads(artifact("training-leaderboard")["data"])
     assert any(row["family"] == "ensemble" and row["status"] == "left out" and "does not beat" in row["note"]
                for row in rows)
@@ -138,7 +142,7 @@ def test_a_family_over_its_time_budget_stops_there_and_keeps_its_best_weights(sa
     cnn = state.result().trained["cnn"]
     assert cnn.stopped_early.startswith("time budget of 2 s reached") and cnn.steps < 20_000
     record = model_store.read_record(StorageRoot(home), cnn.model_id)
-    assert record["stopped_early"] == cnn.stopped_early and record["best_step"] <= record["steps"]
+    assert record.stopped_early == cnn.stopped_early and record.best_step <= record.steps
     rows = json.loads(artifact("training-leaderboard")["data"])
     assert any(row["family"] == "cnn" and row["note"].startswith("time budget") for row in rows)
 
@@ -158,8 +162,8 @@ def test_training_on_a_dask_cluster_with_two_worker_processes(sample_home):
     assert len(workers) == 2
     for summary in outcome.trained.values():
         record = model_store.find_trained(StorageRoot(home), summary.model_id)
-        assert record["seed"] == 3
-        assert record["trained_on"]["dask_worker"] in workers and record["trained_on"]["pid"] != os.getpid()
+        assert record.seed == 3
+        assert record.trained_on.dask_worker in workers and record.trained_on.pid != os.getpid()
 
 
 def test_torch_families_go_to_the_dask_worker_that_declares_a_gpu(sample_home):
@@ -180,10 +184,10 @@ def test_torch_families_go_to_the_dask_worker_that_declares_a_gpu(sample_home):
         assert state.is_completed(), state.message
         trained = state.result().trained
         records = {f: model_store.find_trained(StorageRoot(home), m.model_id) for f, m in trained.items()}
-        assert records["logreg"]["trained_on"]["dask_worker"] == gpu_worker
-        assert records["mlp"]["trained_on"]["dask_worker"] == gpu_worker
-        assert records["svm"]["trained_on"]["dask_worker"] in info  # anywhere
-        assert {record["device"] for record in records.values()} == {"cpu"}  # auto, on a worker without CUDA
+        assert records["logreg"].trained_on.dask_worker == gpu_worker
+        assert records["mlp"].trained_on.dask_worker == gpu_worker
+        assert records["svm"].trained_on.dask_worker in info  # anywhere
+        assert {record.device for record in records.values()} == {"cpu"}  # auto, on a worker without CUDA
         # Asked for the CPU, the torch families go anywhere too.
         cpu = run_train(home, version, models=["logreg"], seed=6, ensemble=False, device="cpu",
                         dask_address=cluster.scheduler_address)
@@ -191,9 +195,8 @@ def test_torch_families_go_to_the_dask_worker_that_declares_a_gpu(sample_home):
 
 
 def test_a_device_that_is_absent_is_one_error_before_any_work(sample_home):
-    from distributed import LocalCluster
-
     import torch
+    from distributed import LocalCluster
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA device")
@@ -222,10 +225,10 @@ def test_the_mnist_flow_smoke_run_end_to_end(tmp_path):
     records = model_store.list_trained(StorageRoot(home))
     # The smoke subset (2,000 images, stratified: within a row per class), and the SVM's own cap
     # (max_train_rows=800 in QUICK) recorded as what it saw; a smoke run's few dozen steps.
-    rows = {r["family"]: r["rows"]["train"] for r in records if r["family"] != "ensemble"}
+    rows = {r.family: r.rows["train"] for r in records if r.family != "ensemble"}
     assert abs(rows.pop("svm") - 800) <= 5 and set(rows) == {"logreg", "mlp", "cnn"}
     assert len(set(rows.values())) == 1 and abs(rows["cnn"] - 2000) <= 5
-    assert {r["steps"] for r in records if r["family"] != "svm" and r["family"] != "ensemble"} == {40}
+    assert {r.steps for r in records if r.family not in ("svm", "ensemble")} == {40}
 
 
 def test_survivors_of_a_failed_family_are_evaluated_and_the_run_fails_naming_it(tmp_path):

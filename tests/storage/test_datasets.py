@@ -9,10 +9,11 @@ import time
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from mnist_pipeline.storage import datasets
 from mnist_pipeline.storage.root import StorageRoot
 from mnist_pipeline.tasks.core import dataset
+from mnist_pipeline.tasks.core.records import Manifest, Source
+
 from tests.conftest import dataset_entries, make_digits
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,13 +30,9 @@ def splits():
 def publish(root, data=None, created_at="2026-01-01T00:00:00+00:00", fingerprint="f1"):
     data = data or splits()
     version = dataset.content_version(data, MEANING)
-    manifest = {
-        "version": version,
-        "format_version": dataset.DATASET_FORMAT_VERSION,
-        "created_at": created_at,
-        "source_fingerprint": fingerprint,
-        "rows": {name: len(d) for name, d in data.items()},
-    }
+    manifest = Manifest(version=version, format_version=dataset.DATASET_FORMAT_VERSION, created_at=created_at,
+                        source=Source(spec="test"), source_fingerprint=fingerprint,
+                        rows={name: len(d) for name, d in data.items()})
     status = datasets.publish_dataset(root, version, data, manifest, {"ok": True}, {"images": "<html/>"})
     return version, status
 
@@ -101,7 +98,7 @@ def test_versions_are_listed_resolved_and_found_by_fingerprint(home):
     old, _ = publish(root, created_at="2026-01-01T00:00:00+00:00", fingerprint="old")
     other = dataset.split_source({"train": make_digits(20, seed=7), "test": make_digits(5, seed=8)}, 0.1, 0.1, 0)
     new, _ = publish(root, other, created_at="2026-02-01T00:00:00+00:00", fingerprint="new")
-    assert [m["version"] for m in datasets.list_manifests(root)] == [old, new]
+    assert [m.version for m in datasets.list_manifests(root)] == [old, new]
     assert datasets.resolve_version(root) == new
     assert datasets.resolve_version(root, old[:6]) == old
     assert datasets.find_by_fingerprint(root, "old") == old
@@ -181,12 +178,12 @@ def test_a_damaged_split_is_a_clear_error_and_publishing_again_repairs_it(home, 
     data = splits()
     version, _ = publish(root, data)
     manifest = datasets.read_manifest(root, version)
-    recorded = manifest["split_files"]["test.parquet"]
-    assert recorded["rows"] == len(data["test"]) and len(recorded["sha256"]) == 64
+    recorded = manifest.split_files["test.parquet"]
+    assert recorded.rows == len(data["test"]) and len(recorded.sha256) == 64
     path = f"{home}/datasets/{version}/test.parquet"
     if damage == "truncated":
         with open(path, "r+b") as handle:
-            handle.truncate(recorded["bytes"] // 2)
+            handle.truncate(recorded.bytes // 2)
     elif damage == "labels rewritten":
         rewrite_labels(path, 0)
     else:
@@ -202,8 +199,8 @@ def test_a_damaged_split_is_a_clear_error_and_publishing_again_repairs_it(home, 
     again, status = publish(root, data, created_at="2026-06-01T00:00:00+00:00")
     assert (again, status) == (version, datasets.REPAIRED)
     repaired = datasets.read_manifest(root, version)
-    assert repaired["created_at"] == manifest["created_at"]  # still sorts where it was created
-    assert repaired["repaired"]["problems"] and datasets.verify_dataset(root, version) == []
+    assert repaired.created_at == manifest.created_at  # still sorts where it was created
+    assert repaired.repaired.problems and datasets.verify_dataset(root, version) == []
     np.testing.assert_array_equal(datasets.read_split(root, version, "test").labels, data["test"].labels)
 
 
@@ -229,9 +226,9 @@ def test_a_version_of_an_earlier_format_is_refused_with_the_way_to_repair_it(hom
     old = splits()
     old["train"] = old["train"].take(np.arange(1, len(old["train"])))
     legacy = dataset.content_version(old, MEANING)
-    manifest = {"version": legacy, "format_version": 1, "created_at": "2026-06-01T00:00:00+00:00",
-                "source": {"spec": "idx:/usr/share/datasets/fashion-mnist"}, "class_names": [str(d) for d in range(10)],
-                "rows": {name: len(d) for name, d in old.items()}}
+    manifest = Manifest(version=legacy, format_version=1, created_at="2026-06-01T00:00:00+00:00",
+                        source=Source(spec="idx:/usr/share/datasets/fashion-mnist"),
+                        class_names=tuple(str(d) for d in range(10)), rows={name: len(d) for name, d in old.items()})
     datasets.publish_dataset(root, legacy, old, manifest, {"ok": True}, {"images": "<html/>"})
     with pytest.raises(datasets.DatasetOutdated) as raised:
         datasets.read_split(root, legacy, "train")
@@ -242,11 +239,12 @@ def test_a_version_of_an_earlier_format_is_refused_with_the_way_to_repair_it(hom
     assert datasets.resolve_version(root) == current and datasets.resolve_version(root, legacy[:8]) == legacy
     # Format 2 drew its splits from row positions: refused too, in one line that says why, yet
     # readable for promotion to tell which images a model of it has seen.
-    positional = {**manifest, "version": "0" * 16, "format_version": 2, "source": {"spec": "csv:/data/train.csv"}}
-    datasets.publish_dataset(root, positional["version"], old, positional, {"ok": True}, {"images": "<html/>"})
+    positional = manifest.model_copy(update={"version": "0" * 16, "format_version": 2,
+                                             "source": Source(spec="csv:/data/train.csv")})
+    datasets.publish_dataset(root, positional.version, old, positional, {"ok": True}, {"images": "<html/>"})
     with pytest.raises(datasets.DatasetOutdated) as raised:
-        datasets.read_split(root, positional["version"], "test")
+        datasets.read_split(root, positional.version, "test")
     message = str(raised.value)
     assert "\n" not in message and "(format 2), and its splits were drawn from row positions" in message
     assert "class names" not in message and "Run `mnist ingest --source csv:/data/train.csv`" in message
-    assert len(datasets.read_split(root, positional["version"], "test", outdated_ok=True)) == len(old["test"])
+    assert len(datasets.read_split(root, positional.version, "test", outdated_ok=True)) == len(old["test"])

@@ -5,18 +5,19 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from mnist_pipeline.storage import datasets
 from mnist_pipeline.storage.inputs import read_images_to_score
+from mnist_pipeline.storage.root import StorageRoot
 from mnist_pipeline.tasks.core.errors import InputError
 from mnist_pipeline.tasks.core.idx import encode_idx
+from PIL import Image
+
 from tests.conftest import make_digits
 
 
 def test_parquet_and_idx_files_are_collections_of_dataset_images(tmp_path):
     digits = make_digits(2)
-    (tmp_path / "some.parquet").write_bytes(datasets.split_bytes(digits))
+    datasets.write_split_file(StorageRoot(str(tmp_path)), str(tmp_path / "some.parquet"), digits)
     (tmp_path / "images.gz").write_bytes(gzip.compress(encode_idx(digits.images)))
     from_parquet = read_images_to_score(str(tmp_path / "some.parquet"))
     from_idx = read_images_to_score(str(tmp_path / "images.gz"))

@@ -1,16 +1,15 @@
 import multiprocessing
 
 import pytest
-
 from mnist_pipeline.storage.registry import Registry, RegistryError
 from mnist_pipeline.storage.root import StorageRoot
+
 from tests.conftest import DIGITS, record
 
 
 def recorded_decisions(registry: Registry) -> list[dict]:
     """The promotion decisions the registry keeps (an audit table nothing in the pipeline reads)."""
     import sqlalchemy as sa
-
     from mnist_pipeline.storage.registry import decisions
 
     with registry.engine.connect() as connection:
@@ -18,7 +17,8 @@ def recorded_decisions(registry: Registry) -> list[dict]:
 
 
 def test_versions_are_immutable_and_carry_their_lineage(registry):
-    assert not registry.register({**record("mlp-a1"), "validation_accuracy": 0.1}, "/elsewhere", "# other", DIGITS)
+    assert not registry.register(record("mlp-a1").model_copy(update={"validation_accuracy": 0.1}), "/elsewhere",
+                                 "# other", DIGITS)
     model = registry.get("mlp-a1")
     assert model.validation_accuracy == 0.9 and model.artifact_url == "/models/mlp-a1"
     assert model.config == {"epochs": 1} and model.code_version == "git:abc"

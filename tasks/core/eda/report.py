@@ -4,12 +4,12 @@ import html
 from dataclasses import dataclass
 
 import numpy as np
-
 from mnist_pipeline.tasks.core.dataset import duplicate_groups
 from mnist_pipeline.tasks.core.digits import SPLITS, Digits, rows_of
 from mnist_pipeline.tasks.core.eda import figures, stats
 from mnist_pipeline.tasks.core.eda.changes import DataChanges, data_changes
 from mnist_pipeline.tasks.core.pages import figure_png, html_page, p_value_text, png_data_uri
+from mnist_pipeline.tasks.core.records import Manifest
 from mnist_pipeline.tasks.core.tables import Table, changes_table
 
 # Bumped when the report's content changes, so stored reports of older code are not reused.
@@ -34,14 +34,14 @@ class EdaReport:
 
 def build_report(
     version: str,
-    manifest: dict,
+    manifest: Manifest,
     splits: dict[str, Digits],
     previous: Previous | None,
     seed: int = 0,
     projection_sample: int = 5000,
 ) -> EdaReport:
     """Compute every section of the report for one dataset version."""
-    class_names = manifest["class_names"]
+    class_names = list(manifest.class_names)
     train = splits["train"]
     parts = [splits[s] for s in SPLITS]  # all splits, never concatenated: that would copy every image
     groups = duplicate_groups(splits)
@@ -49,7 +49,7 @@ def build_report(
     means, stds = stats.class_mean_std(train)
 
     pngs = {
-        "class-distribution": figures.class_distribution(manifest["class_counts"], class_names),
+        "class-distribution": figures.class_distribution(manifest.class_counts, class_names),
         "samples": figures.sample_grid(train, class_names, seed=seed),
         "mean-std": figures.mean_and_std_images(means, stds, class_names),
         "pixel-histogram": figures.pixel_histogram(stats.pixel_value_counts([p.images for p in parts])),
@@ -67,7 +67,7 @@ def build_report(
 
     key_numbers = {
         "dataset version": version,
-        "source": manifest["source"]["spec"],
+        "source": manifest.source.spec,
         "rows (train / validation / test)": " / ".join(f"{len(splits[s]):,}" for s in SPLITS),
         "classes": len(class_names),
         "mean intensity (0-255)": round(sum(int(p.images.sum(dtype=np.int64)) for p in parts)
@@ -75,7 +75,7 @@ def build_report(
         "mean ink per image (full-white pixels)": round(float(np.concatenate([stats.ink(p.images)
                                                                               for p in parts]).mean()), 1),
         "duplicate groups (within a split / across splits)": f"{len(groups) - len(across)} / {len(across)}",
-        "validation": "passed" if manifest["validation"]["success"] else "FAILED",
+        "validation": "passed" if manifest.validated else "FAILED",
         "previous version": previous.version if previous else "none",
     }
     if changes is not None:

@@ -12,11 +12,10 @@ import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
-
 from mnist_pipeline.tasks.core.calibration import with_temperature
 from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE, NUM_CLASSES, Digits
 from mnist_pipeline.tasks.core.errors import MnistError
@@ -91,6 +90,10 @@ class FitReport:
     validation_probabilities: np.ndarray | None = field(default=None, repr=False)
     # The fitted temperature and the validation ECE before and after it (calibration.calibrate).
     calibration: dict | None = None
+
+    def with_train_rows(self, rows: int) -> "FitReport":
+        """This report, saying it trained on ``rows`` unless the family said how many itself."""
+        return replace(self, train_rows=self.train_rows or rows)
 
 
 def validation_steps(steps: int, validations: int) -> set[int]:

@@ -19,19 +19,28 @@ under ``members/<model id>/`` and the weights in ``model.json``.
 import time
 
 import numpy as np
-from scipy.optimize import minimize
-from scipy.special import softmax
-
 from mnist_pipeline.tasks.core.calibration import calibrate, log_probabilities
 from mnist_pipeline.tasks.core.errors import ModelFileError
 from mnist_pipeline.tasks.core.models.base import META_FILE, Classifier, FitReport, accuracy
-from mnist_pipeline.tasks.core.models.configs import EnsembleConfig
+from mnist_pipeline.tasks.core.models.configs import FamilyConfig
+from mnist_pipeline.tasks.core.models.family import FamilyDeclaration
+from pydantic import Field
 
 MEMBERS_FOLDER = "members"
+# Combined from the families a run trained, after them: not a family of its own in the catalog.
+ENSEMBLE = "ensemble"
+
+
+class EnsembleConfig(FamilyConfig):
+    """A weighted soft vote of the run's trained models; the weights minimise the validation log-loss."""
+
+    # Folds of the validation split for the cross-fitted validation accuracy (each fold is scored
+    # with weights fitted on the others).
+    folds: int = Field(default=2, ge=2, le=10)
 
 
 class Ensemble(Classifier):
-    family = "ensemble"
+    family = ENSEMBLE
     config: EnsembleConfig
 
     def __init__(self, config: EnsembleConfig, members: dict[str, Classifier] | None = None,
@@ -136,23 +145,28 @@ class Ensemble(Classifier):
 
     @classmethod
     def from_weights(cls, config, files, meta) -> "Ensemble":
-        from mnist_pipeline.tasks.core.models import load
+        raise TypeError("an ensemble is loaded with its members: catalog.load(files) loads them first")
 
-        members, weights = {}, {}
+    @staticmethod
+    def member_files(files: dict[str, bytes], meta: dict) -> dict[str, tuple[dict[str, bytes], float]]:
+        """Each member's own files (and its weight), from the ensemble's files and ``model.json``."""
+        members = {}
         for entry in meta.get("members", []):
             prefix = f"{MEMBERS_FOLDER}/{entry['model_id']}/"
-            member_files = {name[len(prefix):]: data for name, data in files.items() if name.startswith(prefix)}
-            if META_FILE not in member_files:
+            own = {name[len(prefix):]: data for name, data in files.items() if name.startswith(prefix)}
+            if META_FILE not in own:
                 raise ModelFileError(f"ensemble member {entry['model_id']} has no files; the ensemble is incomplete")
-            members[entry["model_id"]] = load(member_files)
-            weights[entry["model_id"]] = float(entry["weight"])
+            members[entry["model_id"]] = (own, float(entry["weight"]))
         if len(members) < 2:
             raise ModelFileError(f"ensemble {META_FILE} lists {len(members)} member(s); it needs two or more")
-        return cls(config, members, weights)
+        return members
 
 
 def _fit_weights(member_proba: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Non-negative weights summing to one that minimise the log-loss of the weighted vote."""
+    from scipy.optimize import minimize
+    from scipy.special import softmax
+
     chosen = member_proba[:, np.arange(len(labels)), labels].astype(np.float64)  # (members, n)
 
     def loss(logits: np.ndarray) -> float:
@@ -160,3 +174,7 @@ def _fit_weights(member_proba: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
     start = np.zeros(len(member_proba))
     return softmax(minimize(loss, start, method="L-BFGS-B").x)
+
+
+# Declared like a family (its libraries, its code), but trained after the families and never chosen by name.
+FAMILY = FamilyDeclaration(Ensemble, EnsembleConfig, order=1000, libraries=("numpy", "scipy"))

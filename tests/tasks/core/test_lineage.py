@@ -3,10 +3,9 @@
 import sys
 
 import pytest
-
 from mnist_pipeline.tasks.core import lineage
 from mnist_pipeline.tasks.core.eda.report import report_code_key
-from mnist_pipeline.tasks.core.models import code_key
+from mnist_pipeline.tasks.core.models import catalog
 
 
 @pytest.fixture
@@ -44,18 +43,48 @@ def test_changing_a_helper_two_imports_away_changes_the_key_and_an_unrelated_mod
 
 
 def test_model_ids_and_eda_reports_cover_the_helpers_they_use():
-    import pkgutil
-
-    import mnist_pipeline.tasks.core.models as models
-
-    family_modules = [f"{models.__name__}.{m.name}" for m in pkgutil.iter_modules(models.__path__)]
-    covered = lineage.imported_sources((models.__name__, "mnist_pipeline.tasks.core.training", *family_modules))
-    # Subsampling (dataset), the image contract (digits) and the training record (training).
-    assert {"mnist_pipeline.tasks.core.dataset", "mnist_pipeline.tasks.core.digits",
-            "mnist_pipeline.tasks.core.training", *family_modules} <= set(covered)
+    base = "mnist_pipeline.tasks.core"
+    covered = lineage.imported_sources((f"{base}.models.cnn", f"{base}.training"), frozenset({f"{base}.models.catalog"}))
+    # Subsampling (dataset), the image contract (digits), the training loop and the record.
+    assert {f"{base}.dataset", f"{base}.digits", f"{base}.training", f"{base}.records", f"{base}.models.torch_base",
+            f"{base}.models.cnn"} <= set(covered)
     eda = lineage.imported_sources(("mnist_pipeline.tasks.core.eda.report",))
     assert {"mnist_pipeline.tasks.core.dataset", "mnist_pipeline.tasks.core.pages",
             "mnist_pipeline.tasks.core.eda.figures", "mnist_pipeline.tasks.core.eda.stats"} <= set(eda)
     # Neither depends on Prefect tasks, flows or storage.
     assert not [m for m in {*covered, *eda} if m.startswith(("mnist_pipeline.flows", "mnist_pipeline.storage"))]
-    assert len(code_key()) == len(report_code_key()) == 12
+    assert len(catalog.code_key("cnn")) == len(report_code_key()) == 12
+
+
+def test_a_family_s_code_key_covers_its_own_module_and_the_shared_helpers_never_a_sibling(monkeypatch, tmp_path):
+    """Editing one family's module changes that family's model ids and no other family's: on main
+    4ef742a a comment changed in svm.py gave the CNN a new model id (and the nightly run its 170 s)."""
+    families = catalog.family_names()
+    keys = {family: catalog.code_key(family) for family in families}
+    modules = {family: catalog.declaration(family).module for family in families}
+    for family in families:
+        sources = lineage.imported_sources((modules[family], "mnist_pipeline.tasks.core.training"),
+                                           frozenset({catalog.__name__}))
+        assert {modules[other] for other in families if other != family}.isdisjoint(sources), family
+        assert "mnist_pipeline.tasks.core.models.torch_base" in sources or family == "svm"
+    # The SVM's module, edited (a comment appended to a copy): its key changes, the others' do not.
+    svm_path = lineage.imported_sources((modules["svm"],))[modules["svm"]]
+    edited = tmp_path / "svm.py"
+    edited.write_text(open(svm_path).read() + "\n# a comment\n")
+    real = lineage.imported_sources
+
+    def with_edited_svm(roots, exclude=frozenset()):
+        found = real(roots, exclude)
+        return {name: str(edited) if name == modules["svm"] else path for name, path in found.items()}
+
+    monkeypatch.setattr(lineage, "imported_sources", with_edited_svm)
+    lineage.source_key.cache_clear()
+    catalog.code_key.cache_clear()
+    try:
+        changed = {family: catalog.code_key(family) for family in families}
+    finally:
+        monkeypatch.undo()
+        lineage.source_key.cache_clear()
+        catalog.code_key.cache_clear()
+    assert changed["svm"] != keys["svm"]
+    assert {f: k for f, k in changed.items() if f != "svm"} == {f: k for f, k in keys.items() if f != "svm"}

@@ -2,6 +2,7 @@
 
 from mnist_pipeline.tasks.core import mirror
 from mnist_pipeline.tasks.core.promotion import Lineage
+from mnist_pipeline.tasks.core.records import TrainingRecord
 from mnist_pipeline.tasks.core.results import AliasChange, Evaluated, FlowRun, RegisteredModel
 
 DIGITS = tuple(str(d) for d in range(10))
@@ -20,10 +21,12 @@ def registered(**changes) -> RegisteredModel:
     return RegisteredModel(**{**fields, **changes})
 
 
-RECORD = {"rows": {"train": 54000, "validation": 6000}, "threads": 2, "trained_at": "2026-12-04T10:00:00Z",
-          "history": [{"step": 15, "passes": 0.5, "train_loss": 0.7, "validation_accuracy": 0.9, "seconds": 1.0},
-                      {"step": 30, "passes": 1.0, "train_loss": 0.4, "validation_accuracy": 0.965, "seconds": 2.4,
-                       "note": "text is not a metric", "flag": True}]}
+RECORD = TrainingRecord(
+    family="cnn", config={}, seed=0, dataset_version="1d14db43a008582e", validation_accuracy=0.965,
+    rows={"train": 54000, "validation": 6000}, threads=2, trained_at="2026-12-04T10:00:00Z",
+    history=({"step": 15, "passes": 0.5, "train_loss": 0.7, "validation_accuracy": 0.9, "seconds": 1.0},
+             {"step": 30, "passes": 1.0, "train_loss": 0.4, "validation_accuracy": 0.965, "seconds": 2.4,
+              "note": "text is not a metric", "flag": True}))
 
 
 def test_a_known_dataset_names_its_registered_model_and_your_own_data_gets_folder_and_hash():

@@ -3,9 +3,16 @@ clothes are mirrored, and a trial inside its own noise decides nothing."""
 
 import numpy as np
 import pytest
-
 from mnist_pipeline.tasks.core.dataset import split_source
-from mnist_pipeline.tasks.core.recipe import CANDIDATES, PREFERENCE, TrialSettings, choose, known_recipe, trial
+from mnist_pipeline.tasks.core.recipe import (
+    CANDIDATES,
+    PREFERENCE,
+    TrialSettings,
+    choose,
+    known_recipe,
+)
+from mnist_pipeline.tasks.core.recipe_trial import trial
+
 from tests.conftest import make_digits, mnist_sample_digits
 
 # A fraction of the default trial: enough to separate a harmful recipe from a harmless one.

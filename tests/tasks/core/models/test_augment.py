@@ -1,11 +1,15 @@
 import numpy as np
 import pytest
 import torch
-
 from mnist_pipeline.tasks.core.models.augment import augment
 from mnist_pipeline.tasks.core.models.base import validation_steps
+from mnist_pipeline.tasks.core.models.catalog import ModelConfigs, family_names
+from mnist_pipeline.tasks.core.models.cnn import CnnConfig
+from mnist_pipeline.tasks.core.models.configs import Augment
+from mnist_pipeline.tasks.core.models.svm import SvmConfig
 from mnist_pipeline.tasks.core.recipe import known_recipe
-from mnist_pipeline.tasks.core.models.configs import FAMILIES, Augment, CnnConfig, ModelConfigs, SvmConfig
+
+FAMILIES = family_names()
 
 
 def bar_images(n: int = 64) -> torch.Tensor:

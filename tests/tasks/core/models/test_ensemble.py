@@ -1,10 +1,8 @@
 import numpy as np
 import pytest
-
-from mnist_pipeline.tasks.core import models
 from mnist_pipeline.tasks.core.errors import ModelFileError
-from mnist_pipeline.tasks.core.models.configs import EnsembleConfig
-from mnist_pipeline.tasks.core.models.ensemble import Ensemble
+from mnist_pipeline.tasks.core.models import catalog as models
+from mnist_pipeline.tasks.core.models.ensemble import Ensemble, EnsembleConfig
 from mnist_pipeline.tasks.core.models.svm import deskew
 
 from .conftest import FAST

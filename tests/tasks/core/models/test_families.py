@@ -1,14 +1,16 @@
 import numpy as np
 import pytest
-
-from mnist_pipeline.tasks.core import models
-from mnist_pipeline.tasks.core.models import Budget, ModelFileError, TimeBudgetExceeded
+from mnist_pipeline.tasks.core.errors import ModelFileError
+from mnist_pipeline.tasks.core.models import catalog as models
 from mnist_pipeline.tasks.core.models import svm_cost
-from mnist_pipeline.tasks.core.models.base import META_FILE
+from mnist_pipeline.tasks.core.models.base import META_FILE, Budget, TimeBudgetExceeded
+from mnist_pipeline.tasks.core.models.cnn import CnnConfig
 from mnist_pipeline.tasks.core.models.svm_cost import UnaffordableFit
-from mnist_pipeline.tasks.core.models.configs import FAMILIES, CnnConfig
 
 from .conftest import FAST
+
+FAMILIES = models.family_names()
+TORCH_FAMILIES = tuple(family for family in FAMILIES if models.declaration(family).on_device)
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +147,7 @@ def test_an_svm_that_cannot_start_within_its_budget_fails(mnist_5k):
 
 def test_an_svm_given_more_rows_than_its_budget_affords_trains_on_the_subset_it_predicted(fashion_10k, monkeypatch):
     from mnist_pipeline.tasks.core.dataset import stratified_sample
-    from mnist_pipeline.tasks.core.models.configs import SvmConfig
+    from mnist_pipeline.tasks.core.models.svm import SvmConfig
     from mnist_pipeline.tasks.core.training import fit_family
 
     monkeypatch.setattr(svm_cost, "SLOWDOWN_TOLERANCE", float("inf"))  # however busy this machine is
@@ -185,8 +187,6 @@ def test_images_that_are_not_28x28_are_refused(trained):
     with pytest.raises(ValueError, match="not 28x28"):
         trained["logreg"][0].predict(np.zeros((3, 32, 32), np.uint8))
 
-
-TORCH_FAMILIES = ("logreg", "mlp", "cnn")
 
 
 @pytest.mark.parametrize("family", TORCH_FAMILIES)

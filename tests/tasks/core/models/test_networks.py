@@ -3,12 +3,13 @@ import tracemalloc
 import numpy as np
 import pytest
 import torch
-
-from mnist_pipeline.tasks.core import models
+from mnist_pipeline.tasks.core.dataset import pixel_counts
 from mnist_pipeline.tasks.core.digits import Digits
+from mnist_pipeline.tasks.core.models import catalog as models
 from mnist_pipeline.tasks.core.models.base import flat_pixels
-from mnist_pipeline.tasks.core.models.configs import CnnConfig, LogRegConfig, MlpConfig
-from mnist_pipeline.tasks.core.models.networks import pixel_counts
+from mnist_pipeline.tasks.core.models.cnn import CnnConfig
+from mnist_pipeline.tasks.core.models.logreg import LogRegConfig
+from mnist_pipeline.tasks.core.models.mlp import MlpConfig
 
 
 @pytest.mark.parametrize("family, config", [("logreg", LogRegConfig()), ("mlp", MlpConfig()), ("cnn", CnnConfig())])
