@@ -10,7 +10,7 @@
    pytorch/examples ``mnist/main.py`` with its own recipe (Adadelta, lr 1.0, StepLR 0.7, batch 64).
 
     .venv/bin/python benchmarks/train.py [--source fashion-mnist] [--source idx:DIR ...] [--skip-peers]
-        [--peer-epochs 14] [--peer-svc-rows 20000]
+        [--peer-epochs 14] [--peer-svc-rows 20000] [--keep DIR]
 
 With several ``--source`` values each is run in a fresh root (peers only for the first) and the
 script checks that they agree: the same files must give the same dataset version, models and
@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -179,8 +180,12 @@ def main() -> None:
                         help="also time the recipe trial that data of unknown kind gets, on each run's splits")
     parser.add_argument("--peer-epochs", type=int, default=14, help="epochs of the pytorch/examples CNN")
     parser.add_argument("--peer-svc-rows", type=int, default=20_000, help="train rows of the SVC peer (0: all)")
+    parser.add_argument("--keep", metavar="DIR", help="train in DIR (new or empty) and keep it: the storage root "
+                        "with every model, for benchmarks/serve.py --home DIR (one --source only)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.keep and len(args.source or [None]) > 1:
+        parser.error("--keep takes one --source")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if args.child:
         home, version, family = args.child
@@ -201,7 +206,7 @@ def train_all(source: str, args, peers: bool) -> tuple[str, dict]:
     known = next((name for name in TARGETS if name == source or source.endswith(f"/{name}")), "fashion-mnist")
     targets = TARGETS[known]
     mnist = os.path.join(os.path.dirname(sys.executable), "mnist")
-    with tempfile.TemporaryDirectory() as home:
+    with kept_or_temporary(args.keep) as home:
         wall, rss, output = run_measured([mnist, "train-all", "--home", home, "--source", source, "--no-progress"])
         version, ours = stored_results(home)
         print(f"\nmnist train-all --source {source} (fresh storage root, temporary Prefect server, "
@@ -242,6 +247,18 @@ def train_all(source: str, args, peers: bool) -> tuple[str, dict]:
         if args.time_trial:
             time_trial(home, version, wall)
         return version, ours
+
+
+@contextmanager
+def kept_or_temporary(keep: str | None):
+    if keep is None:
+        with tempfile.TemporaryDirectory() as home:
+            yield home
+        return
+    if os.path.exists(keep) and os.listdir(keep):
+        sys.exit(f"--keep {keep}: the folder is not empty; give a new or empty one")
+    os.makedirs(keep, exist_ok=True)
+    yield os.path.abspath(keep)
 
 
 def time_trial(home: str, version: str, wall: float) -> None:

@@ -11,8 +11,9 @@ from mnist_pipeline.tasks.core.models.catalog import ModelConfigs
 from mnist_pipeline.tasks.core.promotion import PromotionRules
 from mnist_pipeline.tasks.core.recipe import Recipe, TrialSettings
 from mnist_pipeline.tasks.core.records import SplitSettings, Subset
+from mnist_pipeline.tasks.core.serving import check_exposure, check_token
 from mnist_pipeline.tasks.core.sources import SourceSpec, check_class_names
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class Strict(BaseModel):
@@ -286,6 +287,27 @@ class PredictConfig(Located):
         if self.output is not None and len(self.inputs) != 1:
             raise ValueError(f"an output file takes the predictions of exactly one Parquet input, got "
                              f"{len(self.inputs)} inputs")
+        return self
+
+
+class ServeConfig(Located):
+    """Configuration of `mnist serve`: the HTTP service over the registry's model."""
+
+    # A model id, unique prefix, or alias; an alias is followed when it moves.
+    model: str = "production"
+    # Loopback by default; any other address needs a token.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    # What clients send as `Authorization: Bearer TOKEN`; None: no token asked (loopback only).
+    token: SecretStr | None = Field(default=None, json_schema_extra={"unset": "$MNIST_SERVE_TOKEN, else none"})
+    # Seconds between two looks at the alias.
+    poll_seconds: float = Field(default=2.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> "ServeConfig":
+        if self.token is not None:
+            check_token(self.token.get_secret_value())
+        check_exposure(self.host, self.token.get_secret_value() if self.token else None)
         return self
 
 

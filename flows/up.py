@@ -11,8 +11,9 @@ Safe on a shared machine:
 - every flow run sends a heartbeat, and the automation ``deployments/crash-zombie-runs.yaml``
   marks a run whose heartbeats stop (its process was killed) Crashed instead of Running forever.
 
-Everything runs until Ctrl-C (or SIGTERM), which stops the worker and the server; their logs go
-to ``<storage root>/logs/``.
+With ``--serve``, `mnist serve` runs beside them, answering with the production model as soon as
+there is one. Everything runs until Ctrl-C (or SIGTERM), which stops the worker and the server;
+their logs go to ``<storage root>/logs/``.
 """
 
 import json
@@ -128,7 +129,7 @@ def deploy(env: dict, home_url: str) -> None:
                  prefect_command("automation", "create", "--from-file", deployment_file(CRASH_AUTOMATION)), env)
 
 
-def up(port: int, home: str | None, logs: str | None, worker: bool = True) -> int:
+def up(port: int, home: str | None, logs: str | None, worker: bool = True, serve_port: int | None = None) -> int:
     from mnist_pipeline.storage import services
     from mnist_pipeline.storage.store import Store
 
@@ -175,6 +176,13 @@ def up(port: int, home: str | None, logs: str | None, worker: bool = True) -> in
                 prefect_command("worker", "start", "--pool", POOL), env=client_env,
                 stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True,
             ))
+        if serve_port is not None:
+            serve_log, serve_log_path = log("mnist-serve")
+            print(f"- starting mnist serve on 127.0.0.1:{serve_port} (log: {serve_log_path})", flush=True)
+            started.append(subprocess.Popen(
+                [sys.executable, "-m", "mnist_pipeline.flows.cli", "serve", "--port", str(serve_port)], env=client_env,
+                stdout=serve_log, stderr=subprocess.STDOUT, start_new_session=True,
+            ))
         secret = services.auth_file(root)
         print(
             f"\nready: Prefect UI at http://127.0.0.1:{port} (its password is in {secret}), "
@@ -182,6 +190,8 @@ def up(port: int, home: str | None, logs: str | None, worker: bool = True) -> in
             f"  export PREFECT_API_URL={api_url}\n"
             f"  export PREFECT_API_AUTH_STRING=\"$(cat {secret})\"\n"
             f"  prefect deployment run mnist/train-all      # or mnist/smoke: a check of about 35 s\n"
+            + (f"  the production model answers at http://127.0.0.1:{serve_port} (draw a digit there)\n"
+               if serve_port is not None else "") +
             "Ctrl-C (or SIGTERM) stops the worker and the server.", flush=True,
         )
         waiting = True

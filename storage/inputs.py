@@ -9,7 +9,6 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-
 from mnist_pipeline.storage.evaluations import read_images_parquet
 from mnist_pipeline.storage.raw import read_input
 from mnist_pipeline.tasks.core.decode import max_file_bytes
@@ -38,7 +37,13 @@ def read_images_to_score(path: str) -> ImagesToScore:
         return ImagesToScore([f"{name}[{i}]" for i in digits.sample_ids], images=digits.images)
     if lower.endswith(IMAGE_SUFFIXES):
         return ImagesToScore([name], picture=read_input(path))
-    data = gunzip_if_needed(read_input(path), name, max_file_bytes("images", MAX_IMAGES_PER_FILE))
+    return images_in_bytes(read_input(path), name)
+
+
+def images_in_bytes(data: bytes, name: str, max_images: int = MAX_IMAGES_PER_FILE) -> ImagesToScore:
+    """The images in a file's bytes (an upload to `mnist serve`): an IDX images file, gzipped or
+    not, of at most ``max_images`` images (checked while decompressing), or one picture."""
+    data = gunzip_if_needed(data, name, max_file_bytes("images", max_images))
     if data[:2] == b"\x00\x00":  # IDX magic: two zero bytes, a type code, the number of dimensions
         images = decode_idx(data, name, expected_ndim=3)
         if images.shape[1:] != (28, 28):

@@ -5,12 +5,13 @@ from dataclasses import dataclass
 import numpy as np
 from mnist_pipeline.storage import evaluations as evaluation_store
 from mnist_pipeline.storage import models as model_store
-from mnist_pipeline.storage.inputs import read_images_to_score
+from mnist_pipeline.storage.inputs import ImagesToScore, read_images_to_score
 from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.core.errors import MnistError
 from mnist_pipeline.tasks.core.images import Preprocess, load_image
 from mnist_pipeline.tasks.core.models import catalog
 from mnist_pipeline.tasks.core.models.base import Classifier
+from mnist_pipeline.tasks.core.records import TrainingRecord
 from mnist_pipeline.tasks.core.results import Scored
 from mnist_pipeline.tasks.core.scoring import Predictions, ScoredFile, names_digits, score
 from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
@@ -25,6 +26,7 @@ class Registered:
     model_id: str
     model: Classifier
     class_names: tuple[str, ...]
+    record: TrainingRecord  # how it was trained: its family, dataset version, code version
 
     @property
     def digits(self) -> bool:
@@ -36,8 +38,14 @@ def load_registered(store: Store, reference: str) -> Registered:
     with store.registry(create=False) as registry:
         model_id = registry.resolve(reference)
         lineage, _ = registry.lineage(model_id)
-    model = catalog.load(model_store.read_model_files(store.root, model_id))
-    return Registered(model_id, model, lineage.class_names)
+    return load_model(store, model_id, lineage.class_names)
+
+
+def load_model(store: Store, model_id: str, class_names: tuple[str, ...]) -> Registered:
+    """A registered model from its files, each checked against the checksum recorded at training."""
+    record = model_store.read_record(store.root, model_id)
+    model = catalog.load(model_store.read_model_files(store.root, model_id, record))
+    return Registered(model_id, model, class_names, record)
 
 
 def read_images(path: str, preprocess: Preprocess = "auto", digits: bool = True) -> tuple[list[str], np.ndarray]:
@@ -46,7 +54,12 @@ def read_images(path: str, preprocess: Preprocess = "auto", digits: bool = True)
     Pictures are prepared for the model (see :mod:`mnist_pipeline.tasks.core.images`); IDX and
     Parquet files hold dataset images, used as they are.
     """
-    found = read_images_to_score(path)
+    return prepared(read_images_to_score(path), preprocess, digits)
+
+
+def prepared(found: ImagesToScore, preprocess: Preprocess = "auto", digits: bool = True) -> tuple[list[str], np.ndarray]:
+    """Names and ``(n, 28, 28)`` uint8 images to score: a collection's as they are, a picture
+    converted for the model (what `mnist predict` and `mnist serve` both do)."""
     if found.images is not None:
         return found.names, found.images
     return found.names, load_image(found.picture, found.names[0], preprocess=preprocess, digits=digits)[None]

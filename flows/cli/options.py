@@ -85,8 +85,8 @@ def _config_default(declared_in: str, field: str) -> tuple[object, str | None]:
 def _shown(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
-    if isinstance(value, int):
-        return f"{value:,}"
+    if isinstance(value, int):  # 6000 and a port's 8000 plain, 60,000 grouped
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value))
     return str(value).replace("%", "%%")
@@ -178,6 +178,15 @@ PREDICT = (
            "28x28 only) or digit (MNIST's digit conversion whatever the size)", choices=("auto", "none", "digit")),
     Option("--output", "output", "PredictConfig", "score one Parquet FILE into this Parquet file, a batch at a time",
            metavar="PARQUET"),
+)
+
+
+SERVE = (
+    Option("--model", "model", "ServeConfig", "model id, prefix or alias to serve (an alias is followed when it moves)"),
+    Option("--host", "host", "ServeConfig", "address to listen on; other than loopback, only with a token"),
+    Option("--port", "port", "ServeConfig", "port to listen on", type=int),
+    Option("--token", "token", "ServeConfig", "token clients send as `Authorization: Bearer TOKEN`"),
+    Option("--poll", "poll_seconds", "ServeConfig", "seconds between two looks at the alias", type=float, metavar="SECONDS"),
 )
 
 

@@ -1,10 +1,11 @@
-"""`mnist up` (a local Prefect server, work pool, deployments and worker) and `mnist deploy`
-(the work pool and deployments on a Prefect server that runs elsewhere)."""
+"""`mnist up` (a local Prefect server, work pool, deployments and worker), `mnist deploy`
+(the work pool and deployments on a Prefect server that runs elsewhere) and `mnist serve` (the
+promoted model over HTTP)."""
 
 import argparse
 import os
 
-from mnist_pipeline.flows.cli.options import HOME, add_command
+from mnist_pipeline.flows.cli.options import HOME, REGISTRY, SERVE, add_command, given
 from mnist_pipeline.flows.cli.shared import store_of, use_local_server_auth
 
 
@@ -18,6 +19,8 @@ def add_commands(commands) -> None:
     up.add_argument("--port", type=int, default=4200, help="server port (default 4200)")
     up.add_argument("--logs", metavar="DIR", help="log folder (default: <storage root>/logs)")
     up.add_argument("--no-worker", action="store_true", help="do not start a worker")
+    up.add_argument("--serve", action="store_true", help="also start `mnist serve` (production, on 127.0.0.1)")
+    up.add_argument("--serve-port", type=int, default=8000, metavar="PORT", help="its port (default 8000)")
     up.set_defaults(handler=_up)
 
     deploy = add_command(
@@ -31,11 +34,33 @@ def add_commands(commands) -> None:
     )
     deploy.set_defaults(handler=_deploy)
 
+    serve = add_command(
+        commands, "serve", HOME, REGISTRY, *SERVE, help="answer HTTP requests with the production model",
+        description="Serve a registered model over HTTP until Ctrl-C or SIGTERM: POST /invocations "
+        "(MLflow's scoring format), POST /predict (PNG/JPEG/IDX files, converted as `mnist predict` "
+        "converts them), GET /health, /ping, /version, /metrics (Prometheus) and / (a page to draw a "
+        "digit on). An alias is followed: when it moves, the new model is loaded, checked and swapped "
+        "in without a failed request.",
+    )
+    serve.set_defaults(handler=_serve)
+
 
 def _up(args: argparse.Namespace) -> int:
     from mnist_pipeline.flows.up import up
 
-    return up(args.port, args.home, args.logs, worker=not args.no_worker)
+    return up(args.port, args.home, args.logs, worker=not args.no_worker,
+              serve_port=args.serve_port if args.serve else None)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from mnist_pipeline.flows.config import ServeConfig
+    from mnist_pipeline.flows.serve import serve
+    from mnist_pipeline.tasks.core.serving import TOKEN_ENV
+
+    fields = dict(given(args, HOME, REGISTRY, *SERVE))
+    fields.setdefault("token", os.environ.get(TOKEN_ENV) or None)
+    config = ServeConfig(**fields)
+    return serve(config)
 
 
 def _deploy(args: argparse.Namespace) -> int:

@@ -5,11 +5,11 @@ per dimension, then the values in C order. The files are usually gzipped.
 """
 
 import gzip
+import math
 import struct
 import zlib
 
 import numpy as np
-
 from mnist_pipeline.tasks.core.digits import Digits
 from mnist_pipeline.tasks.core.errors import SourceError
 
@@ -96,7 +96,7 @@ def decode_idx(data: bytes, name: str, expected_ndim: int | None = None) -> np.n
         raise SourceError(f"{name}: header truncated ({len(data)} of {header} bytes).")
     dims = struct.unpack(f">{ndim}I", data[4:header])
     dtype = IDX_DTYPES[type_code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: a forged header cannot overflow it
     found = len(data) - header
     if found != expected:
         problem = "truncated" if found < expected else "has trailing bytes"

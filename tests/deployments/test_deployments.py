@@ -57,11 +57,12 @@ STAGE_ARTIFACTS = {f"{key}-smoke" for key in (
 def stack(tmp_path_factory):
     """`mnist up` on a free port with its own Prefect home and storage root; stopped afterwards."""
     base = tmp_path_factory.mktemp("deployed")
-    port, home = free_port(), str(base / "home")
+    port, serve_port, home = free_port(), free_port(), str(base / "home")
     env = {**os.environ, "PREFECT_HOME": str(base / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.pop("PREFECT_API_URL", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "mnist_pipeline.flows.cli", "up", "--port", str(port), "--home", home],
+        [sys.executable, "-m", "mnist_pipeline.flows.cli", "up", "--port", str(port), "--home", home,
+         "--serve", "--serve-port", str(serve_port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
     output = []
@@ -83,7 +84,7 @@ def stack(tmp_path_factory):
     auth = open(secret_file).read().strip()
     client = httpx.Client(base_url=api, headers={"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()},
                           timeout=30)
-    yield {"api": api, "port": port, "home": home, "auth": auth, "secret_file": secret_file, "http": client,
+    yield {"api": api, "port": port, "serve_port": serve_port, "home": home, "auth": auth, "secret_file": secret_file, "http": client,
            "env": {**env, "PREFECT_API_URL": api, "PREFECT_API_AUTH_STRING": auth, "MNIST_HOME": home}}
     client.close()
     stopping = time.monotonic()
@@ -96,8 +97,9 @@ def stack(tmp_path_factory):
     # 20 s grace (it turns a first SIGTERM into a graceful Ctrl-C, a second into SIGKILL).
     assert seconds < 15, f"`mnist up` took {seconds:.1f} s to stop"
     print(f"`mnist up` stopped {seconds:.1f} s after SIGTERM")
-    with pytest.raises(OSError):  # the server is gone: nothing listens on its port
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    for gone in (port, serve_port):  # the server and `mnist serve` are gone: nothing listens on their ports
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", gone), timeout=2).close()
 
 
 def run_deployment(stack, name: str, config: dict) -> str:
@@ -140,6 +142,24 @@ def test_deployments_are_applied_with_schedule_and_concurrency(stack):
         assert http.get(f"/deployments/name/{name}").status_code == 200, name
     automations = http.post("/automations/filter", json={}).json()
     assert "mnist-crash-zombie-runs" in {a["name"] for a in automations}
+
+
+def test_mnist_up_serves_production_once_there_is_one(stack):
+    """`mnist up --serve` starts `mnist serve` beside the worker; with no model promoted yet it
+    says so (503) and keeps looking, as the README's "Serving" says."""
+    base = f"http://127.0.0.1:{stack['serve_port']}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            health = httpx.get(f"{base}/health", timeout=5)
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "mnist serve did not answer"
+            time.sleep(0.5)
+    assert health.status_code == 503 and health.json()["status"] == "no model"
+    assert "production" in health.json()["problem"]
+    assert httpx.post(f"{base}/invocations", json={"instances": [[0] * 784]}, timeout=5).status_code == 503
+    assert "<canvas" in httpx.get(f"{base}/", timeout=5).text
 
 
 def test_the_server_answers_only_with_the_secret_kept_private_in_the_storage_root(stack):

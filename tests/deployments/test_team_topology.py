@@ -226,6 +226,45 @@ def test_the_readme_walkthrough_trains_through_a_worker_without_a_checkout_on_s3
     assert len(json.loads(listed.stdout)) >= 4
 
 
+def test_mnist_serve_answers_with_the_candidate_from_the_bucket_and_postgres(team):
+    """The README's "Serving" behind a team: `mnist serve` in an empty folder, its storage root the
+    bucket and its registry PostgreSQL, answers with the model the alias names."""
+    import pyarrow.parquet as pq
+    from mnist_pipeline.storage.registry import Registry
+
+    registry = Registry(team.registry_url)
+    try:
+        candidate, _ = registry.alias("candidate")
+        version = registry.get(candidate).dataset_version
+    finally:
+        registry.close()
+    with s3(team).open(f"{BUCKET}/root/datasets/{version}/test.parquet") as handle:
+        image = pq.read_table(handle).column("image")[0].as_py()
+    port = services.free_port()
+    log = team.folder / "serve.log"
+    cwd = team.folder / "client"
+    cwd.mkdir(exist_ok=True)
+    with open(log, "wb") as out:
+        serving = subprocess.Popen([str(services.VENV_BIN / "mnist"), "serve", "--model", "candidate", "--port", str(port)],
+                                   cwd=cwd, env=team.with_run_settings(), stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{base}/ping", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        services.wait_until(ready, "mnist serve", 90, log, serving)
+        answer = httpx.post(f"{base}/invocations", json={"instances": [list(image)]}, timeout=30).json()["predictions"][0]
+        assert answer["model_id"] == candidate and 0 <= answer["label"] <= 9
+        assert httpx.get(f"{base}/version", timeout=5).json()["dataset_version"] == version
+    finally:
+        stop_groups([serving], grace=20)
+
+
 def test_labelled_batches_accumulate_in_an_object_store_prefix_and_a_bad_one_blocks(team):
     """A batch source on the S3 endpoint: each run lists the prefix afresh (a long-lived process
     must see the batches that arrived since), publishes the union, and a bad batch stops it."""

@@ -4,9 +4,9 @@ import zlib
 
 import numpy as np
 import pytest
-
 from mnist_pipeline.tasks.core.errors import SourceError
 from mnist_pipeline.tasks.core.idx import decode_idx, decode_idx_pair, encode_idx, gunzip_if_needed
+
 from tests.conftest import make_digits
 
 
@@ -137,6 +137,14 @@ def test_trailing_bytes_are_named_like_missing_ones():
     raw = encode_idx(make_digits(1).images) + b"\x00" * 5
     with pytest.raises(SourceError, match=r"has trailing bytes: .* needs 7840 data bytes, found 7845"):
         decode_idx(raw, "train images")
+
+
+def test_a_forged_header_whose_sizes_overflow_64_bits_is_a_clear_error():
+    # 2**31 x 2**31 x 4 images wrap to 0 bytes in int64 arithmetic; it once passed the size check
+    # and failed in numpy's reshape, a traceback instead of an error naming the file.
+    raw = struct.pack(">I3I", 0x00000803, 2**31, 2**31, 4)
+    with pytest.raises(SourceError, match=r"upload.idx: truncated: shape \(2147483648, 2147483648, 4\)"):
+        decode_idx(raw, "upload.idx")
 
 
 def test_encode_idx_writes_uint8_only():
