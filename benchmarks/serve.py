@@ -74,7 +74,8 @@ def run_minimal(home: str, model_id: str, port: int) -> None:
 
 @contextmanager
 def process(command: list[str], port: int, env: dict):
-    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tempfile.TemporaryFile()  # read only if it fails to start (a pipe left unread could fill)
+    child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -87,12 +88,14 @@ def process(command: list[str], port: int, env: dict):
             except OSError:
                 pass
             if child.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{' '.join(command[:4])} did not start: {child.stderr.read().decode()[-2000:]}")
+                log.seek(0)
+                raise RuntimeError(f"{' '.join(command[:4])} did not start: {log.read().decode()[-2000:]}")
             time.sleep(0.2)
         yield child
     finally:
         child.terminate()
         child.wait(timeout=30)
+        log.close()
 
 
 class Client:

@@ -212,7 +212,7 @@ class TrainSettings(Strict):
     def trial(self) -> TrialSettings:
         return self.recipe_trial.smoke() if self.smoke else self.recipe_trial
 
-    def leaves_recipe_open(self) -> bool:
+    def needs_trial(self) -> bool:
         """Whether a family of this run leaves its random changes to the dataset's recipe (and so
         needs a trial on data of unknown kind)."""
         return any(self.families.of(f).leaves_augment_open() for f in self.models)
@@ -299,7 +299,7 @@ class ServeConfig(Located):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     # What clients send as `Authorization: Bearer TOKEN`; None: no token asked (loopback only).
-    token: SecretStr | None = Field(default=None, json_schema_extra={"unset": "$MNIST_SERVE_TOKEN, else none"})
+    token: SecretStr | None = unset_means("$MNIST_SERVE_TOKEN, else none")
     # Seconds between two looks at the alias.
     poll_seconds: float = Field(default=2.0, gt=0, le=3600)
 

@@ -5,7 +5,7 @@ from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from mnist_pipeline.flows.config import TrainSettings
-from mnist_pipeline.tasks.core.training import GPU_RESOURCE
+from mnist_pipeline.tasks.core.devices import GPU_RESOURCE
 
 
 def training_runner(settings: TrainSettings) -> TaskRunner:

@@ -17,6 +17,7 @@ following the alias when it moves.
 """
 
 import datetime
+import functools
 import json
 import logging
 import os
@@ -27,13 +28,13 @@ from importlib.resources import files
 from typing import TYPE_CHECKING
 
 import numpy as np
+from mnist_pipeline.storage.registry import ALIASES, Registry
 from mnist_pipeline.storage.store import Store
 from mnist_pipeline.tasks.core.errors import InputError, MnistError
 from mnist_pipeline.tasks.core.serving import (
     MAX_BODY_BYTES,
     MAX_IMAGES_PER_REQUEST,
     RequestError,
-    answers,
     bearer_token,
     images_from_request,
     is_loopback,
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     from mnist_pipeline.flows.config import ServeConfig
     from mnist_pipeline.tasks.predict import Registered  # imports Prefect: only where a model loads
 
-ALIASES = ("production", "candidate")
 # After a model failed to load, the same alias revision is tried again this much later (a
 # storage hiccup passes; a damaged file is logged once, not at every look).
 RETRY_SECONDS = 60
@@ -56,9 +56,9 @@ INLINE_BODY_BYTES = 64 * 1024
 SCORING_SLOTS = max(1, os.cpu_count() or 1)
 # Pictures in one multipart request to /predict.
 MAX_FILES_PER_REQUEST = 100
-# A service on a loopback address answers only requests for a loopback name: a web page whose
-# name a DNS server points at 127.0.0.1 ("DNS rebinding") cannot read its answers.
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+# A service on a loopback address answers only requests for a loopback host (127.0.0.1,
+# localhost, ::1): a web page whose name a DNS server points at 127.0.0.1 ("DNS rebinding")
+# cannot read its answers.
 # Endpoints counted in the metrics by name; any other path counts as "other".
 ENDPOINTS = ("/", "/invocations", "/predict", "/health", "/ping", "/version", "/metrics")
 # Answered without the token: the page (it holds no data; it sends the token it is given in its
@@ -109,7 +109,7 @@ class Follower:
         """One look at the registry: when the reference names another model than the one
         serving, load it and swap it in."""
         try:
-            model_id, revision, class_names = self._named()
+            model_id, revision = self._named()
         except Exception as error:  # the registry is unreachable or the alias unset: keep serving
             if not isinstance(error, MnistError):  # a connection that failed: a fresh one next time
                 self._close_registry()
@@ -123,12 +123,11 @@ class Follower:
             return
         if self._failed and self._failed[:2] == (model_id, revision) and time.monotonic() - self._failed[2] < RETRY_SECONDS:
             return
-        self._load(model_id, revision, class_names)
+        self._load(model_id, revision)
 
-    def _named(self) -> tuple[str, int | None, tuple[str, ...]]:
+    def _named(self) -> tuple[str, int | None]:
+        """The model the reference names now, and the alias's revision (one query a look)."""
         if self._registry is None:
-            from mnist_pipeline.storage.registry import Registry
-
             self._registry = Registry.open_existing(self.store.root, self.store.registry_url)
         if self.alias:
             model_id, revision = self._registry.alias(self.alias)
@@ -136,15 +135,15 @@ class Follower:
                 raise InputError(f"no model has the alias {self.alias!r} yet; `mnist train-all` promotes one")
         else:
             model_id, revision = self._registry.resolve(self.reference), None
-        lineage, _ = self._registry.lineage(model_id)
-        return model_id, revision, lineage.class_names
+        return model_id, revision
 
-    def _load(self, model_id: str, revision: int | None, class_names: tuple[str, ...]) -> None:
+    def _load(self, model_id: str, revision: int | None) -> None:
         from mnist_pipeline.tasks.predict import load_model
 
         started = time.perf_counter()
         try:
-            registered = load_model(self.store, model_id, class_names)
+            lineage, _ = self._registry.lineage(model_id)
+            registered = load_model(self.store, model_id, lineage.class_names)
             # One prediction before the swap: the first request on the new model is not its warm-up.
             registered.model.predict_proba(np.zeros((1, 28, 28), np.uint8))
         except Exception as error:  # any failure leaves the serving model in place
@@ -277,15 +276,15 @@ def create_app(follower: Follower, token: str | None = None, *, loopback_only: b
     def refusal(headers: dict[bytes, bytes], path: str) -> JSONResponse | None:
         """Why a request is not let in (a foreign host name, no token), or None."""
         host = _host_name(headers.get(b"host", b"").decode("latin-1"))
-        if loopback_only and host not in LOOPBACK_NAMES:
-            return error(400, f"this service listens on a loopback address and answers only for "
-                              f"{', '.join(LOOPBACK_NAMES)}, not the host name {host[:60]!r}")
+        if loopback_only and not is_loopback(host):
+            return error(400, f"this service listens on a loopback address and answers only for loopback "
+                              f"hosts (127.0.0.1, localhost, ::1), not the host name {host[:60]!r}")
         if path not in OPEN_PATHS and not token_matches(
                 bearer_token(headers.get(b"authorization", b"").decode("latin-1")), token):
             return error(401, "this service needs a token: send `Authorization: Bearer TOKEN`")
         return None
 
-    async def guard_and_measure(scope, receive, send, app):
+    async def guard_and_measure(app, scope, receive, send):
         """Every request: let in or refused, then counted by endpoint and outcome. Plain ASGI (a
         `@app.middleware` costs about half a millisecond a request in task groups and streams)."""
         if scope["type"] != "http":
@@ -307,7 +306,7 @@ def create_app(follower: Follower, token: str | None = None, *, loopback_only: b
         finally:
             metrics.observe(path, status, time.perf_counter() - started)
 
-    app.add_middleware(_Middleware, handle=guard_and_measure)
+    app.add_middleware(lambda inner: functools.partial(guard_and_measure, inner))
 
     @app.exception_handler(RequestError)
     async def bad_request(_request, exc: RequestError):
@@ -333,7 +332,7 @@ def create_app(follower: Follower, token: str | None = None, *, loopback_only: b
         return current
 
     def answered(current: Serving, found: list[tuple[list[str] | None, np.ndarray]]) -> JSONResponse:
-        from mnist_pipeline.tasks.core.scoring import score
+        from mnist_pipeline.tasks.core.scoring import answers, score
 
         total = sum(len(images) for _, images in found)
         if total > MAX_IMAGES_PER_REQUEST:
@@ -464,16 +463,6 @@ async def _uploads(request, limit: int) -> list[tuple[str, bytes]]:
     if empty:
         raise RequestError(f"{empty[0]} is empty (0 bytes); give a PNG or JPEG image")
     return uploads
-
-
-class _Middleware:
-    """An ASGI middleware from one function ``handle(scope, receive, send, app)``."""
-
-    def __init__(self, app, handle) -> None:
-        self.app, self.handle = app, handle
-
-    async def __call__(self, scope, receive, send):
-        await self.handle(scope, receive, send, self.app)
 
 
 def _host_name(host: str) -> str:

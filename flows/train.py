@@ -34,7 +34,7 @@ def train(config: TrainConfig = TrainConfig()):
     to_gpu_workers = steps.check_device(settings.device, settings.dask_address)
     # The trial runs here: on a cluster, with whatever device this machine has.
     recipe = steps.choose_recipe(store, version, settings.seed, settings.subset(), settings.trial(),
-                                 settings.leaves_recipe_open(), config.force,
+                                 settings.needs_trial(), config.force,
                                  "auto" if settings.dask_address else settings.device)
 
     def job(family: str, **members) -> steps.TrainJob:

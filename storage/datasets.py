@@ -192,13 +192,23 @@ def read_split(root: StorageRoot, version: str, split: str, outdated_ok: bool = 
     version of an earlier release's format is refused (DatasetOutdated) unless ``outdated_ok``:
     only to compare images with it (which a model trained on it has seen, what a newer version
     added since), never to train or score on."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    return read_splits(root, version, (split,), outdated_ok)[0]
+
+
+def read_splits(root: StorageRoot, version: str, splits: tuple[str, ...] = SPLITS,
+                outdated_ok: bool = False) -> list[Digits]:
+    """Several splits of a version, as :func:`read_split` reads each, with one read of its manifest."""
+    unknown = [split for split in splits if split not in SPLITS]
+    if unknown:
+        raise ValueError(f"unknown split {unknown[0]!r}; expected one of {', '.join(SPLITS)}")
     manifest = read_manifest(root, version)
     if is_outdated(manifest) and not outdated_ok:
         raise DatasetOutdated(manifest)
-    data = _verified_bytes(root, manifest, split)
-    digits = from_table(pq.read_table(pa.BufferReader(data)))
+    return [_verified_split(root, manifest, split) for split in splits]
+
+
+def _verified_split(root: StorageRoot, manifest: Manifest, split: str) -> Digits:
+    digits = from_table(pq.read_table(pa.BufferReader(_verified_bytes(root, manifest, split))))
     expected_rows = manifest.split_files[f"{split}.parquet"].rows
     if len(digits) != expected_rows:
         raise DatasetDamaged(root, manifest, split, f"holds {len(digits)} rows, not {expected_rows}")

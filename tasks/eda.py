@@ -12,6 +12,7 @@ from mnist_pipeline.tasks.core.digits import SPLITS
 from mnist_pipeline.tasks.core.eda.changes import DataChanges
 from mnist_pipeline.tasks.core.eda.report import TITLES, Previous, build_report, key_numbers_table
 from mnist_pipeline.tasks.core.pages import markdown_figure
+from mnist_pipeline.tasks.core.records import Manifest
 from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
@@ -47,7 +48,7 @@ def eda_report(store: Store, version: str, report_key: str, seed: int, force: bo
         changes = reports.read_eda_changes(root, version, report_key)
         return Drawn(existing, DataChanges.from_json(json.loads(changes)) if changes else None)
     manifest = dataset_store.read_manifest(root, version)
-    splits = {name: dataset_store.read_split(root, version, name) for name in SPLITS}
+    splits = dict(zip(SPLITS, dataset_store.read_splits(root, version), strict=True))
     report = build_report(version, manifest, splits, _previous(root, manifest), seed=seed)
     url = reports.write_eda_report(
         root, version, report_key, report.html, report.figures, json.dumps(report.key_numbers, indent=2),
@@ -59,7 +60,7 @@ def eda_report(store: Store, version: str, report_key: str, seed: int, force: bo
     return Drawn(url, report.changes)
 
 
-def _previous(root: StorageRoot, manifest: dict) -> Previous | None:
+def _previous(root: StorageRoot, manifest: Manifest) -> Previous | None:
     """The newest earlier version of the same problem (the same known dataset, or source, and class
     names), of any format: what this version changed is counted against it."""
     lineage = dataset_store.lineage_of(manifest)
@@ -69,8 +70,8 @@ def _previous(root: StorageRoot, manifest: dict) -> Previous | None:
         return None
     previous = earlier[-1].version
     try:
-        return Previous(previous, {name: dataset_store.read_split(root, previous, name, outdated_ok=True)
-                                   for name in SPLITS})
+        return Previous(previous, dict(zip(SPLITS, dataset_store.read_splits(root, previous, outdated_ok=True),
+                                           strict=True)))
     except dataset_store.DatasetDamaged as error:  # an old copy's damage never stops tonight's report
         get_run_logger().warning("what changed since dataset %s is not shown: %s", previous, error.problem)
         return None

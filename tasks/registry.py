@@ -20,7 +20,6 @@ from mnist_pipeline.tasks.artifacts import artifact_key
 from mnist_pipeline.tasks.core import evaluation as evaluating
 from mnist_pipeline.tasks.core.cards import decision_markdown, model_card
 from mnist_pipeline.tasks.core.dataset import row_hashes
-from mnist_pipeline.tasks.core.digits import SPLITS
 from mnist_pipeline.tasks.core.eda.changes import data_changes
 from mnist_pipeline.tasks.core.models import catalog
 from mnist_pipeline.tasks.core.promotion import (
@@ -166,8 +165,10 @@ def promote_best(store: Store, dataset_version: str, candidates: list[Evaluation
             champion = _champion(root, registry, challenger, champion_id, dataset_version, smoke)
             scored = champion is not None and champion.correct is not None and champion is not challenger
             unseen = unseen_test_images(root, dataset_version, [challenger_id, champion.model_id]) if scored else None
-            hold = drift_hold(root, champion.model_id, dataset_version, rules.hold_on_drift_auc) if scored else None
-            decision = decide(challenger, champion, rules, smoke=smoke, unseen=unseen, hold=hold)
+            decision = decide(challenger, champion, rules, smoke=smoke, unseen=unseen)
+            if decision.promote and scored:  # the drift gate (a model fit on both datasets) only where it can hold
+                hold = drift_hold(root, champion.model_id, dataset_version, rules.hold_on_drift_auc)
+                decision = decide(challenger, champion, rules, smoke=smoke, unseen=unseen, hold=hold)
             if registry.record_promotion(asdict(decision), revision, flow_run_id):
                 break
             logger.warning("production changed while deciding (another run promoted); deciding again")
@@ -201,13 +202,15 @@ def unseen_test_images(root: StorageRoot, dataset_version: str, model_ids: list[
     validated on, compared by their pixels (the models' own datasets may be older versions, with
     other splits, even of an earlier release's format)."""
     test = dataset_store.read_split(root, dataset_version, "test")
-    seen = []
+    learned_from: dict[tuple[str, tuple[str, ...]], str] = {}  # models that saw the same splits: read once
     for model_id in model_ids:
         learned = model_store.read_record(root, model_id).seen
-        version, splits = learned.dataset_version, learned.splits
+        learned_from.setdefault((learned.dataset_version, tuple(learned.splits)), model_id)
+    seen = []
+    for (version, splits), model_id in learned_from.items():
         try:
-            seen += [row_hashes(dataset_store.read_split(root, version, split, outdated_ok=True).images)
-                     for split in splits]
+            seen += [row_hashes(digits.images) for digits in dataset_store.read_splits(root, version, splits,
+                                                                                        outdated_ok=True)]
         except dataset_store.DatasetNotFound:
             return Unseen.unknown(len(test), f"dataset {version}, which {model_id} learned from, is no longer in "
                                   f"{root.url}")
@@ -228,10 +231,10 @@ def drift_hold(root: StorageRoot, champion_id: str, dataset_version: str, max_au
     if learned == dataset_version:
         return None
     try:
-        before = [dataset_store.read_split(root, learned, split, outdated_ok=True) for split in SPLITS]
+        before = dataset_store.read_splits(root, learned, outdated_ok=True)
     except (dataset_store.DatasetNotFound, dataset_store.DatasetDamaged) as error:
         return f"the drift since production's dataset {learned} cannot be measured ({error})"
-    now = [dataset_store.read_split(root, dataset_version, split) for split in SPLITS]
+    now = dataset_store.read_splits(root, dataset_version)
     class_names = dataset_store.read_manifest(root, dataset_version).class_names
     return data_changes(learned, before, now, class_names).hold(max_auc)
 

@@ -31,7 +31,7 @@ from mnist_pipeline.tasks.core.recipe_trial import recipe_key, trial
 from mnist_pipeline.tasks.core.records import Member, Subset, TrainedOn
 from mnist_pipeline.tasks.core.results import LeftOut, TrainedModel
 from mnist_pipeline.tasks.core.tables import leaderboard
-from mnist_pipeline.tasks.core.training import GPU_RESOURCE, fit_family, model_id, training_record
+from mnist_pipeline.tasks.core.training import fit_family, model_id, training_record
 from mnist_pipeline.tasks.options import STORAGE_IS_THE_CACHE
 from prefect import task
 from prefect.artifacts import (
@@ -78,11 +78,11 @@ def check_device(device: devices.Device, dask_address: str | None) -> bool:
 
     with Client(dask_address, timeout=30) as client:
         workers = client.scheduler_info()["workers"].values()
-        gpu = sum(1 for worker in workers if worker.get("resources", {}).get(GPU_RESOURCE))
+        gpu = sum(1 for worker in workers if worker.get("resources", {}).get(devices.GPU_RESOURCE))
     if device in ("cuda", "mps") and not gpu:
         raise devices.DeviceUnavailable(
             f"device {device!r}: no worker of the Dask cluster at {dask_address} declares a GPU; start one with "
-            f"`dask worker ... --resources {GPU_RESOURCE}=1`, or use --device auto or cpu")
+            f"`dask worker ... --resources {devices.GPU_RESOURCE}=1`, or use --device auto or cpu")
     get_run_logger().info("torch families train on %s", f"the cluster's {gpu} GPU worker(s)" if gpu and device != "cpu"
                           else "any worker of the cluster")
     return bool(gpu) and device != "cpu"
@@ -134,8 +134,7 @@ def train_model(job: TrainJob) -> TrainedModel:
         model, report = fit_family(job.family, job.config, train, validation, seed=job.seed, budget_s=job.budget_s,
                                    progress=progress, device=device)
     trained = _store(root, job, model, report, {"train": report.train_rows, "validation": len(validation)},
-                     threads=job.threads, validation_probabilities=report.validation_probabilities,
-                     device=devices.describe(device))
+                     threads=job.threads, device=devices.describe(device))
     logger.info("%s: validation accuracy %.4f after %.1f s on %d images; stored as %s%s", job.family,
                 report.validation_accuracy, report.seconds, report.train_rows, job.model_id,
                 f" ({report.stopped_early})" if report.stopped_early else "")
@@ -167,8 +166,7 @@ def train_ensemble(job: TrainJob) -> TrainedModel | LeftOut:
     members = {i: unscored.get(i) or catalog.load(model_store.read_model_files(root, i, record))
                for i, record in records.items()}
     trained = _store(root, job, model.with_members(members), report, {"train": 0, "validation": len(validation)},
-                     threads=1, validation_probabilities=report.validation_probabilities,
-                     members=tuple(Member(**member) for member in model.extra_meta()["members"]))
+                     threads=1, members=tuple(Member(**member) for member in model.extra_meta()["members"]))
     logger.info("ensemble: %s; weights %s; stored as %s", reason, report.history[-1]["weights"], job.model_id)
     return trained
 
@@ -190,13 +188,13 @@ def _split(root: StorageRoot, job: TrainJob, split: str, rows: int | None):
 
 
 def _store(root: StorageRoot, job: TrainJob, model, report, rows: dict[str, int], threads: int,
-           validation_probabilities=None, device: str = "cpu", **more) -> TrainedModel:
+           device: str = "cpu", **more) -> TrainedModel:
     """Write the model and its training record (atomically); the model as stored."""
     lineage = dataset_store.lineage_of(dataset_store.read_manifest(root, job.dataset_version))
     record = training_record(job.family, job.config, job.dataset_version, lineage, job.seed, job.subset,
                              rows, report, threads, device, recipe=job.recipe, trained_on=_trained_on(), **more)
     stored = model_store.write_trained(root, job.model_id, model.to_files(), record, force=job.force,
-                                       validation_probabilities=validation_probabilities)
+                                       validation_probabilities=report.validation_probabilities)
     return TrainedModel.of(stored, reused=False)
 
 

@@ -5,7 +5,15 @@ import json
 import sys
 
 from mnist_pipeline.flows.cli.options import (
-    EVAL_DATASET, EVAL_MODEL, FORCE, HOME, MLFLOW, PREDICT, REGISTRY, add_command, given,
+    EVAL_DATASET,
+    EVAL_MODEL,
+    FORCE,
+    HOME,
+    MLFLOW,
+    PREDICT,
+    REGISTRY,
+    add_command,
+    given,
 )
 from mnist_pipeline.flows.cli.shared import EXIT_FAILED, EXIT_USAGE, prepare_prefect, store_of
 
@@ -123,17 +131,17 @@ def _predict(args: argparse.Namespace) -> int:
 def _prediction_lines(file, outcome, as_json: bool):
     """One line per image of a scored file: JSON, or tab-separated (with the class name as a
     column of its own, between label and probability, when the classes are not the digits)."""
-    from mnist_pipeline.tasks.core.scoring import names_digits
+    from mnist_pipeline.tasks.core.scoring import answers, names_digits
 
     scores = file.scores
+    if scores is None:  # a file that could not be read: its error line says so
+        return
+    if as_json:  # the rows `mnist serve` answers
+        yield from (json.dumps(answer.as_json()) for answer in answers(scores, outcome.model_id, list(file.names)))
+        return
     for i, name in enumerate(file.names):
         label, label_name = int(scores.predicted[i]), scores.label_names[i]
-        if as_json:
-            yield json.dumps({"input": name, "label": label, "label_name": label_name,
-                              "probability": round(float(scores.probability[i]), 6),
-                              "probabilities": [round(float(p), 6) for p in scores.probabilities[i]],
-                              "model_id": outcome.model_id})
-        elif names_digits(outcome.class_names):
+        if names_digits(outcome.class_names):
             yield f"{name}\t{label}\t{scores.probability[i]:.4f}"
         else:
             yield f"{name}\t{label}\t{label_name}\t{scores.probability[i]:.4f}"

@@ -184,10 +184,10 @@ def assemble(base: dict[str, Digits] | None, base_name: str, batches: list[tuple
     kept = []
     for name, digits in batches:
         part = Part(f"batch {name}", next_id, len(digits), batch=True)
-        copies = seen.copies_in(part.name, digits)
+        copies, hashes = seen.copies_in(part.name, digits)
         keep = np.flatnonzero(~copies)
         digits = Digits(digits.images[keep], digits.labels[keep], keep + next_id)
-        seen.add(part.name, digits.images, digits.labels, keep)
+        seen.add(part.name, digits.images, digits.labels, keep, None if hashes is None else hashes[keep])
         kept.append(digits)
         parts.append(replace(part, duplicates=int(copies.sum())))
         next_id += part.rows
@@ -210,35 +210,35 @@ def parts_manifest(parts: tuple[Part, ...], batches: tuple[Batch, ...], files: t
 
 class _Seen:
     """The images of the parts assembled so far, by a hash of their pixels (valid pixels only: an
-    image whose values are not pixels is never a copy, and validation names it)."""
+    image whose values are not pixels is never a copy, and validation names it). Each part's
+    hashes are sorted once, when it is added, not again for every later batch."""
 
     def __init__(self) -> None:
-        self.hashes: list[np.ndarray] = []
-        self.images: list[np.ndarray] = []
-        self.labels: list[np.ndarray] = []
-        self.where: list[tuple[str, np.ndarray]] = []  # part name, and the row of each image in it
+        # Per part: its name, the row of each image in it, its hashes sorted, the order that
+        # sorts them, its images and labels.
+        self.parts: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def add(self, part: str, images: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> None:
+    def add(self, part: str, images: np.ndarray, labels: np.ndarray, rows: np.ndarray,
+            hashes: np.ndarray | None = None) -> None:
         if images.dtype == np.uint8:
-            self.hashes.append(row_hashes(images))
-            self.images.append(images)
-            self.labels.append(labels)
-            self.where.append((part, rows))
+            hashes = row_hashes(images) if hashes is None else hashes
+            order = np.argsort(hashes)
+            self.parts.append((part, rows, hashes[order], order, images, labels))
 
-    def copies_in(self, part: str, digits: Digits) -> np.ndarray:
-        """Which rows of a batch an earlier part holds already, with the same label; the same image
-        with another label (there, or twice in this batch) is an error naming both rows."""
+    def copies_in(self, part: str, digits: Digits) -> tuple[np.ndarray, np.ndarray | None]:
+        """Which rows of a batch an earlier part holds already, with the same label, and the
+        batch's hashes (None: not pixels); the same image with another label (there, or twice in
+        this batch) is an error naming both rows."""
         copies = np.zeros(len(digits), bool)
         if digits.images.dtype != np.uint8:
-            return copies
+            return copies, None
         hashes = row_hashes(digits.images)
         _check_labels_within(part, digits, hashes)
-        for (other, rows), seen_hashes, images, labels in zip(self.where, self.hashes, self.images, self.labels):
-            order = np.argsort(seen_hashes)
-            found = np.searchsorted(seen_hashes[order], hashes)
-            for row in np.flatnonzero(np.isin(hashes, seen_hashes)):
+        for other, rows, sorted_hashes, order, images, labels in self.parts:
+            found = np.searchsorted(sorted_hashes, hashes)
+            for row in np.flatnonzero(np.isin(hashes, sorted_hashes)):
                 position = found[row]  # equal hashes nominate (each in turn); equal bytes decide
-                while position < len(order) and seen_hashes[order[position]] == hashes[row]:
+                while position < len(order) and sorted_hashes[position] == hashes[row]:
                     index = order[position]
                     if np.array_equal(images[index], digits.images[row]):
                         if labels[index] != digits.labels[row]:
@@ -246,7 +246,7 @@ class _Seen:
                         copies[row] = True
                         break
                     position += 1
-        return copies
+        return copies, hashes
 
 
 def _check_labels_within(part: str, digits: Digits, hashes: np.ndarray) -> None:

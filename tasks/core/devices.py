@@ -11,6 +11,8 @@ from typing import Literal
 
 from mnist_pipeline.tasks.core.errors import MnistError
 
+GPU_RESOURCE = "GPU"  # the Dask worker resource a GPU worker declares (`dask worker ... --resources GPU=1`)
+
 Device = Literal["auto", "cpu", "cuda", "mps"]
 DEVICES: tuple[Device, ...] = ("auto", "cpu", "cuda", "mps")
 

@@ -60,6 +60,34 @@ def score(model: Classifier, images: np.ndarray, class_names: tuple[str, ...] = 
     )
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One scored image, as `mnist predict --json` prints it and `mnist serve` answers it
+    (``input``: the image's name)."""
+
+    label: int
+    label_name: str
+    probability: float
+    probabilities: tuple[float, ...]
+    model_id: str
+    input: str | None = None
+
+    def as_json(self) -> dict:
+        # Built by hand: dataclasses.asdict deep-copies, a tenth of a millisecond a request.
+        named = {"input": self.input} if self.input is not None else {}
+        return {**named, "label": self.label, "label_name": self.label_name, "probability": self.probability,
+                "probabilities": list(self.probabilities), "model_id": self.model_id}
+
+
+def answers(scores: Scores, model_id: str, names: list[str] | None = None) -> list[Answer]:
+    probabilities = scores.probabilities.tolist()  # Python floats, the values float(p) gives
+    return [
+        Answer(int(scores.predicted[i]), scores.label_names[i], round(probabilities[i][int(scores.predicted[i])], 6),
+               tuple(round(p, 6) for p in probabilities[i]), model_id, names[i] if names else None)
+        for i in range(len(scores))
+    ]
+
+
 def names_digits(class_names: tuple[str, ...]) -> bool:
     """Whether the classes are the ten digits (MNIST and its kin) rather than named items."""
     return tuple(class_names) == DIGIT_NAMES

@@ -9,12 +9,10 @@ per image), and answers ``{"predictions": [...]}``. Clients written for it work 
 
 import hmac
 import ipaddress
-from dataclasses import dataclass
 
 import numpy as np
 from mnist_pipeline.tasks.core.digits import IMAGE_SHAPE
 from mnist_pipeline.tasks.core.errors import InputError
-from mnist_pipeline.tasks.core.scoring import Scores
 
 PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
 # One request scores at most this many images (a JSON body of 10,000 images is about 30 MB).
@@ -34,33 +32,6 @@ class RequestError(InputError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One scored image, as `mnist predict --json` prints it (``input``: the image's name)."""
-
-    label: int
-    label_name: str
-    probability: float
-    probabilities: tuple[float, ...]
-    model_id: str
-    input: str | None = None
-
-    def as_json(self) -> dict:
-        # Built by hand: dataclasses.asdict deep-copies, a tenth of a millisecond a request.
-        named = {"input": self.input} if self.input is not None else {}
-        return {**named, "label": self.label, "label_name": self.label_name, "probability": self.probability,
-                "probabilities": list(self.probabilities), "model_id": self.model_id}
-
-
-def answers(scores: Scores, model_id: str, names: list[str] | None = None) -> list[Answer]:
-    probabilities = scores.probabilities.tolist()  # Python floats, the values float(p) gives
-    return [
-        Answer(int(scores.predicted[i]), scores.label_names[i], round(probabilities[i][int(scores.predicted[i])], 6),
-               tuple(round(p, 6) for p in probabilities[i]), model_id, names[i] if names else None)
-        for i in range(len(scores))
-    ]
 
 
 def images_from_request(payload: object) -> np.ndarray:

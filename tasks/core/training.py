@@ -16,9 +16,7 @@ from mnist_pipeline.tasks.core.models import catalog
 from mnist_pipeline.tasks.core.models.base import Budget, Classifier, FitReport, ProgressFn
 from mnist_pipeline.tasks.core.models.configs import FamilyConfig
 from mnist_pipeline.tasks.core.promotion import Lineage
-from mnist_pipeline.tasks.core.records import SEEN_SPLITS, Calibration, Seen, Subset, TrainingRecord
-
-GPU_RESOURCE = "GPU"  # the Dask worker resource a GPU worker declares (`dask worker ... --resources GPU=1`)
+from mnist_pipeline.tasks.core.records import Calibration, Subset, TrainingRecord
 
 
 def model_id(family: str, config: FamilyConfig, dataset_version: str, seed: int, subset: Subset,
@@ -79,8 +77,7 @@ def training_record(
     the recipe, an ensemble's members, where it trained)."""
     return TrainingRecord(
         family=family, config=config.model_dump(mode="json"), seed=seed, dataset_version=dataset_version,
-        source=lineage.source, class_names=lineage.class_names, subset=subset, smoke=subset.smoke, rows=rows,
-        seen=Seen(dataset_version=dataset_version, splits=SEEN_SPLITS), row_plan=report.row_plan,
+        source=lineage.source, class_names=lineage.class_names, subset=subset, rows=rows, row_plan=report.row_plan,
         validation_accuracy=report.validation_accuracy, steps=report.steps, best_step=report.best_step,
         stopped_early=report.stopped_early,
         calibration=Calibration(**report.calibration) if report.calibration else None,

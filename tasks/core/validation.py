@@ -10,7 +10,6 @@ import functools
 import itertools
 import logging
 import math
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -139,11 +138,10 @@ def summary_expectations(bounds: Bounds, rows: dict[str, int]) -> list:
     return expectations
 
 
-def validate(profiles: dict[str, pd.DataFrame], summary: pd.DataFrame, bounds: Bounds,
-             parts: dict[str, Part] | None = None) -> ValidationReport:
-    """Run the image suite on each per-image profile (``profiles``: suite name -> frame; "images"
-    for a source checked whole, else one per part, named in ``parts``) and the summary suite on
-    the one-row summary; never raises for failed expectations (see ``check``)."""
+def validate(profiles: dict[str, pd.DataFrame], summary: pd.DataFrame, bounds: Bounds) -> ValidationReport:
+    """Run the image suite on each per-image profile (``profiles``: suite name -> frame, "images"
+    for a source checked whole) and the summary suite on the one-row summary; never raises for
+    failed expectations (see ``check``)."""
     rows = {split: int(summary[f"rows_{split}"].iloc[0]) for split in SPLITS}
     suites = [(name, profile, image_expectations(), ["sample_id", "split"]) for name, profile in profiles.items()]
     suites.append(("summary", summary, summary_expectations(bounds, rows), []))
@@ -151,9 +149,9 @@ def validate(profiles: dict[str, pd.DataFrame], summary: pd.DataFrame, bounds: B
     for name, frame, expectations, index_columns in suites:
         result = _run_suite(name, frame, expectations, index_columns)
         results[name] = result.to_json_dict()
-        docs[_page_name(name)] = render_data_docs(result)
+        docs[name] = render_data_docs(result)
     success = all(r["success"] for r in results.values())
-    return ValidationReport(success, results, docs, dict(parts or {}))
+    return ValidationReport(success, results, docs)
 
 
 def _run_suite(name: str, frame: pd.DataFrame, expectations: list, index_columns: list[str]):
@@ -171,11 +169,6 @@ def _run_suite(name: str, frame: pd.DataFrame, expectations: list, index_columns
     if index_columns:
         result_format["unexpected_index_column_names"] = index_columns
     return definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
-
-
-def _page_name(suite: str) -> str:
-    """The Data Docs page of a suite: ``images``, ``summary``, or ``images-<part>`` (safe as a file name)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", suite)
 
 
 _RUNS = itertools.count()
@@ -215,12 +208,15 @@ def check_splits(splits: dict[str, Digits], source_rows: dict[str, int], bounds:
     batches = [part for part in parts if part.batch and part.kept]
     if report.results["images"]["success"] or not batches:
         return CheckedSplits(report, summary, duplicates, parts)
+    # Only the image suite, once per part: the summary was checked above, and a failed run
+    # publishes no Data Docs.
     owners = {f"images {part.name}": part for part in parts if part.kept}
-    by_part = validate({suite: image_profile({name: digits.take(np.flatnonzero(part.holds(digits.sample_ids)))
-                                              for name, digits in splits.items()})
-                        for suite, part in owners.items()}, summary, bounds, owners)
-    results = {**report.results, **{suite: by_part.results[suite] for suite in owners}}
-    return CheckedSplits(ValidationReport(False, results, report.data_docs, owners), summary, duplicates, parts)
+    by_part = {suite: _run_suite(suite, image_profile({name: digits.take(np.flatnonzero(part.holds(digits.sample_ids)))
+                                                       for name, digits in splits.items()}),
+                                 image_expectations(), ["sample_id", "split"]).to_json_dict()
+               for suite, part in owners.items()}
+    return CheckedSplits(ValidationReport(False, {**report.results, **by_part}, report.data_docs, owners), summary,
+                         duplicates, parts)
 
 
 def splits_table(checked: CheckedSplits) -> Table:

@@ -8,7 +8,7 @@ from mnist_pipeline.tasks.core.models.configs import (
     TorchConfig,
 )
 from mnist_pipeline.tasks.core.models.family import FamilyDeclaration
-from mnist_pipeline.tasks.core.models.torch_base import TorchClassifier
+from mnist_pipeline.tasks.core.models.torch_base import TORCH_LIBRARIES, TorchClassifier
 from pydantic import Field
 
 
@@ -58,5 +58,4 @@ class Cnn(TorchClassifier):
         ))
 
 
-FAMILY = FamilyDeclaration(Cnn, CnnConfig, order=1, wide=True, on_device=True,
-                           libraries=("numpy", "torch", "safetensors"))
+FAMILY = FamilyDeclaration(Cnn, CnnConfig, order=1, wide=True, on_device=True, libraries=TORCH_LIBRARIES)

@@ -46,7 +46,7 @@ class FamilyConfig(Settings):
     def leaves_recipe_open(self) -> bool:
         """Whether the dataset's recipe decides something of this config (a ``None`` field that
         :meth:`for_recipe` fills), so the recipe is recorded with the model."""
-        return False
+        return self.leaves_augment_open()
 
     def leaves_augment_open(self) -> bool:
         """Whether the recipe chooses this config's random changes (what needs a trial on data
@@ -111,9 +111,6 @@ class TorchConfig(FamilyConfig):
         augment = self.augment.for_recipe(recipe)
         flip_at_test = augment.flip if self.flip_at_test is None else self.flip_at_test
         return self.model_copy(update={"augment": augment, "flip_at_test": flip_at_test})
-
-    def leaves_recipe_open(self) -> bool:
-        return self.augment.open
 
     def leaves_augment_open(self) -> bool:
         return self.augment.open

@@ -9,7 +9,12 @@ from mnist_pipeline.tasks.core.models.configs import (
     Steps,
 )
 from mnist_pipeline.tasks.core.models.family import FamilyDeclaration
-from mnist_pipeline.tasks.core.models.torch_base import TorchClassifier, moments, pixel_values
+from mnist_pipeline.tasks.core.models.torch_base import (
+    TORCH_LIBRARIES,
+    TorchClassifier,
+    moments,
+    pixel_values,
+)
 
 
 class LogRegConfig(PerPixelConfig):
@@ -68,4 +73,4 @@ class LogReg(TorchClassifier):
         return self.config.weight_decay / 2 * net.linear.weight.pow(2).sum()
 
 
-FAMILY = FamilyDeclaration(LogReg, LogRegConfig, order=4, on_device=True, libraries=("numpy", "torch", "safetensors"))
+FAMILY = FamilyDeclaration(LogReg, LogRegConfig, order=4, on_device=True, libraries=TORCH_LIBRARIES)

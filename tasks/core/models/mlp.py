@@ -2,7 +2,12 @@
 
 from mnist_pipeline.tasks.core.models.configs import PerPixelConfig, Share, Steps
 from mnist_pipeline.tasks.core.models.family import FamilyDeclaration
-from mnist_pipeline.tasks.core.models.torch_base import TorchClassifier, moments, pixel_values
+from mnist_pipeline.tasks.core.models.torch_base import (
+    TORCH_LIBRARIES,
+    TorchClassifier,
+    moments,
+    pixel_values,
+)
 
 
 class MlpConfig(PerPixelConfig):
@@ -52,4 +57,4 @@ class Mlp(TorchClassifier):
         ))
 
 
-FAMILY = FamilyDeclaration(Mlp, MlpConfig, order=3, on_device=True, libraries=("numpy", "torch", "safetensors"))
+FAMILY = FamilyDeclaration(Mlp, MlpConfig, order=3, on_device=True, libraries=TORCH_LIBRARIES)

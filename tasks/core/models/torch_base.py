@@ -36,6 +36,8 @@ from mnist_pipeline.tasks.core.models.base import (
 from mnist_pipeline.tasks.core.models.configs import TorchConfig
 
 WEIGHTS_FILE = "weights.safetensors"
+# What a torch family's models are made with (recorded with each model: FamilyDeclaration.libraries).
+TORCH_LIBRARIES = ("numpy", "torch", "safetensors")
 PREDICT_BATCH = 2048
 # Module construction draws from torch's global generator; this lock makes seeding and building
 # one step, so concurrent trainings in threads get the weights their seed says.
@@ -208,7 +210,7 @@ class _Session:
         self.pixels = _shared_tensor(flat_images(train.images))  # uint8, the split's own memory
         mean, std = model.normalization(pixel_counts(train.images))
         model.num_classes = class_count(train, validation)
-        self.labels = torch.from_numpy(train.labels.astype(np.int64))
+        self.labels = torch.from_numpy(train.labels.astype(np.int64)).to(device)  # copied once, not per step
         self.x_valid = model._tensor(validation.images).to(device)
         with _INIT_LOCK:
             torch.manual_seed(seed)
@@ -231,25 +233,28 @@ class _Session:
     def train_until(self, checkpoint: int, budget) -> tuple[int, float, bool]:
         """Optimizer steps up to ``checkpoint``, or fewer when the time budget runs out first: the
         step reached, the mean training loss since the last call, whether the budget ran out."""
+        import torch
         import torch.nn.functional as F
 
         self.net.train()
-        loss_sum, seen = 0.0, 0
+        # Summed where the network runs and read once: reading a GPU loss every step waits for it.
+        # (float64, the same operations as Python floats: the reported loss is the same to the bit.)
+        loss_sum, seen = torch.zeros((), dtype=torch.float64, device=self.device), 0
         while self.step < checkpoint:
             self.step += 1
             index = next(self.batches)
             # As flat_pixels does it (the same float32 division), for this batch only.
             batch = self.model._shaped(_augmented(self.pixels[index], self.config, self.generator)).to(self.device)
             self.optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(self.net(batch), self.labels[index].to(self.device),
+            loss = F.cross_entropy(self.net(batch), self.labels[index],
                                    label_smoothing=self.config.label_smoothing) + self.model.penalty(self.net)
             loss.backward()
             self.optimizer.step()
             self.schedule.step()
-            loss_sum, seen = loss_sum + float(loss.detach()) * len(index), seen + len(index)
+            loss_sum, seen = loss_sum + loss.detach().double() * len(index), seen + len(index)
             if budget is not None and self.step % BUDGET_CHECK_STEPS == 0 and budget.exceeded():
-                return self.step, loss_sum / seen, True
-        return self.step, loss_sum / max(seen, 1), False
+                return self.step, float(loss_sum) / seen, True
+        return self.step, float(loss_sum) / max(seen, 1), False
 
 
 def _batches(rows: int, size: int, generator) -> Iterator:
